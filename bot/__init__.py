@@ -1,0 +1,1 @@
+"""syncbot's core: catalog, gateways, diagnostics. Never imports Slack."""

@@ -1,0 +1,44 @@
+"""What the Slack glue, the CLI and the console call: one facade over catalog, diagnosis and offers."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .catalog import Catalog, TableSpec
+from .diagnostics.runner import Diagnoser
+from .models import Diagnosis
+from .offers import Offer, OfferStore
+from .report import worst_first
+
+
+@dataclass
+class SyncBot:
+    catalog: Catalog
+    diagnoser: Diagnoser
+    redis: Any
+
+    def __post_init__(self) -> None:
+        self.offers = OfferStore(self.redis)
+
+    def find(self, text: str) -> TableSpec | None:
+        return self.catalog.find(text)
+
+    def suggestions(self, text: str) -> list[str]:
+        return self.catalog.suggestions(text)
+
+    def diagnose(self, spec: TableSpec) -> Diagnosis:
+        return self.diagnoser.diagnose(spec)
+
+    def diagnose_all(self) -> list[Diagnosis]:
+        return worst_first(self.diagnoser.diagnose_many(list(self.catalog.tables)))
+
+    def offer(self, diag: Diagnosis, channel: str) -> list[Offer]:
+        """Stores each applicable fix and returns the opaque ids its buttons will carry."""
+        return [self.offers.create(diag.table, action, channel) for action in diag.actions]
+
+    def readiness(self) -> dict[str, str]:
+        try:
+            self.redis.ping()
+            return {"redis": "ok"}
+        except Exception as exc:  # noqa: BLE001 - readiness reports, never raises
+            return {"redis": f"down: {type(exc).__name__}"}

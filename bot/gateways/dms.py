@@ -1,0 +1,189 @@
+"""AWS DMS and its CloudWatch metrics (namespace AWS/DMS): one gateway, since the metric dimensions
+come from the task itself."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from . import GatewayError, NotFound
+
+LATENCY_METRICS = ("CDCLatencySource", "CDCLatencyTarget")
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    identifier: str
+    arn: str
+    status: str
+    stop_reason: str = ""
+    last_failure_message: str = ""
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def resource_id(self) -> str:
+        """CloudWatch's ReplicationTaskIdentifier: the ARN's last segment, not the name we gave the task."""
+        return self.arn.rsplit(":", 1)[-1]
+
+    @property
+    def tables_errored(self) -> int:
+        return int(self.stats.get("TablesErrored") or 0)
+
+
+@dataclass(frozen=True)
+class TableStat:
+    schema: str
+    table: str
+    state: str
+    inserts: int = 0
+    updates: int = 0
+    deletes: int = 0
+    full_load_rows: int = 0
+    full_load_error_rows: int = 0
+    last_update_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Series:
+    """One metric's datapoints, oldest first."""
+
+    metric: str
+    points: tuple[tuple[datetime, float], ...] = ()
+
+    @property
+    def latest(self) -> float | None:
+        return self.points[-1][1] if self.points else None
+
+
+class DmsGateway:
+    def __init__(self, dms_client: Any, cloudwatch_client: Any):
+        self._dms = dms_client
+        self._cw = cloudwatch_client
+        self.calls = 0  # backend calls made, read by the benchmark
+
+    def task(self, identifier: str) -> TaskInfo:
+        self.calls += 1
+        try:
+            found = self._dms.describe_replication_tasks(
+                Filters=[{"Name": "replication-task-id", "Values": [identifier]}], WithoutSettings=True
+            )["ReplicationTasks"]
+        except ClientError as exc:
+            if _code(exc) == "ResourceNotFoundFault":
+                raise NotFound(f"DMS task {identifier!r} not found") from None
+            raise GatewayError(f"DescribeReplicationTasks failed: {_code(exc)}") from None
+        if not found:
+            raise NotFound(f"DMS task {identifier!r} not found")
+        raw = found[0]
+        return TaskInfo(
+            identifier=raw["ReplicationTaskIdentifier"],
+            arn=raw["ReplicationTaskArn"],
+            status=raw.get("Status", ""),
+            stop_reason=raw.get("StopReason", "") or "",
+            last_failure_message=raw.get("LastFailureMessage", "") or "",
+            stats=raw.get("ReplicationTaskStats", {}) or {},
+        )
+
+    def table_statistics(self, task_arn: str) -> dict[tuple[str, str], TableStat]:
+        """Every table of the task, keyed by lower-case (schema, table); one paginated walk per task."""
+        stats: dict[tuple[str, str], TableStat] = {}
+        marker = None
+        while True:
+            self.calls += 1
+            kwargs: dict[str, Any] = {"ReplicationTaskArn": task_arn, "MaxRecords": 500}
+            if marker:
+                kwargs["Marker"] = marker
+            try:
+                page = self._dms.describe_table_statistics(**kwargs)
+            except ClientError as exc:
+                raise GatewayError(f"DescribeTableStatistics failed: {_code(exc)}") from None
+            for raw in page.get("TableStatistics", []):
+                stat = TableStat(
+                    schema=raw.get("SchemaName", ""),
+                    table=raw.get("TableName", ""),
+                    state=raw.get("TableState", ""),
+                    inserts=int(raw.get("Inserts", 0)),
+                    updates=int(raw.get("Updates", 0)),
+                    deletes=int(raw.get("Deletes", 0)),
+                    full_load_rows=int(raw.get("FullLoadRows", 0)),
+                    full_load_error_rows=int(raw.get("FullLoadErrorRows", 0)),
+                    last_update_time=raw.get("LastUpdateTime"),
+                )
+                stats[(stat.schema.lower(), stat.table.lower())] = stat
+            marker = page.get("Marker")
+            if not marker:
+                return stats
+
+    def cdc_latency(self, instance: str, task_resource_id: str, now: datetime, hours: int = 3) -> dict[str, Series]:
+        """CDCLatencySource/Target in one GetMetricData call, 5-minute maxima over the last hours."""
+        dims = [
+            {"Name": "ReplicationInstanceIdentifier", "Value": instance},
+            {"Name": "ReplicationTaskIdentifier", "Value": task_resource_id},
+        ]
+        queries = [
+            {
+                "Id": f"m{i}",
+                "Label": metric,
+                "MetricStat": {
+                    "Metric": {"Namespace": "AWS/DMS", "MetricName": metric, "Dimensions": dims},
+                    "Period": 300,
+                    "Stat": "Maximum",
+                },
+            }
+            for i, metric in enumerate(LATENCY_METRICS)
+        ]
+        self.calls += 1
+        try:
+            resp = self._cw.get_metric_data(
+                MetricDataQueries=queries,
+                StartTime=now - timedelta(hours=hours),
+                EndTime=now,
+                ScanBy="TimestampAscending",
+            )
+        except ClientError as exc:
+            raise GatewayError(f"GetMetricData failed: {_code(exc)}") from None
+        by_id = {r["Id"]: r for r in resp.get("MetricDataResults", [])}
+        out = {}
+        for i, metric in enumerate(LATENCY_METRICS):
+            r = by_id.get(f"m{i}", {})
+            pairs = sorted(zip(r.get("Timestamps", []), r.get("Values", [])))
+            out[metric] = Series(metric, tuple((_utc(t), float(v)) for t, v in pairs))
+        return out
+
+    # Remediation calls -------------------------------------------------------------------------
+
+    def start_task(self, task_arn: str, start_type: str = "resume-processing") -> str:
+        self.calls += 1
+        try:
+            resp = self._dms.start_replication_task(ReplicationTaskArn=task_arn, StartReplicationTaskType=start_type)
+        except ClientError as exc:
+            raise GatewayError(f"StartReplicationTask failed: {_code(exc)}") from None
+        return resp["ReplicationTask"].get("Status", "")
+
+    def stop_task(self, task_arn: str) -> str:
+        self.calls += 1
+        try:
+            resp = self._dms.stop_replication_task(ReplicationTaskArn=task_arn)
+        except ClientError as exc:
+            raise GatewayError(f"StopReplicationTask failed: {_code(exc)}") from None
+        return resp["ReplicationTask"].get("Status", "")
+
+    def reload_table(self, task_arn: str, schema: str, table: str) -> None:
+        self.calls += 1
+        try:
+            self._dms.reload_tables(
+                ReplicationTaskArn=task_arn,
+                TablesToReload=[{"SchemaName": schema, "TableName": table}],
+                ReloadOption="data-reload",
+            )
+        except ClientError as exc:
+            raise GatewayError(f"ReloadTables failed: {_code(exc)}") from None
+
+
+def _code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "error")
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

@@ -1,0 +1,44 @@
+"""The only place real clients are created, from Settings."""
+from __future__ import annotations
+
+import boto3
+import redis
+import snowflake.connector
+from botocore.config import Config
+
+from .catalog import load_catalog
+from .core import SyncBot
+from .diagnostics.runner import Diagnoser, Gateways
+from .gateways.aurora import AuroraGateway
+from .gateways.dms import DmsGateway
+from .gateways.s3 import S3Gateway
+from .gateways.snowflake import SnowflakeGateway
+from .settings import Settings
+
+# botocore's standard retry mode (throttling and transient errors, with backoff), short timeouts so a
+# slow AWS costs one check, not the whole answer.
+AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=5,
+                    max_pool_connections=32)
+
+
+def build_gateways(settings: Settings) -> Gateways:
+    session = boto3.session.Session()
+    args = settings.snowflake_connect_args()
+    if settings.aurora_database_url is None:
+        raise ValueError("AURORA_DATABASE_URL is not set")
+    return Gateways(
+        dms=DmsGateway(session.client("dms", config=AWS_CONFIG), session.client("cloudwatch", config=AWS_CONFIG)),
+        s3=S3Gateway(session.client("s3", config=AWS_CONFIG)),
+        snowflake=SnowflakeGateway(lambda: snowflake.connector.connect(**args), settings.snowflake_pool_size),
+        aurora=AuroraGateway(settings.aurora_database_url.get_secret_value()),
+    )
+
+
+def build_redis(settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=2, socket_connect_timeout=2)
+
+
+def build_bot(settings: Settings) -> SyncBot:
+    catalog = load_catalog(settings.catalog_path)
+    diagnoser = Diagnoser(build_gateways(settings), settings.check_timeout_seconds, settings.max_workers)
+    return SyncBot(catalog, diagnoser, build_redis(settings))

@@ -1,0 +1,89 @@
+"""/sync-status: parse what was typed, acknowledge at once, then post the diagnosis to the channel."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from slack_bolt import App
+from slack_sdk.errors import SlackApiError
+
+from bot.core import SyncBot
+
+from . import blocks
+from .ids import COMMAND
+
+log = logging.getLogger(__name__)
+MAX_ARG = 128
+
+HELP = f"""*{COMMAND}* runs the Aurora → DMS → S3 → Snowpipe → Snowflake runbook checks and says where the sync is broken.
+• `{COMMAND} <table>`: every check for one table (by name, Aurora `schema.table`, or final table), with fix buttons
+• `{COMMAND}`: every catalog table on one screen, worst first
+• `{COMMAND} help`: this message"""
+
+
+@dataclass(frozen=True)
+class Request:
+    kind: str  # help | fleet | table | malformed
+    arg: str = ""
+
+
+def parse(text: str | None) -> Request:
+    words = (text or "").split()
+    if not words:
+        return Request("fleet")
+    if len(words) == 1 and words[0].lower() in ("help", "-h", "--help", "?"):
+        return Request("help")
+    if len(words) > 1:
+        return Request("malformed", f"`{COMMAND}` takes one table name, not {len(words)} words.")
+    if len(words[0]) > MAX_ARG:
+        return Request("malformed", f"That table name is longer than {MAX_ARG} characters.")
+    return Request("table", words[0])
+
+
+def register(app: App, bot: SyncBot) -> None:
+    @app.command(COMMAND)
+    def sync_status(ack, command, client, respond):
+        request = parse(command.get("text"))
+        channel = command["channel_id"]
+        if request.kind == "help":
+            ack(response_type="ephemeral", text=HELP)
+        elif request.kind == "malformed":
+            ack(response_type="ephemeral", text=f"{request.arg}\n\n{HELP}")
+        elif request.kind == "fleet":
+            ack(response_type="ephemeral", text=f"Checking all {len(bot.catalog.tables)} tables…")
+            diags = bot.diagnose_all()
+            unhealthy = sum(1 for d in diags if not d.verdict.healthy)
+            publish(client, respond, channel, blocks.fleet_blocks(diags),
+                    f"Sync status: {len(diags)} tables, {unhealthy} need attention")
+        else:
+            spec = bot.find(request.arg)
+            if spec is None:
+                ack(response_type="ephemeral", text=unknown_table_text(request.arg, bot.suggestions(request.arg),
+                                                                      [t.name for t in bot.catalog.tables]))
+                return
+            ack(response_type="ephemeral", text=f"Running the runbook checks for *{spec.name}*…")
+            diag = bot.diagnose(spec)
+            offers = bot.offer(diag, channel)
+            publish(client, respond, channel, blocks.diagnosis_blocks(diag, offers), blocks.fallback_text(diag))
+
+
+def unknown_table_text(typed: str, close: list[str], known: list[str]) -> str:
+    shown = blocks.escape(typed[:40])
+    if close:
+        return f"I don't know a table called `{shown}`. Did you mean " + ", ".join(f"`{c}`" for c in close) + "?"
+    listing = ", ".join(f"`{k}`" for k in known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
+    return f"I don't know a table called `{shown}`. The catalog has: {listing}."
+
+
+def publish(client, respond, channel: str, message_blocks: list, text: str) -> str | None:
+    """Posts with chat.postMessage (so later steps can chat.update it); falls back to the command's
+    response_url when the bot is not a member of the channel."""
+    payload = blocks.to_dicts(message_blocks)
+    try:
+        return client.chat_postMessage(channel=channel, text=text, blocks=payload)["ts"]
+    except SlackApiError as exc:
+        if exc.response.get("error") not in ("not_in_channel", "channel_not_found"):
+            raise
+        log.info("not in channel %s; answering through response_url", channel)
+        respond(response_type="in_channel", text=text, blocks=payload)
+        return None

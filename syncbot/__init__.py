@@ -1,0 +1,1 @@
+"""Entry points and composition: the CLI, the HTTP/Socket Mode server, the console and its sandbox."""

@@ -1,0 +1,148 @@
+"""`syncbot console`: the real Bolt app and handlers, in-process, against the sandbox pipeline.
+Type what you would type in Slack; messages are drawn in the terminal and buttons can be pressed."""
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from typing import Any, Iterable, TextIO
+
+import fakeredis
+
+from bot.core import SyncBot
+from bot.diagnostics.runner import Diagnoser
+from handlers.app import build_app, web_client
+
+from . import terminal
+from .fakeslack import FakeSlack, block_actions_body, bolt_request, slash_command_body
+from .sandbox.pipeline import Sandbox
+from .sandbox.scenarios import SCENARIOS
+
+CHANNEL = "C0INCIDNT"
+USAGE = """Type as in Slack:
+  /sync-status orders        diagnose one table (try also: /sync-status, /sync-status help)
+  press N                    press button N of the messages shown
+  as U0BOB0002               act as another Slack user (approvers: {approvers})
+  scenarios                  list the sandbox scenarios
+  quit                       leave"""
+
+
+class Console:
+    def __init__(self, scenario: str = "healthy", out: TextIO = sys.stdout, user: str = "U0ALICE01"):
+        self.out, self.user = out, user
+        self.sandbox = Sandbox(scenario)
+        self.slack = FakeSlack()
+        self.redis = fakeredis.FakeRedis()
+        self.bot = SyncBot(self.sandbox.catalog, Diagnoser(self.sandbox.gateways), self.redis)
+        self.secret = secrets.token_hex(16)
+        # process_before_response: the listener finishes before dispatch returns, so output is in order.
+        self.app = build_app(self.bot, token="xoxb-sandbox", signing_secret=self.secret,
+                             client=web_client("xoxb-sandbox", self.slack.api_url), process_before_response=True)
+        self.buttons: list[dict[str, Any]] = []
+        self._button_message: dict[str, str] = {}  # button value -> ts of the message carrying it
+        self._seen = 0
+
+    def close(self) -> None:
+        self.slack.close()
+        self.sandbox.close()
+
+    def run(self, lines: Iterable[str], echo: bool) -> None:
+        for raw in lines:
+            line = raw.strip()
+            if not line:
+                continue
+            if echo:
+                self.print(f"\n{self.user}> {line}")
+            if line in ("quit", "exit"):
+                return
+            self.handle(line)
+
+    def handle(self, line: str) -> None:
+        word, _, rest = line.partition(" ")
+        if word.startswith("/"):
+            self.command(word, rest)
+        elif word in ("press", "click") and rest.strip().isdigit():
+            self.press(int(rest))
+        elif word == "as" and rest.strip():
+            self.user = rest.strip()
+            self.print(f"(now acting as {self.user})")
+        elif word == "scenarios":
+            for name, s in SCENARIOS.items():
+                self.print(f"  {name:<16} {s.description}")
+        else:
+            self.print(USAGE.format(approvers=", ".join(self.bot.catalog.access.approvers)))
+
+    def command(self, command: str, text: str) -> None:
+        body = slash_command_body(text, self.user, CHANNEL, self.slack.response_url(), command=command)
+        self.dispatch(body)
+
+    def press(self, number: int) -> None:
+        if not 1 <= number <= len(self.buttons):
+            self.print(f"(no button {number}; {len(self.buttons)} shown)")
+            return
+        button = self.buttons[number - 1]
+        if "confirm" in button:
+            self.print(f"(Slack's confirm dialog: {terminal.mrkdwn(button['confirm']['text']['text'])} → confirmed)")
+        action = {"action_id": button["action_id"], "block_id": "syncbot.fixes", "value": button.get("value", ""),
+                  "text": button["text"]}
+        ts = self._button_message.get(button.get("value", ""), "")
+        self.dispatch(block_actions_body(action, self.user, CHANNEL, ts, self.slack.response_url()))
+
+    def dispatch(self, body: str) -> None:
+        response = self.app.dispatch(bolt_request(body, self.secret))
+        if response.status != 200:
+            self.print(f"(Slack would show an error: HTTP {response.status})")
+        elif response.body:
+            ack = json.loads(response.body) if response.body.startswith("{") else {"text": response.body}
+            if ack.get("text"):
+                self.print("(only visible to you) " + terminal.mrkdwn(ack["text"]))
+        self.show_new()
+
+    def show_new(self) -> None:
+        for call in self.slack.calls[self._seen:]:
+            p = call.params
+            if call.method in ("chat.postMessage", "chat.update"):
+                verb = "posted in" if call.method == "chat.postMessage" else "updated in"
+                thread = " (in thread)" if p.get("thread_ts") else ""
+                self.print(f"--- syncbot {verb} #{p.get('channel')}{thread} ---")
+                self.show_blocks(p, call.ts if call.method == "chat.postMessage" else p.get("ts", ""))
+            elif call.method in ("response_url", "chat.postEphemeral"):
+                visible = "everyone" if p.get("response_type") == "in_channel" else "only visible to you"
+                self.print(f"({visible}) " + terminal.mrkdwn(p.get("text", "")))
+                if p.get("blocks"):
+                    self.show_blocks(p, "")
+        self._seen = len(self.slack.calls)
+
+    def show_blocks(self, params: dict[str, Any], ts: str) -> None:
+        before = len(self.buttons)
+        blocks = params.get("blocks") or []
+        for line in terminal.render(blocks, self.buttons) if blocks else [terminal.mrkdwn(params.get("text", ""))]:
+            self.print(line)
+        for button in self.buttons[before:]:
+            self._button_message[button.get("value", "")] = ts
+
+    def print(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+
+def main(scenario: str, user: str) -> int:
+    console = Console(scenario, user=user)
+    interactive = sys.stdin.isatty()
+    try:
+        console.print(f"syncbot console: sandbox scenario '{scenario}' — {SCENARIOS[scenario].description}")
+        if interactive:
+            console.print(USAGE.format(approvers=", ".join(console.bot.catalog.access.approvers)))
+            console.run(_prompt_lines(console), echo=False)
+        else:
+            console.run(sys.stdin, echo=True)
+    finally:
+        console.close()
+    return 0
+
+
+def _prompt_lines(console: Console) -> Iterable[str]:
+    while True:
+        try:
+            yield input(f"{console.user}> ")
+        except EOFError:
+            return

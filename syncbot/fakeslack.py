@@ -1,0 +1,151 @@
+"""A local stand-in for Slack's Web API and response_url endpoints, plus correctly signed requests
+into the Bolt app: what the console and the tests use instead of a workspace."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from slack_bolt.request import BoltRequest
+from slack_sdk.signature import SignatureVerifier
+
+
+@dataclass
+class Posted:
+    method: str  # chat.postMessage, chat.update, chat.postEphemeral, response_url
+    params: dict[str, Any]
+    ts: str = ""
+
+
+@dataclass
+class FakeSlack:
+    """Records every call; messages are kept by ts so chat.update changes them in place."""
+
+    bot_user: str = "U0SYNCBOT"
+    not_in_channels: set[str] = field(default_factory=set)
+    usergroups: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.calls: list[Posted] = []
+        self.messages: dict[str, Posted] = {}
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "/api/"
+
+    def response_url(self) -> str:
+        return self.url + "/response/" + str(self._next())
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _next(self) -> int:
+        with self._lock:
+            self._seq += 1
+            return self._seq
+
+    def of(self, method: str) -> list[Posted]:
+        return [c for c in self.calls if c.method == method]
+
+    def answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        ts = f"{int(time.time())}.{self._next():06d}"
+        call = Posted(method, params, ts)
+        with self._lock:
+            self.calls.append(call)
+        if method == "auth.test":
+            return {"ok": True, "user_id": self.bot_user, "bot_id": "B0SYNCBOT", "team_id": "T0SANDBOX"}
+        if method == "usergroups.users.list":
+            return {"ok": True, "users": self.usergroups.get(params.get("usergroup", ""), [])}
+        if method == "chat.postMessage":
+            if params.get("channel") in self.not_in_channels:
+                return {"ok": False, "error": "not_in_channel"}
+            self.messages[ts] = call
+            return {"ok": True, "channel": params.get("channel"), "ts": ts, "message": {"ts": ts}}
+        if method == "chat.update":
+            target = self.messages.get(params.get("ts", ""))
+            if target is None:
+                return {"ok": False, "error": "message_not_found"}
+            target.params = {**target.params, **params}
+            return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts")}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": ts}
+        return {"ok": True}
+
+
+def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            raw = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+            if self.headers.get("Content-Type", "").startswith("application/json"):
+                params = json.loads(raw or "{}")
+            else:
+                params = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
+                for key in ("blocks", "attachments"):
+                    if isinstance(params.get(key), str):
+                        params[key] = json.loads(params[key])
+            if self.path.startswith("/response/"):
+                fake.answer("response_url", params)
+                body = {"ok": True}
+            else:
+                body = fake.answer(self.path.rsplit("/", 1)[-1], params)
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+# -- signed requests into the app ----------------------------------------------------------------
+
+def signed_headers(body: str, secret: str, timestamp: int | None = None, content_type: str =
+                   "application/x-www-form-urlencoded") -> dict[str, str]:
+    ts = str(int(timestamp if timestamp is not None else time.time()))
+    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    return {"content-type": content_type, "x-slack-request-timestamp": ts, "x-slack-signature": signature}
+
+
+def slash_command_body(text: str, user: str, channel: str, response_url: str, command: str = "/sync-status") -> str:
+    return urllib.parse.urlencode({
+        "token": "legacy-unused", "team_id": "T0SANDBOX", "team_domain": "sandbox", "channel_id": channel,
+        "channel_name": "incident", "user_id": user, "user_name": user.lower(), "command": command,
+        "text": text, "api_app_id": "A0SYNCBOT", "is_enterprise_install": "false",
+        "response_url": response_url, "trigger_id": f"{int(time.time())}.1.abc",
+    })
+
+
+def block_actions_body(action: dict[str, Any], user: str, channel: str, message_ts: str, response_url: str) -> str:
+    payload = {
+        "type": "block_actions", "team": {"id": "T0SANDBOX", "domain": "sandbox"},
+        "user": {"id": user, "username": user.lower(), "team_id": "T0SANDBOX"},
+        "api_app_id": "A0SYNCBOT", "token": "legacy-unused", "trigger_id": f"{int(time.time())}.2.def",
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
+        "channel": {"id": channel, "name": "incident"},
+        "message": {"type": "message", "ts": message_ts, "user": "U0SYNCBOT"},
+        "response_url": response_url,
+        "actions": [{**action, "type": "button", "action_ts": f"{time.time():.6f}"}],
+    }
+    return urllib.parse.urlencode({"payload": json.dumps(payload)})
+
+
+def bolt_request(body: str, secret: str, **kwargs: Any) -> BoltRequest:
+    return BoltRequest(body=body, headers=signed_headers(body, secret, **kwargs))

@@ -1,0 +1,85 @@
+"""What moto's DMS lacks and syncbot relies on: DescribeTableStatistics, ReloadTables, the failure
+fields of DescribeReplicationTasks, and task ARNs that end in a resource id as real AWS's do
+(CloudWatch's ReplicationTaskIdentifier dimension is that id, not the task's name)."""
+from __future__ import annotations
+
+import json
+import random
+import string
+from typing import Any
+
+from moto.dms import exceptions, models, responses
+
+_installed = False
+
+
+def resource_id() -> str:
+    return "".join(random.choices(string.ascii_uppercase + string.digits, k=38))
+
+
+def install() -> None:
+    """Idempotent; patches the classes moto dispatches to, so every mock_aws() sees it."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    task_cls = models.FakeReplicationTask
+    original_init, original_to_dict, original_start = task_cls.__init__, task_cls.to_dict, task_cls.start
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self.arn = self.arn.rsplit(":", 1)[0] + ":" + resource_id()
+        self.stop_reason = ""
+        self.last_failure_message = ""
+        self.tables_errored = 0
+        self.table_statistics: list[dict[str, Any]] = []
+        self.reloads: list[dict[str, Any]] = []
+
+    def to_dict(self: Any) -> dict[str, Any]:
+        data = original_to_dict(self)
+        if self.stop_reason:
+            data["StopReason"] = self.stop_reason
+        if self.last_failure_message:
+            data["LastFailureMessage"] = self.last_failure_message
+        data["ReplicationTaskStats"]["TablesErrored"] = self.tables_errored
+        return data
+
+    def start(self: Any) -> Any:
+        self.stop_reason = ""
+        return original_start(self)
+
+    task_cls.__init__, task_cls.to_dict, task_cls.start = init, to_dict, start
+    responses.DatabaseMigrationServiceResponse.describe_table_statistics = _describe_table_statistics
+    responses.DatabaseMigrationServiceResponse.reload_tables = _reload_tables
+
+
+def _task(response: Any, arn: str) -> Any:
+    task = response.dms_backend.replication_tasks.get(arn)
+    if task is None:
+        raise exceptions.ResourceNotFoundFault("Replication task could not be found.")
+    return task
+
+
+def _describe_table_statistics(self: Any) -> str:
+    task = _task(self, self._get_param("ReplicationTaskArn"))
+    size = int(self._get_param("MaxRecords") or 100)
+    start = int(self._get_param("Marker") or 0)
+    page = task.table_statistics[start:start + size]
+    body: dict[str, Any] = {"ReplicationTaskArn": task.arn, "TableStatistics": page}
+    if start + size < len(task.table_statistics):
+        body["Marker"] = str(start + size)
+    return json.dumps(body, default=str)
+
+
+def _reload_tables(self: Any) -> str:
+    task = _task(self, self._get_param("ReplicationTaskArn"))
+    if task.status != "running":
+        raise exceptions.InvalidResourceStateFault("Replication task is not running")
+    tables = self._get_param("TablesToReload")
+    option = self._get_param("ReloadOption") or "data-reload"
+    task.reloads.append({"tables": tables, "option": option})
+    for wanted in tables:
+        for stat in task.table_statistics:
+            if (stat["SchemaName"], stat["TableName"]) == (wanted["SchemaName"], wanted["TableName"]):
+                stat["TableState"] = "Table is being reloaded"
+    return json.dumps({"ReplicationTaskArn": task.arn})

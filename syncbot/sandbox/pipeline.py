@@ -1,0 +1,250 @@
+"""Builds a whole pipeline from a scenario: DMS, CloudWatch and S3 in moto, Snowflake tables in
+fakesnow (with Snowpipe telemetry, which fakesnow lacks, faked at the gateway seam), and Aurora as
+either a scripted catalog or a real PostgreSQL database."""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import boto3
+import psycopg
+from fakesnow.instance import FakeSnow
+from moto import mock_aws
+
+from bot.catalog import Catalog, TableSpec, parse_catalog
+from bot.diagnostics.runner import Gateways
+from bot.diagnostics.typemap import snowflake_type
+from bot.gateways.aurora import AuroraGateway, PgColumn, Slot
+from bot.gateways.dms import DmsGateway
+from bot.gateways.s3 import S3Gateway
+from bot.gateways.snowflake import LoadRecord, PipeStatus, SnowflakeGateway
+
+from . import moto_dms
+from .scenarios import SCENARIOS, Scenario, TableWorld
+
+REGION = "us-east-1"
+CATALOG_TOML = """\
+[defaults]
+dms_task = "aurora-snowflake-cdc"
+dms_instance = "dms-prod"
+s3_bucket = "acme-cdc"
+s3_prefix = "dms"
+freshness_threshold_minutes = 120
+
+[[tables]]
+name = "orders"
+source = "public.orders"
+
+[[tables]]
+name = "customers"
+source = "public.customers"
+
+[[tables]]
+name = "payments"
+source = "public.payments"
+
+[access]
+approvers = ["U0ALICE01", "U0BOB0002"]
+approval_ttl_minutes = 30
+
+[alerts]
+channels = ["C0ALERTS1"]
+"""
+
+
+class SandboxSnowflake(SnowflakeGateway):
+    """Real SQL against fakesnow for tables; Snowpipe's telemetry and pipe DDL from memory."""
+
+    def __init__(self, fake: FakeSnow, pipes: dict[str, dict], history: dict[str, list[LoadRecord]]):
+        super().__init__(lambda: fake.connect(database="SYNC", schema="PUBLIC"))
+        self.pipes, self.history = pipes, history
+        self.statements: list[str] = []  # pipe DDL and loads seen, for tests and the console
+
+    def pipe_status(self, pipe: str) -> PipeStatus:
+        self.calls += 1
+        from bot.gateways.snowflake import parse_pipe_status
+
+        return parse_pipe_status(json.dumps(self.pipes[pipe.upper()]))
+
+    def copy_history(self, table: str, hours: int = 4) -> list[LoadRecord]:
+        self.calls += 1
+        cutoff = datetime.now(timezone.utc) - timedelta(hours=hours)
+        return [r for r in self.history.get(table.upper(), []) if r.last_load_time and r.last_load_time >= cutoff]
+
+    def execute(self, sql: str, params: tuple = ()) -> None:
+        paused = re.match(r"ALTER PIPE IDENTIFIER\(%s\) SET PIPE_EXECUTION_PAUSED = (TRUE|FALSE)", sql)
+        if paused:
+            self.statements.append(sql % tuple(repr(p) for p in params))
+            self.pipes[params[0].upper()]["executionState"] = "PAUSED" if paused.group(1) == "TRUE" else "RUNNING"
+            return
+        super().execute(sql, params)
+
+
+class ScriptedAurora:
+    """The Aurora gateway's interface, answered from the scenario (the console needs no database)."""
+
+    def __init__(self, columns: dict[str, list[PgColumn]], slots: list[Slot]):
+        self._columns, self._slots = columns, slots
+        self.calls = 0
+
+    def columns(self, schema: str, table: str) -> list[PgColumn]:
+        self.calls += 1
+        from bot.gateways import NotFound
+
+        try:
+            return self._columns[f"{schema}.{table}"]
+        except KeyError:
+            raise NotFound(f"Aurora table {schema}.{table} not found") from None
+
+    def replication_slots(self) -> list[Slot]:
+        self.calls += 1
+        return list(self._slots)
+
+
+class Sandbox:
+    def __init__(self, scenario: str | Scenario = "healthy", aurora_dsn: str | None = None,
+                 now: datetime | None = None):
+        self.scenario = SCENARIOS[scenario] if isinstance(scenario, str) else scenario
+        self.now = now or datetime.now(timezone.utc)
+        self.catalog: Catalog = parse_catalog(CATALOG_TOML, "sandbox catalog")
+        moto_dms.install()
+        self._mock = mock_aws()
+        self._mock.start()
+        self.dms_client = _client("dms")
+        self.cloudwatch_client = _client("cloudwatch")
+        self.s3_client = _client("s3")
+        self.fakesnow = FakeSnow()
+        self.task_arn = self._seed_dms()
+        self._seed_s3()
+        pipes, history = self._seed_snowflake()
+        self.snowflake = SandboxSnowflake(self.fakesnow, pipes, history)
+        self.aurora = self._seed_aurora(aurora_dsn)
+        self.gateways = Gateways(
+            dms=DmsGateway(self.dms_client, self.cloudwatch_client),
+            s3=S3Gateway(self.s3_client),
+            snowflake=self.snowflake,
+            aurora=self.aurora,
+        )
+
+    def world(self, spec: TableSpec) -> TableWorld:
+        return self.scenario.tables[spec.name]
+
+    def close(self) -> None:
+        self._mock.stop()
+
+    # -- AWS ---------------------------------------------------------------------------------------
+
+    def dms_task(self, arn: str | None = None) -> Any:
+        """moto's model of the task, for tests and the console to inspect or change."""
+        from moto.dms.models import dms_backends
+
+        return dms_backends["123456789012"][REGION].replication_tasks[arn or self.task_arn]
+
+    def _seed_dms(self) -> str:
+        s = self.scenario
+        instance = self.dms_client.create_replication_instance(
+            ReplicationInstanceIdentifier="dms-prod", ReplicationInstanceClass="dms.t3.medium")
+        endpoints = [self.dms_client.create_endpoint(EndpointIdentifier=name, EndpointType=kind, EngineName=engine)
+                     ["Endpoint"]["EndpointArn"]
+                     for name, kind, engine in (("aurora", "source", "aurora-postgresql"), ("s3", "target", "s3"))]
+        task = self.dms_client.create_replication_task(
+            ReplicationTaskIdentifier="aurora-snowflake-cdc", SourceEndpointArn=endpoints[0],
+            TargetEndpointArn=endpoints[1], MigrationType="full-load-and-cdc",
+            ReplicationInstanceArn=instance["ReplicationInstance"]["ReplicationInstanceArn"],
+            TableMappings=json.dumps({"rules": []}))["ReplicationTask"]
+        arn = task["ReplicationTaskArn"]
+        self.dms_client.start_replication_task(ReplicationTaskArn=arn, StartReplicationTaskType="start-replication")
+        model = self.dms_task(arn)
+        model.status = s.task_status
+        model.stop_reason, model.last_failure_message, model.tables_errored = s.stop_reason, s.failure, s.tables_errored
+        model.table_statistics = [self._table_stat(spec) for spec in self.catalog.tables]
+        resource_id = arn.rsplit(":", 1)[-1]
+        points = len(s.latency_seconds)
+        for metric in ("CDCLatencySource", "CDCLatencyTarget"):
+            self.cloudwatch_client.put_metric_data(Namespace="AWS/DMS", MetricData=[{
+                "MetricName": metric,
+                "Dimensions": [{"Name": "ReplicationInstanceIdentifier", "Value": "dms-prod"},
+                               {"Name": "ReplicationTaskIdentifier", "Value": resource_id}],
+                "Timestamp": self.now - timedelta(minutes=5 * (points - i) - 2),
+                "Value": value, "Unit": "Seconds"} for i, value in enumerate(s.latency_seconds)])
+        return arn
+
+    def _table_stat(self, spec: TableSpec) -> dict[str, Any]:
+        world = self.world(spec)
+        return {"SchemaName": spec.source_schema, "TableName": spec.source_table, "TableState": world.table_state,
+                "Inserts": 1200, "Updates": 340, "Deletes": 12, "FullLoadRows": 50_000, "FullLoadErrorRows": 0,
+                "LastUpdateTime": (self.now - timedelta(minutes=min(world.file_minutes_ago or (0,)))).isoformat()}
+
+    def _seed_s3(self) -> None:
+        self.s3_client.create_bucket(Bucket="acme-cdc")
+        for spec in self.catalog.tables:
+            prefix = spec.s3_table_prefix
+            self.s3_client.put_object(Bucket="acme-cdc", Key=f"{prefix}LOAD00000001.csv", Body=b"full load")
+            for minutes in self.world(spec).file_minutes_ago:
+                stamp = self.now - timedelta(minutes=minutes)
+                key = prefix + stamp.strftime("%Y%m%d-%H%M%S") + f"{stamp.microsecond // 1000:03d}.csv"
+                self.s3_client.put_object(Bucket="acme-cdc", Key=key, Body=b"I,1,2\n")
+
+    # -- Snowflake ---------------------------------------------------------------------------------
+
+    def _seed_snowflake(self) -> tuple[dict[str, dict], dict[str, list[LoadRecord]]]:
+        cur = self.fakesnow.connect(database="SYNC", schema="PUBLIC").cursor()
+        cur.execute("CREATE SCHEMA IF NOT EXISTS STAGING")
+        pipes: dict[str, dict] = {}
+        history: dict[str, list[LoadRecord]] = {}
+        for spec in self.catalog.tables:
+            world = self.world(spec)
+            cols = ", ".join(f"{name.upper()} {snowflake_type(_pg(name, dtype))}" for name, dtype in world.columns)
+            cur.execute(f"CREATE TABLE {spec.final_table} ({cols})")
+            cur.execute(f"CREATE TABLE {spec.staging_table} (OP VARCHAR(1), {cols})")
+            newest = self.now - timedelta(minutes=world.newest_row_minutes_ago)
+            cur.execute(f"INSERT INTO {spec.final_table} (ID, {spec.freshness_column}) VALUES (1, %s)",
+                        (newest.replace(tzinfo=None),))
+            ingested = [m for m, status, _ in world.loads if status == "Loaded"]
+            pipes[spec.pipe] = {
+                "executionState": world.pipe_state, "pendingFileCount": world.pending_files,
+                "lastIngestedTimestamp": (self.now - timedelta(minutes=min(ingested))).isoformat() if ingested else None,
+            }
+            history[spec.staging_table] = [
+                LoadRecord(f"{spec.s3_table_prefix}{(self.now - timedelta(minutes=m)).strftime('%Y%m%d-%H%M%S')}000.csv",
+                           status, 0 if error else 120, error, self.now - timedelta(minutes=m - 1))
+                for m, status, error in world.loads]
+        cur.close()
+        return pipes, history
+
+    # -- Aurora ------------------------------------------------------------------------------------
+
+    def _source_columns(self, spec: TableSpec) -> tuple[tuple[str, str], ...]:
+        world = self.world(spec)
+        return world.columns + world.new_in_aurora
+
+    def _seed_aurora(self, dsn: str | None) -> Any:
+        s = self.scenario
+        if dsn is None:
+            slot = Slot("dms_slot_aurora_snowflake_cdc", "test_decoding", s.slot_active, s.slot_wal_status,
+                        s.slot_retained_bytes)
+            return ScriptedAurora({spec.source: [_pg(n, t) for n, t in self._source_columns(spec)]
+                                   for spec in self.catalog.tables}, [slot])
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for spec in self.catalog.tables:
+                cols = ", ".join(f"{name} {dtype}" for name, dtype in self._source_columns(spec))
+                conn.execute(f"DROP TABLE IF EXISTS {spec.source}")
+                conn.execute(f"CREATE TABLE {spec.source} ({cols})")
+        return AuroraGateway(dsn)
+
+
+def _pg(name: str, dtype: str) -> PgColumn:
+    """A PgColumn as information_schema would describe `dtype` (e.g. 'numeric(12,2)')."""
+    match = re.match(r"^([a-z ]+?)(?:\((\d+)(?:,(\d+))?\))?$", dtype)
+    base, first, second = match.group(1), match.group(2), match.group(3)
+    if base in ("character varying", "character"):
+        return PgColumn(name, base, char_length=int(first) if first else None)
+    if base == "numeric":
+        return PgColumn(name, base, precision=int(first) if first else None, scale=int(second or 0) if first else None)
+    return PgColumn(name, base)
+
+
+def _client(service: str) -> Any:
+    return boto3.client(service, region_name=REGION, aws_access_key_id="sandbox", aws_secret_access_key="sandbox")

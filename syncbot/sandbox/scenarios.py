@@ -1,0 +1,87 @@
+"""Named states of the whole pipeline, one per runbook verdict. The table under study is `orders`;
+`customers` and `payments` stay healthy so the fleet view has something to sort."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+ORDERS_COLUMNS = (
+    ("id", "bigint"), ("customer_id", "bigint"), ("status", "character varying(32)"),
+    ("total", "numeric(12,2)"), ("created_at", "timestamp with time zone"),
+    ("updated_at", "timestamp with time zone"),
+)
+CUSTOMERS_COLUMNS = (("id", "bigint"), ("email", "text"), ("updated_at", "timestamp with time zone"))
+PAYMENTS_COLUMNS = (("id", "bigint"), ("order_id", "bigint"), ("amount", "numeric(12,2)"),
+                    ("updated_at", "timestamp with time zone"))
+
+MISMATCH_ERROR = ("Number of columns in file (8) does not match that of the corresponding table (6), "
+                  "use file format option error_on_column_count_mismatch=false to ignore this error")
+
+
+@dataclass(frozen=True)
+class TableWorld:
+    columns: tuple[tuple[str, str], ...]
+    # Columns Aurora has that Snowflake does not (added upstream, not yet downstream).
+    new_in_aurora: tuple[tuple[str, str], ...] = ()
+    table_state: str = "Table completed"
+    file_minutes_ago: tuple[int, ...] = (58, 41, 27, 12, 3)
+    pipe_state: str = "RUNNING"
+    pending_files: int = 0
+    # (minutes ago, status, first error) per load in COPY_HISTORY
+    loads: tuple[tuple[int, str, str], ...] = ((41, "Loaded", ""), (27, "Loaded", ""), (12, "Loaded", ""))
+    newest_row_minutes_ago: int = 4
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    task_status: str = "running"
+    stop_reason: str = ""
+    failure: str = ""
+    tables_errored: int = 0
+    latency_seconds: tuple[float, ...] = (4, 5, 3, 6, 4, 5, 4, 3, 5, 4, 6, 4)
+    slot_active: bool = True
+    slot_wal_status: str = "reserved"
+    slot_retained_bytes: int = 48 * 1024**2
+    tables: dict[str, TableWorld] = field(default_factory=dict)
+
+
+HEALTHY_TABLES = {
+    "orders": TableWorld(ORDERS_COLUMNS),
+    "customers": TableWorld(CUSTOMERS_COLUMNS, newest_row_minutes_ago=9),
+    "payments": TableWorld(PAYMENTS_COLUMNS, newest_row_minutes_ago=2),
+}
+
+
+def _orders(**changes) -> dict[str, TableWorld]:
+    return {**HEALTHY_TABLES, "orders": replace(HEALTHY_TABLES["orders"], **changes)}
+
+
+_STALE = {"newest_row_minutes_ago": 185}
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
+    Scenario("healthy", "Everything flows: task running, files landing, pipe loading, data fresh.",
+             tables=HEALTHY_TABLES),
+    Scenario("dms-failed", "The DMS task failed on a source connectivity error; nothing leaves Aurora.",
+             task_status="failed", stop_reason="FATAL_ERROR",
+             failure="Last Error Replication task out of memory. Source endpoint connection lost: "
+                     "could not receive data from server: Connection timed out; Stop Reason FATAL_ERROR",
+             tables_errored=1, latency_seconds=(5, 6, 40, 400, 900, 1500, 2400),
+             slot_active=False, slot_retained_bytes=7 * 1024**3,
+             tables={k: replace(v, file_minutes_ago=(190, 176), newest_row_minutes_ago=180,
+                                loads=((176, "Loaded", ""),)) for k, v in HEALTHY_TABLES.items()}),
+    Scenario("stalled", "The DMS task says running, but no CDC file has reached S3 for three hours.",
+             latency_seconds=(5, 60, 600, 1800, 3600, 5400, 7200, 9000, 10800),
+             slot_retained_bytes=38 * 1024**3,
+             tables=_orders(file_minutes_ago=(200, 190, 181), loads=((181, "Loaded", ""),), **_STALE)),
+    Scenario("schema-mismatch", "A column was added to public.orders; Snowpipe rejects every new file.",
+             tables=_orders(new_in_aurora=(("discount_code", "character varying(64)"), ("loyalty_points", "integer")),
+                            loads=((52, "Load failed", MISMATCH_ERROR), (33, "Load failed", MISMATCH_ERROR),
+                                   (14, "Load failed", MISMATCH_ERROR)), **_STALE)),
+    Scenario("pipe-paused", "Files land in S3 but the Snowpipe was left paused after maintenance.",
+             tables=_orders(pipe_state="PAUSED", pending_files=37, loads=((170, "Loaded", ""),), **_STALE)),
+    Scenario("load-failed", "Snowpipe rejects some files for a file format error.",
+             tables=_orders(loads=((40, "Load failed", "Timestamp '2026-13-01' is not recognized"),
+                                   (20, "Partially loaded", "Numeric value 'abc' is not recognized"),
+                                   (10, "Loaded", "")))),
+)}

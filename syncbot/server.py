@@ -1,0 +1,50 @@
+"""`syncbot serve`: the Bolt app over HTTP (waitress, threaded) or Socket Mode, plus health probes."""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Callable, Iterable
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.core import SyncBot
+
+log = logging.getLogger(__name__)
+
+
+def wsgi_app(app: App, bot: SyncBot) -> Callable:
+    """POST /slack/events for commands, interactivity and events; GET /healthz and /readyz."""
+    slack = SlackRequestHandler(app, path="/slack/events")
+
+    def application(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if environ.get("REQUEST_METHOD") == "GET" and path == "/healthz":
+            return _json(start_response, 200, {"status": "ok"})
+        if environ.get("REQUEST_METHOD") == "GET" and path == "/readyz":
+            deps = bot.readiness()
+            ready = all(state == "ok" for state in deps.values())
+            return _json(start_response, 200 if ready else 503, {"ready": ready, "dependencies": deps})
+        return slack(environ, start_response)
+
+    return application
+
+
+def _json(start_response: Callable, status: int, body: dict) -> list[bytes]:
+    data = json.dumps(body).encode()
+    phrase = {200: "OK", 503: "Service Unavailable"}[status]
+    start_response(f"{status} {phrase}", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def serve_http(app: App, bot: SyncBot, host: str, port: int, threads: int = 16) -> None:
+    import waitress
+
+    log.info("serving POST /slack/events, GET /healthz, GET /readyz on %s:%s", host, port)
+    waitress.serve(wsgi_app(app, bot), host=host, port=port, threads=threads, ident="syncbot")
+
+
+def serve_socket_mode(app: App, app_token: str) -> None:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    SocketModeHandler(app, app_token).start()

@@ -1,0 +1,42 @@
+"""Renders Block Kit readably in a terminal, numbering buttons so they can be pressed."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_EMOJI = {":large_green_circle:": "🟢", ":large_yellow_circle:": "🟡", ":red_circle:": "🔴", ":white_circle:": "⚪"}
+_ENTITIES = {"&lt;": "<", "&gt;": ">", "&amp;": "&"}
+
+
+def mrkdwn(text: str) -> str:
+    for code, glyph in _EMOJI.items():
+        text = text.replace(code, glyph)
+    text = re.sub(r"\n?```(.*?)```", lambda m: "\n" + "\n".join("      " + line for line in m.group(1).splitlines()),
+                  text, flags=re.S)
+    text = re.sub(r"(?<!\w)[*`](.+?)[*`](?!\w)", r"\1", text)
+    for entity, char in _ENTITIES.items():
+        text = text.replace(entity, char)
+    return text
+
+
+def render(blocks: list[dict[str, Any]], buttons: list[dict[str, Any]]) -> list[str]:
+    """Lines for one message; each button found is appended to `buttons` and shown by its number."""
+    lines: list[str] = []
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "header":
+            lines.append(f"== {block['text']['text']} ==")
+        elif kind == "section":
+            lines += ["  " + line for line in mrkdwn(block["text"]["text"]).splitlines()]
+        elif kind == "divider":
+            lines.append("  " + "-" * 60)
+        elif kind == "context":
+            lines.append("  (" + " ".join(mrkdwn(e.get("text", "")) for e in block["elements"]) + ")")
+        elif kind == "actions":
+            labels = []
+            for element in block["elements"]:
+                buttons.append(element)
+                danger = " !" if element.get("style") == "danger" else ""
+                labels.append(f"[{len(buttons)}] {element['text']['text']}{danger}")
+            lines.append("  Buttons: " + "   ".join(labels) + "   (type `press N`)")
+    return lines

@@ -1,0 +1,81 @@
+import pytest
+
+from bot.catalog import CatalogError, parse_catalog
+
+MINIMAL = """
+[[tables]]
+name = "orders"
+source = "public.orders"
+"""
+
+
+def test_defaults_follow_the_runbook_conventions():
+    spec = parse_catalog(MINIMAL).tables[0]
+    assert (spec.staging_table, spec.final_table, spec.pipe, spec.merge_task) == (
+        "STAGING.ORDERS_CDC", "PUBLIC.ORDERS", "STAGING.ORDERS_PIPE", "STAGING.ORDERS_MERGE")
+    assert (spec.dms_task, spec.dms_instance, spec.s3_bucket) == ("aurora-snowflake-cdc", "dms-prod", "acme-cdc")
+    assert spec.s3_table_prefix == "dms/public/orders/"
+    assert spec.freshness_threshold_minutes == 120 and spec.freshness_column == "UPDATED_AT"
+
+
+def test_defaults_section_and_explicit_fields_override():
+    catalog = parse_catalog("""
+[defaults]
+dms_task = "other-task"
+freshness_threshold_minutes = 30
+
+[[tables]]
+name = "orders"
+source = "sales.orders"
+final_table = "ANALYTICS.ORDERS"
+""")
+    spec = catalog.tables[0]
+    assert spec.dms_task == "other-task" and spec.freshness_threshold_minutes == 30
+    assert spec.final_table == "ANALYTICS.ORDERS" and spec.staging_table == "STAGING.ORDERS_CDC"
+
+
+@pytest.mark.parametrize("typed", ["orders", "ORDERS", "public.orders", "PUBLIC.ORDERS", " Orders "])
+def test_table_found_by_name_source_or_final_table_case_insensitively(typed):
+    assert parse_catalog(MINIMAL).find(typed).name == "orders"
+
+
+def test_unknown_table_gets_close_matches():
+    catalog = parse_catalog(MINIMAL + '\n[[tables]]\nname = "order_items"\nsource = "public.order_items"\n')
+    assert catalog.find("ordrs") is None
+    assert "orders" in catalog.suggestions("ordrs")
+
+
+def test_unknown_key_names_its_line():
+    with pytest.raises(CatalogError, match=r"line 5: unknown key `stagng_table`"):
+        parse_catalog(MINIMAL + 'stagng_table = "X.Y"\n')
+
+
+def test_bad_identifier_names_its_line():
+    text = MINIMAL.replace('source = "public.orders"', 'source = "public.orders; drop table x"')
+    with pytest.raises(CatalogError, match=r"line 4: `source`"):
+        parse_catalog(text)
+
+
+def test_bad_default_points_at_the_defaults_section():
+    with pytest.raises(CatalogError, match=r"line 2: `s3_bucket`"):
+        parse_catalog('[defaults]\ns3_bucket = "Not A Bucket"\n' + MINIMAL)
+
+
+def test_duplicate_name_is_refused():
+    with pytest.raises(CatalogError, match=r"line 6: duplicate table 'orders'"):
+        parse_catalog(MINIMAL + '\n[[tables]]\nname = "Orders"\nsource = "public.orders2"\n')
+
+
+def test_toml_syntax_error_names_the_line():
+    with pytest.raises(CatalogError, match=r"line 3"):
+        parse_catalog('[[tables]]\nname = "orders"\nsource = \n')
+
+
+def test_approvers_must_be_slack_ids():
+    with pytest.raises(CatalogError, match="not a Slack user or usergroup id"):
+        parse_catalog(MINIMAL + '[access]\napprovers = ["alice@example.com"]\n')
+
+
+def test_empty_catalog_is_refused():
+    with pytest.raises(CatalogError, match="at least one table"):
+        parse_catalog("[defaults]\n")

@@ -1,0 +1,51 @@
+"""The CLI and the scripted console, as a user runs them (separate processes)."""
+import json
+import subprocess
+import sys
+
+
+def run(*args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "syncbot.cli", *args], input=stdin, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_diagnose_healthy_exits_zero():
+    result = run("diagnose", "orders", "--sandbox", "healthy")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("orders (public.orders): Healthy")
+    assert "[OK  ] DMS task" in result.stdout
+
+
+def test_diagnose_unhealthy_json_exits_non_zero():
+    result = run("diagnose", "orders", "--json", "--sandbox", "schema-mismatch")
+    assert result.returncode == 1
+    [diag] = json.loads(result.stdout)
+    assert diag["verdict"]["section"] == "Schema Mismatch" and diag["verdict"]["healthy"] is False
+    assert diag["actions"] == ["add_columns", "pause_pipe", "retry_files"]
+    assert {c["name"] for c in diag["checks"]} >= {"DMS task", "Schema drift", "Replication slot"}
+
+
+def test_diagnose_unknown_table_is_a_usage_error():
+    result = run("diagnose", "ordrs", "--sandbox", "healthy")
+    assert result.returncode == 2 and "Did you mean orders?" in result.stderr
+
+
+def test_scripted_console_runs_commands_and_buttons_then_exits():
+    script = "/sync-status orders\npress 1\n/sync-status\n"
+    result = run("console", "--scenario", "pipe-paused", stdin=script)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "== orders: Sync Lagging / Data Missing ==" in out
+    assert "[1] Resume pipe" in out
+    assert "== Sync status: 3 tables, 1 need attention ==" in out
+    assert out.index("U0ALICE01> press 1") < out.index("== Sync status")
+
+
+def test_bad_catalog_stops_with_the_line(tmp_path):
+    catalog = tmp_path / "syncbot.toml"
+    catalog.write_text('[[tables]]\nname = "orders"\nsource = "public.orders"\nflavour = "x"\n')
+    result = subprocess.run([sys.executable, "-m", "syncbot.cli", "diagnose", "orders"], capture_output=True,
+                            text=True, timeout=60, env={"SYNCBOT_CATALOG": str(catalog), "PATH": "/usr/bin:/bin",
+                                                        "AURORA_DATABASE_URL": "postgresql://x@127.0.0.1:1/x"})
+    assert result.returncode == 2
+    assert "line 4: unknown key `flavour`" in result.stderr

@@ -1,0 +1,44 @@
+"""The Aurora gateway against the machine's real PostgreSQL."""
+import psycopg
+import pytest
+
+from bot.gateways import GatewayError, NotFound
+from bot.gateways.aurora import AuroraGateway, PgColumn
+
+
+@pytest.fixture
+def aurora(pg_dsn):
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS sales")
+        conn.execute("DROP TABLE IF EXISTS sales.invoices")
+        conn.execute("CREATE TABLE sales.invoices (id bigint, code varchar(12), amount numeric(10,3), "
+                     "paid boolean, meta jsonb, at timestamptz)")
+    return AuroraGateway(pg_dsn)
+
+
+def test_columns_in_order_with_sizes(aurora):
+    assert aurora.columns("sales", "invoices") == [
+        PgColumn("id", "bigint", None, 64, 0),
+        PgColumn("code", "character varying", 12, None, None),
+        PgColumn("amount", "numeric", None, 10, 3),
+        PgColumn("paid", "boolean", None, None, None),
+        PgColumn("meta", "jsonb", None, None, None),
+        PgColumn("at", "timestamp with time zone", None, None, None),
+    ]
+
+
+def test_missing_table_is_not_found(aurora):
+    with pytest.raises(NotFound, match="sales.nope"):
+        aurora.columns("sales", "nope")
+
+
+def test_replication_slot_query_runs(aurora):
+    # The test server has no logical slot (wal_level=replica); the query itself must be valid SQL.
+    assert aurora.replication_slots() == []
+
+
+def test_unreachable_database_is_a_gateway_error_without_the_password():
+    gw = AuroraGateway("postgresql://syncbot:s3cret-pw@127.0.0.1:1/aurora", connect_timeout=1)
+    with pytest.raises(GatewayError) as info:
+        gw.columns("public", "orders")
+    assert "s3cret-pw" not in str(info.value)

@@ -1,0 +1,112 @@
+"""DMS, CloudWatch and S3 gateways against moto, with the request parameters checked explicitly
+where moto is more forgiving than AWS."""
+from datetime import datetime, timedelta, timezone
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from bot.gateways import NotFound
+from bot.gateways.dms import DmsGateway
+from bot.gateways.s3 import S3Gateway, cdc_time
+
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def test_latency_is_queried_by_instance_name_and_task_resource_id(make_sandbox):
+    sandbox = make_sandbox("healthy", real_aurora=False)
+    sent = []
+    sandbox.cloudwatch_client.meta.events.register(
+        "provide-client-params.cloudwatch.GetMetricData", lambda params, **_: sent.append(params))
+    gw = DmsGateway(sandbox.dms_client, sandbox.cloudwatch_client)
+    task = gw.task("aurora-snowflake-cdc")
+    assert task.identifier == "aurora-snowflake-cdc" and task.resource_id != task.identifier
+    assert len(task.resource_id) == 38 and task.resource_id.isupper()
+
+    series = gw.cdc_latency("dms-prod", task.resource_id, datetime.now(timezone.utc))
+    dims = sent[0]["MetricDataQueries"][0]["MetricStat"]["Metric"]["Dimensions"]
+    assert dims == [{"Name": "ReplicationInstanceIdentifier", "Value": "dms-prod"},
+                    {"Name": "ReplicationTaskIdentifier", "Value": task.resource_id}]
+    assert [q["MetricStat"]["Metric"]["MetricName"] for q in sent[0]["MetricDataQueries"]] == [
+        "CDCLatencySource", "CDCLatencyTarget"]
+    assert len(sent) == 1  # both series in one GetMetricData call
+    assert len(series["CDCLatencySource"].points) == 12
+    # The name the task was given is not a dimension value AWS uses: no data under it.
+    by_name = gw.cdc_latency("dms-prod", "aurora-snowflake-cdc", datetime.now(timezone.utc))
+    assert by_name["CDCLatencySource"].points == ()
+
+
+def test_unknown_task_is_not_found(make_sandbox):
+    sandbox = make_sandbox("healthy", real_aurora=False)
+    with pytest.raises(NotFound, match="no-such-task"):
+        DmsGateway(sandbox.dms_client, sandbox.cloudwatch_client).task("no-such-task")
+
+
+def test_table_statistics_walk_every_page(make_sandbox):
+    sandbox = make_sandbox("healthy", real_aurora=False)
+    model = sandbox.dms_task()
+    model.table_statistics = [{"SchemaName": "public", "TableName": f"t{i}", "TableState": "Table completed"}
+                              for i in range(1203)]
+    gw = DmsGateway(sandbox.dms_client, sandbox.cloudwatch_client)
+    stats = gw.table_statistics(sandbox.task_arn)
+    assert len(stats) == 1203 and stats[("public", "t1202")].state == "Table completed"
+    assert gw.calls == 3  # 500 a page
+
+
+def test_failure_fields_are_read(make_sandbox):
+    sandbox = make_sandbox("dms-failed", real_aurora=False)
+    task = DmsGateway(sandbox.dms_client, sandbox.cloudwatch_client).task("aurora-snowflake-cdc")
+    assert (task.status, task.stop_reason, task.tables_errored) == ("failed", "FATAL_ERROR", 1)
+    assert "Connection timed out" in task.last_failure_message
+
+
+@pytest.fixture
+def s3():
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="acme-cdc")
+        yield client
+
+
+def put(client, minutes_ago, prefix="dms/public/orders/"):
+    stamp = NOW - timedelta(minutes=minutes_ago)
+    client.put_object(Bucket="acme-cdc", Key=prefix + stamp.strftime("%Y%m%d-%H%M%S") + "123.csv", Body=b"x")
+
+
+def test_cdc_file_names_carry_their_time():
+    assert cdc_time("dms/public/orders/20261126-031502123.csv") == datetime(2026, 11, 26, 3, 15, 2, 123000,
+                                                                            tzinfo=timezone.utc)
+    assert cdc_time("dms/public/orders/LOAD00000001.csv") is None
+
+
+def test_recent_files_counted_and_newest_found(s3):
+    for minutes in (200, 50, 30, 5):
+        put(s3, minutes)
+    put(s3, 1, prefix="dms/public/orders_archive/")  # a neighbouring prefix must not count
+    files = S3Gateway(s3).recent_cdc_files("acme-cdc", "dms/public/orders/", NOW)
+    assert files.last_hour == 3 and files.newest_key.endswith(
+        (NOW - timedelta(minutes=5)).strftime("%Y%m%d-%H%M%S") + "123.csv")
+
+
+def test_window_widens_when_nothing_is_recent(s3):
+    put(s3, 300)
+    gw = S3Gateway(s3)
+    files = gw.recent_cdc_files("acme-cdc", "dms/public/orders/", NOW)
+    assert files.last_hour == 0 and files.searched == timedelta(hours=6)
+    assert gw.calls == 2
+
+
+def test_listing_cost_does_not_grow_with_old_files(s3):
+    for i in range(1100):  # two pages of old files, beyond every window
+        s3.put_object(Bucket="acme-cdc", Key=f"dms/public/orders/2020{i:04d}-000000000.csv", Body=b"")
+    for i in range(1100):  # and full-load files, which sort after every time-named file
+        s3.put_object(Bucket="acme-cdc", Key=f"dms/public/orders/LOAD{i:08d}.csv", Body=b"")
+    put(s3, 3)
+    gw = S3Gateway(s3)
+    files = gw.recent_cdc_files("acme-cdc", "dms/public/orders/", NOW)
+    assert files.last_hour == 1 and gw.calls == 1
+
+
+def test_missing_bucket_is_not_found(s3):
+    with pytest.raises(NotFound, match="no-bucket"):
+        S3Gateway(s3).recent_cdc_files("no-bucket", "dms/x/y/", NOW)

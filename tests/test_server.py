@@ -1,0 +1,96 @@
+"""`syncbot serve`'s HTTP surface over real HTTP: probes and a signed slash command."""
+import json
+import secrets
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+import redis as redis_lib
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from bot.core import SyncBot
+from bot.diagnostics.runner import Diagnoser
+from handlers.app import build_app, web_client
+from syncbot.fakeslack import signed_headers, slash_command_body
+from syncbot.server import wsgi_app
+
+
+class ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class Quiet(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def serve(make_sandbox, slack):
+    servers = []
+
+    def start(redis_client):
+        sandbox = make_sandbox("pipe-paused")
+        bot = SyncBot(sandbox.catalog, Diagnoser(sandbox.gateways), redis_client)
+        secret = secrets.token_hex(16)
+        app = build_app(bot, token="xoxb-test", signing_secret=secret, client=web_client("xoxb-test", slack.api_url))
+        server = make_server("127.0.0.1", 0, wsgi_app(app, bot), server_class=ThreadingServer, handler_class=Quiet)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}", secret
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_probes(serve, redis):
+    base, _ = serve(redis)
+    assert get(base + "/healthz") == (200, {"status": "ok"})
+    assert get(base + "/readyz") == (200, {"ready": True, "dependencies": {"redis": "ok"}})
+
+
+def test_readyz_fails_when_redis_is_down(serve):
+    base, _ = serve(redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5))
+    status, body = get(base + "/readyz")
+    assert status == 503 and body["ready"] is False and body["dependencies"]["redis"].startswith("down")
+    assert get(base + "/healthz")[0] == 200
+
+
+def post(url, body, headers):
+    req = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def test_signed_command_over_http_posts_the_diagnosis(serve, redis, slack):
+    base, secret = serve(redis)
+    body = slash_command_body("orders", "U0ALICE01", "C0INCIDNT", slack.response_url())
+    status, ack = post(base + "/slack/events", body, signed_headers(body, secret))
+    assert status == 200 and "Running the runbook checks" in ack
+    for _ in range(100):  # the listener runs after the ack, on Bolt's thread pool
+        if slack.of("chat.postMessage"):
+            break
+        threading.Event().wait(0.1)
+    [message] = slack.of("chat.postMessage")
+    assert message.params["blocks"][0]["text"]["text"] == "orders: Sync Lagging / Data Missing"
+
+
+def test_forged_request_over_http_is_refused(serve, redis, slack):
+    base, _ = serve(redis)
+    body = slash_command_body("orders", "U0ALICE01", "C0INCIDNT", slack.response_url())
+    status, _ = post(base + "/slack/events", body, signed_headers(body, "wrong-secret"))
+    assert status == 401 and not slack.of("chat.postMessage")
