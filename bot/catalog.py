@@ -8,7 +8,10 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from croniter import croniter
 
 # Unquoted Snowflake/PostgreSQL identifiers, optionally schema-qualified (and database-qualified).
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
@@ -30,6 +33,10 @@ _DEFAULT_KEYS = {
 _TABLE_KEYS = {"name", "source", "staging_table", "final_table", "pipe", "merge_task"} | set(_DEFAULT_KEYS)
 _ACCESS_KEYS = {"approvers", "approval_ttl_minutes", "policies"}
 _ALERT_KEYS = {"channels", "suppression_minutes"}
+_MAINTENANCE_KEYS = {"channel", "schedule", "wal_limit_gb", "dead_tuple_ratio", "vacuum_age_days",
+                     "cdc_retention_days"}
+# A scheduled report more often than this would flood its channel.
+_MIN_SCHEDULE_GAP = timedelta(hours=1)
 _TOP_KEYS = {"defaults", "tables", "access", "alerts", "maintenance"}
 
 
@@ -83,11 +90,27 @@ class Alerts:
 
 
 @dataclass(frozen=True)
+class Maintenance:
+    """[maintenance]: where and when the maintenance report is posted, and its limits."""
+
+    channel: str | None = None
+    schedule: str | None = None  # cron expression, UTC
+    wal_limit_gb: float = 10.0  # retained WAL per logical slot before it is a warning
+    dead_tuple_ratio: float = 0.2  # dead/live tuples; autovacuum's own default scale factor
+    vacuum_age_days: int = 7  # a table with dead tuples not vacuumed for longer is a warning
+    cdc_retention_days: int = 14  # the expiry of the S3 lifecycle rule the report suggests
+
+    @property
+    def scheduled(self) -> bool:
+        return bool(self.channel and self.schedule)
+
+
+@dataclass(frozen=True)
 class Catalog:
     tables: tuple[TableSpec, ...]
     access: Access = Access()
     alerts: Alerts = Alerts()
-    maintenance: dict = field(default_factory=dict)
+    maintenance: Maintenance = Maintenance()
 
     def find(self, text: str) -> TableSpec | None:
         """A table by its name, its Aurora source or its final table name, case-insensitively."""
@@ -144,7 +167,7 @@ def parse_catalog(text: str, origin: str = "syncbot.toml") -> Catalog:
         tables=tables,
         access=_access(data.get("access", {}), where),
         alerts=_alerts(data.get("alerts", {}), where),
-        maintenance=data.get("maintenance", {}),
+        maintenance=_maintenance(data.get("maintenance", {}), where),
     )
 
 
@@ -226,6 +249,51 @@ def _alerts(raw: dict, where: _Locator) -> Alerts:
     return Alerts(tuple(channels), minutes)
 
 
+def _maintenance(raw: dict, where: _Locator) -> Maintenance:
+    _reject_unknown(raw, _MAINTENANCE_KEYS, where, "[maintenance]")
+    defaults = Maintenance()
+
+    def line(key: str) -> str:
+        return where.section_key_line("maintenance", key)
+
+    def number(key: str, low: float, high: float, integer: bool = False) -> float:
+        value = raw.get(key, getattr(defaults, key))
+        kinds = (int,) if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
+            what = "a whole number" if integer else "a number"
+            raise CatalogError(f"{line(key)}: `{key}` must be {what} from {low:g} to {high:g}")
+        return value
+
+    channel, schedule = raw.get("channel"), raw.get("schedule")
+    if channel is not None and (not isinstance(channel, str) or not _CHANNEL_ID.match(channel)):
+        raise CatalogError(f"{line('channel')}: maintenance channel {channel!r} is not a Slack channel id")
+    if schedule is not None:
+        _check_schedule(schedule, line("schedule"))
+    if (channel is None) != (schedule is None):
+        missing, given = ("schedule", "channel") if schedule is None else ("channel", "schedule")
+        raise CatalogError(f"{line(given)}: [maintenance] `{given}` needs a `{missing}` too")
+    return Maintenance(
+        channel=channel,
+        schedule=schedule,
+        wal_limit_gb=float(number("wal_limit_gb", 0.01, 100_000)),
+        dead_tuple_ratio=float(number("dead_tuple_ratio", 0.01, 100)),
+        vacuum_age_days=int(number("vacuum_age_days", 1, 365, integer=True)),
+        cdc_retention_days=int(number("cdc_retention_days", 1, 3650, integer=True)),
+    )
+
+
+def _check_schedule(schedule: object, line: str) -> None:
+    if not isinstance(schedule, str) or not croniter.is_valid(schedule):
+        raise CatalogError(f"{line}: maintenance schedule {schedule!r} is not a cron expression "
+                           "(e.g. \"0 8 * * MON\", minute hour day month weekday, UTC)")
+    # The tightest gap over a few weeks of fire times catches "*/5 * * * *" and "0 * * * *" alike.
+    fires = croniter(schedule, datetime(2024, 1, 1, tzinfo=timezone.utc))
+    times = [fires.get_next(datetime) for _ in range(64)]
+    if min(b - a for a, b in zip(times, times[1:])) < _MIN_SCHEDULE_GAP:
+        raise CatalogError(f"{line}: maintenance schedule {schedule!r} fires more often than hourly; "
+                           "the report would flood its channel")
+
+
 def _reject_unknown(raw: dict, allowed: set[str], where: _Locator, section: str, index: int | None = None) -> None:
     if not isinstance(raw, dict):
         raise CatalogError(f"{where.origin}: {section or 'top level'} must be a table")
@@ -271,6 +339,20 @@ class _Locator:
             if pattern.match(self.lines[n]):
                 return self._fmt(n)
         return self.table_line(index) if index is not None else self.origin
+
+    def section_key_line(self, section: str, key: str) -> str:
+        """The line of `key` inside [section], else the section's header, else the file."""
+        header = re.compile(rf"^\s*\[\s*{re.escape(section)}\s*\]")
+        starts = [n for n, line in enumerate(self.lines) if header.match(line)]
+        if not starts:
+            return self.origin
+        pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+        for n in range(starts[0] + 1, len(self.lines)):
+            if self.lines[n].lstrip().startswith("["):
+                break
+            if pattern.match(self.lines[n]):
+                return self._fmt(n)
+        return self._fmt(starts[0])
 
     def value_line(self, value: object) -> str:
         needle = f'"{value}"'

@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+import logging
 from typing import Any
+
+from redis.exceptions import RedisError
 
 from .catalog import Catalog, TableSpec
 from .diagnostics.runner import Diagnoser
 from .models import Diagnosis
 from .offers import Offer, OfferStore
 from .report import worst_first
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -33,8 +38,13 @@ class SyncBot:
         return worst_first(self.diagnoser.diagnose_many(list(self.catalog.tables)))
 
     def offer(self, diag: Diagnosis, channel: str) -> list[Offer]:
-        """Stores each applicable fix and returns the opaque ids its buttons will carry."""
-        return [self.offers.create(diag.table, action, channel) for action in diag.actions]
+        """Stores each applicable fix and returns the opaque ids its buttons will carry. Without Redis
+        there are no buttons (fixes fail closed), but the diagnosis is still shown."""
+        try:
+            return [self.offers.create(diag.table, action, channel) for action in diag.actions]
+        except RedisError:
+            log.warning("Redis unreachable: posting %s's diagnosis without fix buttons", diag.table)
+            return []
 
     def readiness(self) -> dict[str, str]:
         try:

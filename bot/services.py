@@ -1,16 +1,21 @@
 """The only place real clients are created, from Settings."""
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import boto3
 import redis
 import snowflake.connector
 from botocore.config import Config
+from botocore.exceptions import NoRegionError
 
 from .catalog import load_catalog
 from .core import SyncBot
 from .diagnostics.runner import Diagnoser, Gateways
+from .doctor import Backends
 from .gateways.aurora import AuroraGateway
 from .gateways.dms import DmsGateway
+from .gateways.iam import IamGateway
 from .gateways.s3 import S3Gateway
 from .gateways.snowflake import SnowflakeGateway
 from .settings import Settings
@@ -42,3 +47,35 @@ def build_bot(settings: Settings) -> SyncBot:
     catalog = load_catalog(settings.catalog_path)
     diagnoser = Diagnoser(build_gateways(settings), settings.check_timeout_seconds, settings.max_workers)
     return SyncBot(catalog, diagnoser, build_redis(settings))
+
+
+def build_doctor_backends(settings: Settings) -> Backends:
+    """Every backend `syncbot doctor` probes, each built on its own so one missing setting costs only
+    its own lines."""
+    aws_problem = ""
+    dms = s3 = iam = None
+    try:
+        session = boto3.session.Session()
+        dms = DmsGateway(session.client("dms", config=AWS_CONFIG), session.client("cloudwatch", config=AWS_CONFIG))
+        s3 = S3Gateway(session.client("s3", config=AWS_CONFIG))
+        iam = IamGateway(session.client("sts", config=AWS_CONFIG), session.client("iam", config=AWS_CONFIG))
+    except NoRegionError:
+        aws_problem = "no AWS region configured (AWS_REGION)"
+    args = settings.snowflake_connect_args()
+    sf = (SnowflakeGateway(lambda: snowflake.connector.connect(**args), 1)
+          if settings.snowflake_account and settings.snowflake_user else None)
+    aurora = AuroraGateway(settings.aurora_database_url.get_secret_value()) if settings.aurora_database_url else None
+    url = settings.redis_url.get_secret_value()
+    try:
+        client = build_redis(settings)
+    except ValueError:
+        client = None
+    return Backends(dms=dms, s3=s3, iam=iam, aurora=aurora, snowflake=sf, redis=client,
+                    redis_where=redacted_url(url), aws_problem=aws_problem)
+
+
+def redacted_url(url: str) -> str:
+    """scheme://host:port/db, without the user and password a Redis URL may carry."""
+    parts = urlsplit(url)
+    host = f"{parts.hostname}:{parts.port}" if parts.port else (parts.hostname or "")
+    return f"{parts.scheme}://{host}{parts.path}"

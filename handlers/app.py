@@ -3,16 +3,26 @@ from __future__ import annotations
 
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.core import SyncBot
+from bot.remediation.service import Remediation
 
-from . import actions, commands
+from . import actions, commands, events
+from .reporting import SlackReporter
 
 log = logging.getLogger(__name__)
+
+# Bolt calls a listener, ack() included, on its listener executor (5 threads by default) and holds the
+# HTTP request until ack() runs. Our listeners keep their thread while the diagnosis they started
+# runs (up to SYNCBOT_CHECK_TIMEOUT), so with 5 threads the sixth /sync-status during a slow backend
+# was not even acknowledged. A waiting listener costs a thread, not CPU: the backend work itself is
+# bounded by the Diagnoser's lanes. So: enough threads that an ack never queues behind diagnoses.
+LISTENER_THREADS = 256
 
 
 def web_client(token: str | None, base_url: str) -> WebClient:
@@ -21,19 +31,22 @@ def web_client(token: str | None, base_url: str) -> WebClient:
         ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=2)])
 
 
-def build_app(bot: SyncBot, *, token: str | None, signing_secret: str, client: WebClient | None = None,
-              process_before_response: bool = False) -> App:
+def build_app(bot: SyncBot, remediation: Remediation, reporter: SlackReporter, *, signing_secret: str,
+              client: WebClient, process_before_response: bool = False) -> App:
     # The client carries the token (and the API base URL); giving Bolt both would make it warn.
-    app = App(signing_secret=signing_secret, client=client or web_client(token, "https://slack.com/api/"),
-              process_before_response=process_before_response)
+    app = App(signing_secret=signing_secret, client=client, process_before_response=process_before_response,
+              listener_executor=ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="syncbot-listener"))
     commands.register(app, bot)
-    actions.register(app, bot)
+    actions.register(app, remediation, reporter)
+    events.register(app, bot)
 
     @app.error
-    def on_error(error, body, logger):
+    def on_error(error, body, respond):
         # Unexpected failures get a reference users can quote; the details stay in the log.
         ref = uuid.uuid4().hex[:8]
         log.error("unhandled error (ref %s): %s", ref, type(error).__name__, exc_info=error)
-        return None
+        if respond is not None and (body or {}).get("response_url"):
+            respond(response_type="ephemeral", replace_original=False,
+                    text=f"Sorry, something went wrong on my side (reference `{ref}`). Nothing else was changed.")
 
     return app

@@ -8,8 +8,9 @@ from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 
 from bot.core import SyncBot
+from bot.maintenance import maintenance_report
 
-from . import blocks
+from . import blocks, maintenance
 from .ids import COMMAND
 
 log = logging.getLogger(__name__)
@@ -18,12 +19,13 @@ MAX_ARG = 128
 HELP = f"""*{COMMAND}* runs the Aurora → DMS → S3 → Snowpipe → Snowflake runbook checks and says where the sync is broken.
 • `{COMMAND} <table>`: every check for one table (by name, Aurora `schema.table`, or final table), with fix buttons
 • `{COMMAND}`: every catalog table on one screen, worst first
+• `{COMMAND} maintenance`: vacuum, WAL retention, the DMS instance and S3 clean-up, each with its fix
 • `{COMMAND} help`: this message"""
 
 
 @dataclass(frozen=True)
 class Request:
-    kind: str  # help | fleet | table | malformed
+    kind: str  # help | fleet | maintenance | table | malformed
     arg: str = ""
 
 
@@ -33,6 +35,8 @@ def parse(text: str | None) -> Request:
         return Request("fleet")
     if len(words) == 1 and words[0].lower() in ("help", "-h", "--help", "?"):
         return Request("help")
+    if len(words) == 1 and words[0].lower() == "maintenance":
+        return Request("maintenance")
     if len(words) > 1:
         return Request("malformed", f"`{COMMAND}` takes one table name, not {len(words)} words.")
     if len(words[0]) > MAX_ARG:
@@ -49,6 +53,10 @@ def register(app: App, bot: SyncBot) -> None:
             ack(response_type="ephemeral", text=HELP)
         elif request.kind == "malformed":
             ack(response_type="ephemeral", text=f"{request.arg}\n\n{HELP}")
+        elif request.kind == "maintenance":
+            ack(response_type="ephemeral", text="Checking vacuum, WAL retention, the DMS instance and S3 clean-up…")
+            report = maintenance_report(bot)
+            publish(client, respond, channel, maintenance.report_blocks(report), maintenance.fallback_text(report))
         elif request.kind == "fleet":
             ack(response_type="ephemeral", text=f"Checking all {len(bot.catalog.tables)} tables…")
             diags = bot.diagnose_all()

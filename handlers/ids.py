@@ -22,3 +22,6 @@ def fix_action_id(kind: ActionKind) -> str:
 
 
 COMMAND = "/sync-status"
+
+APPROVE_ACTION = "syncbot.approve"
+REJECT_ACTION = "syncbot.reject"

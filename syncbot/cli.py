@@ -1,4 +1,4 @@
-"""syncbot's command line: console (sandbox), diagnose, serve."""
+"""syncbot's command line: console (sandbox), diagnose, maintenance, doctor, serve."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,7 @@ import os
 import sys
 
 from bot.catalog import CatalogError
-from bot.models import Section
+from bot.models import Section, Status
 
 EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
 
@@ -26,6 +26,23 @@ def main(argv: list[str] | None = None) -> int:
     diagnose.add_argument("--sandbox", metavar="SCENARIO", choices=_scenarios(),
                           help="diagnose the built-in sandbox instead of the configured pipeline")
 
+    maintenance = sub.add_parser("maintenance", help="vacuum, WAL retention, DMS instance and S3 clean-up report")
+    maintenance.add_argument("--json", action="store_true", help="machine-readable output")
+    maintenance.add_argument("--sandbox", metavar="SCENARIO", choices=_scenarios(),
+                             help="report on the built-in sandbox instead of the configured pipeline")
+
+    doctor = sub.add_parser("doctor", help="check a deployment's settings, access and permissions, one line each")
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    doctor.add_argument("--manifest", metavar="PATH", help="the Slack app manifest (default: ./manifest.yml)")
+    doctor.add_argument("--read-only", action="store_true",
+                        help="the remediation permissions are optional (a deployment that never applies fixes)")
+
+    audit = sub.add_parser("audit", help="the approval audit trail, newest first")
+    audit.add_argument("--table", help="only this table")
+    audit.add_argument("--limit", type=int, default=50)
+
+    sub.add_parser("worker", help="run queued fixes (the re-sync) in the background; resumes interrupted ones")
+
     serve = sub.add_parser("serve", help="run the Slack app (HTTP, or Socket Mode when SLACK_APP_TOKEN is set)")
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
@@ -35,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd != "serve":
         logging.getLogger().setLevel(os.environ.get("LOG_LEVEL", "WARNING"))
     try:
-        return {"console": _console, "diagnose": _diagnose, "serve": _serve}[args.cmd](args)
+        return {"console": _console, "diagnose": _diagnose, "maintenance": _maintenance, "doctor": _doctor,
+                "serve": _serve, "audit": _audit, "worker": _worker}[args.cmd](args)
     except CatalogError as exc:
         print(f"syncbot: catalog error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -84,6 +102,49 @@ def _diagnose(args: argparse.Namespace) -> int:
         close()
 
 
+def _maintenance(args: argparse.Namespace) -> int:
+    from bot.maintenance import maintenance_report
+    from bot.maintenance.report import text, to_json
+
+    bot, close = _bot_for(args.sandbox)
+    try:
+        report = maintenance_report(bot)
+    finally:
+        close()
+    print(to_json(report) if args.json else text(report))
+    statuses = {f.status for f in report.findings}
+    if statuses <= {Status.OK}:
+        return EXIT_HEALTHY
+    if statuses <= {Status.OK, Status.UNKNOWN}:
+        return EXIT_UNKNOWN
+    return EXIT_UNHEALTHY
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from bot.doctor import examine
+    from bot.services import build_doctor_backends
+    from bot.settings import Settings
+    from handlers.app import web_client
+
+    from .slack_check import find_manifest, slack_lines
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        names = ", ".join(str(e["loc"][0]).upper() for e in exc.errors())
+        print(f"syncbot doctor: malformed setting(s): {names}", file=sys.stderr)
+        return EXIT_UNHEALTHY
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    client = web_client(token, settings.slack_api_url) if token else None
+    manifest = find_manifest(args.manifest)
+    report = examine(settings, build_doctor_backends(settings), lambda: slack_lines(client, manifest),
+                     read_only=args.read_only)
+    print(report.to_json() if args.json else report.text())
+    return EXIT_HEALTHY if report.ok else EXIT_UNHEALTHY
+
+
 def _bot_for(scenario: str | None):
     if scenario:
         import fakeredis
@@ -104,9 +165,10 @@ def _bot_for(scenario: str | None):
 def _serve(args: argparse.Namespace) -> int:
     from bot.services import build_bot
     from bot.settings import Settings
-    from handlers.app import build_app, web_client
+    from handlers.app import web_client
 
     from . import server
+    from .wiring import wire
 
     settings = Settings()
     if settings.slack_signing_secret is None and settings.slack_app_token is None:
@@ -115,11 +177,49 @@ def _serve(args: argparse.Namespace) -> int:
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     bot = build_bot(settings)
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
-    app = build_app(bot, token=token, signing_secret=secret, client=web_client(token, settings.slack_api_url))
+    app = wire(bot, client=web_client(token, settings.slack_api_url), signing_secret=secret).app
     if settings.slack_app_token is not None:
         server.serve_socket_mode(app, settings.slack_app_token.get_secret_value())
     else:
         server.serve_http(app, bot, args.host, args.port)
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from bot.remediation import audit
+    from bot.services import build_redis
+    from bot.settings import Settings
+
+    entries = audit.read(build_redis(Settings()), args.table, args.limit)
+    if not entries:
+        print("no audit entries" + (f" for {args.table}" if args.table else ""))
+    for e in entries:
+        when = datetime.fromtimestamp(e.at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{when}Z  {e.table:<16} {e.action:<13} {e.event:<10} {e.user:<24} {e.request}  {e.detail}".rstrip())
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from rq import SimpleWorker
+
+    from bot.remediation import jobs
+    from bot.services import build_bot
+    from bot.settings import Settings
+    from handlers.app import web_client
+
+    from .wiring import wire
+
+    settings = Settings()
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    bot = build_bot(settings)
+    wiring = wire(bot, client=web_client(token, settings.slack_api_url), signing_secret="unused-by-the-worker")
+    resumed = jobs.resume_interrupted(wiring.runtime, lambda rid: wiring.queue.enqueue(
+        "bot.remediation.jobs.resync_job", rid, job_timeout=13 * 3600))
+    logging.getLogger(__name__).info("worker starting; %d interrupted request(s) queued again", len(resumed))
+    # SimpleWorker runs jobs in this process: the gateways' connection pools are not shared across forks.
+    SimpleWorker([wiring.queue], connection=bot.redis).work()
     return 0
 
 

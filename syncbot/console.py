@@ -5,18 +5,21 @@ from __future__ import annotations
 import json
 import secrets
 import sys
+import time
 from typing import Any, Iterable, TextIO
 
 import fakeredis
+from rq import Queue
 
 from bot.core import SyncBot
 from bot.diagnostics.runner import Diagnoser
-from handlers.app import build_app, web_client
+from handlers.app import web_client
 
 from . import terminal
 from .fakeslack import FakeSlack, block_actions_body, bolt_request, slash_command_body
 from .sandbox.pipeline import Sandbox
 from .sandbox.scenarios import SCENARIOS
+from .wiring import wire
 
 CHANNEL = "C0INCIDNT"
 USAGE = """Type as in Slack:
@@ -35,12 +38,16 @@ class Console:
         self.redis = fakeredis.FakeRedis()
         self.bot = SyncBot(self.sandbox.catalog, Diagnoser(self.sandbox.gateways), self.redis)
         self.secret = secrets.token_hex(16)
-        # process_before_response: the listener finishes before dispatch returns, so output is in order.
-        self.app = build_app(self.bot, token="xoxb-sandbox", signing_secret=self.secret,
-                             client=web_client("xoxb-sandbox", self.slack.api_url), process_before_response=True)
+        # process_before_response: the listener finishes before dispatch returns, so output is in order;
+        # jobs (the re-sync) run in-process as soon as they are queued.
+        self.wiring = wire(self.bot, client=web_client("xoxb-sandbox", self.slack.api_url), signing_secret=self.secret,
+                           queue=Queue("syncbot", connection=self.redis, is_async=False),
+                           process_before_response=True, poll_s=0.2, sleep=time.sleep)
+        self.app = self.wiring.app
         self.buttons: list[dict[str, Any]] = []
         self._button_message: dict[str, str] = {}  # button value -> ts of the message carrying it
         self._seen = 0
+        self._drawn: dict[str, list[str]] = {}  # message ts -> lines last drawn
 
     def close(self) -> None:
         self.slack.close()
@@ -105,7 +112,8 @@ class Console:
                 verb = "posted in" if call.method == "chat.postMessage" else "updated in"
                 thread = " (in thread)" if p.get("thread_ts") else ""
                 self.print(f"--- syncbot {verb} #{p.get('channel')}{thread} ---")
-                self.show_blocks(p, call.ts if call.method == "chat.postMessage" else p.get("ts", ""))
+                self.show_blocks(p, call.ts if call.method == "chat.postMessage" else p.get("ts", ""),
+                                 update=call.method == "chat.update")
             elif call.method in ("response_url", "chat.postEphemeral"):
                 visible = "everyone" if p.get("response_type") == "in_channel" else "only visible to you"
                 self.print(f"({visible}) " + terminal.mrkdwn(p.get("text", "")))
@@ -113,11 +121,15 @@ class Console:
                     self.show_blocks(p, "")
         self._seen = len(self.slack.calls)
 
-    def show_blocks(self, params: dict[str, Any], ts: str) -> None:
+    def show_blocks(self, params: dict[str, Any], ts: str, update: bool = False) -> None:
         before = len(self.buttons)
         blocks = params.get("blocks") or []
-        for line in terminal.render(blocks, self.buttons) if blocks else [terminal.mrkdwn(params.get("text", ""))]:
-            self.print(line)
+        lines = terminal.render(blocks, self.buttons) if blocks else [terminal.mrkdwn(params.get("text", ""))]
+        seen = set(self._drawn.get(ts, [])) if update else set()
+        for line in lines:
+            if line not in seen:  # an updated message shows only what changed
+                self.print(line)
+        self._drawn[ts] = lines
         for button in self.buttons[before:]:
             self._button_message[button.get("value", "")] = ts
 

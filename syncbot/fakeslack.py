@@ -28,6 +28,10 @@ class FakeSlack:
     bot_user: str = "U0SYNCBOT"
     not_in_channels: set[str] = field(default_factory=set)
     usergroups: dict[str, list[str]] = field(default_factory=dict)
+    # What the token may do, reported in each answer's x-oauth-scopes header as Slack does.
+    scopes: tuple[str, ...] = ("commands", "chat:write")
+    # When set, any other token is answered {"ok": false, "error": "invalid_auth"}.
+    valid_tokens: set[str] | None = None
 
     def __post_init__(self) -> None:
         self.calls: list[Posted] = []
@@ -83,6 +87,12 @@ class FakeSlack:
             return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts")}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": ts}
+        if method == "chat.getPermalink":
+            channel, message_ts = params.get("channel", ""), params.get("message_ts", "")
+            if not channel or not message_ts:
+                return {"ok": False, "error": "channel_not_found" if not channel else "message_not_found"}
+            return {"ok": True, "channel": channel,
+                    "permalink": f"https://sandbox.slack.com/archives/{channel}/p{message_ts.replace('.', '')}"}
         return {"ok": True}
 
 
@@ -97,12 +107,27 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
                 for key in ("blocks", "attachments"):
                     if isinstance(params.get(key), str):
                         params[key] = json.loads(params[key])
+            token = self.headers.get("Authorization", "").removeprefix("Bearer ")
             if self.path.startswith("/response/"):
                 fake.answer("response_url", params)
                 body = {"ok": True}
+            elif fake.valid_tokens is not None and token not in fake.valid_tokens:
+                body = {"ok": False, "error": "invalid_auth"}
             else:
                 body = fake.answer(self.path.rsplit("/", 1)[-1], params)
             data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            if not self.path.startswith("/response/") and body.get("ok"):
+                self.send_header("x-oauth-scopes", ",".join(fake.scopes))
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802 - Web API methods slack_sdk calls with GET (chat.getPermalink)
+            url = urllib.parse.urlsplit(self.path)
+            params = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
+            data = json.dumps(fake.answer(url.path.rsplit("/", 1)[-1], params)).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
@@ -149,3 +174,23 @@ def block_actions_body(action: dict[str, Any], user: str, channel: str, message_
 
 def bolt_request(body: str, secret: str, **kwargs: Any) -> BoltRequest:
     return BoltRequest(body=body, headers=signed_headers(body, secret, **kwargs))
+
+
+def event_callback_body(event: dict[str, Any], event_id: str | None = None, team: str = "T0SANDBOX",
+                        bot_user: str = "U0SYNCBOT") -> str:
+    """An Events API delivery (JSON) wrapping one event, as Slack posts it to the request URL."""
+    return json.dumps({
+        "token": "legacy-unused", "team_id": team, "api_app_id": "A0SYNCBOT", "type": "event_callback",
+        "event": event, "event_id": event_id or f"Ev{int(time.time() * 1000)}", "event_time": int(time.time()),
+        "authorizations": [{"enterprise_id": None, "team_id": team, "user_id": bot_user, "is_bot": True,
+                            "is_enterprise_install": False}],
+        "is_ext_shared_channel": False,
+    })
+
+
+def event_request(body: str, secret: str, retry_num: int | None = None, **kwargs: Any) -> BoltRequest:
+    """A signed Events API request; `retry_num` adds the headers Slack sends when it retries a delivery."""
+    headers = signed_headers(body, secret, content_type="application/json", **kwargs)
+    if retry_num is not None:
+        headers |= {"x-slack-retry-num": str(retry_num), "x-slack-retry-reason": "http_timeout"}
+    return BoltRequest(body=body, headers=headers)

@@ -37,7 +37,7 @@ def _json(start_response: Callable, status: int, body: dict) -> list[bytes]:
     return [data]
 
 
-def serve_http(app: App, bot: SyncBot, host: str, port: int, threads: int = 16) -> None:
+def serve_http(app: App, bot: SyncBot, host: str, port: int, threads: int = 64) -> None:
     import waitress
 
     log.info("serving POST /slack/events, GET /healthz, GET /readyz on %s:%s", host, port)

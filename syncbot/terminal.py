@@ -4,7 +4,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_EMOJI = {":large_green_circle:": "🟢", ":large_yellow_circle:": "🟡", ":red_circle:": "🔴", ":white_circle:": "⚪"}
+_EMOJI = {":large_green_circle:": "🟢", ":large_yellow_circle:": "🟡", ":red_circle:": "🔴", ":white_circle:": "⚪",
+          ":hourglass_flowing_sand:": "⏳", ":white_check_mark:": "✅", ":gear:": "⚙️", ":no_entry_sign:": "🚫",
+          ":alarm_clock:": "⏰", ":x:": "❌"}
 _ENTITIES = {"&lt;": "<", "&gt;": ">", "&amp;": "&"}
 
 

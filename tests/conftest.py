@@ -11,9 +11,10 @@ import redis as redis_lib
 
 from bot.core import SyncBot
 from bot.diagnostics.runner import Diagnoser
-from handlers.app import build_app, web_client
+from handlers.app import web_client
 from syncbot.fakeslack import FakeSlack
 from syncbot.sandbox.pipeline import Sandbox
+from syncbot.wiring import wire
 
 REDIS_URL = os.environ.get("SYNCBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 PG_ADMIN_URL = os.environ.get("SYNCBOT_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -68,8 +69,9 @@ class Harness:
         self.sandbox, self.redis, self.slack = sandbox, redis, slack
         self.bot = SyncBot(sandbox.catalog, Diagnoser(sandbox.gateways, timeout=timeout), redis)
         self.secret = secrets.token_hex(16)
-        self.app = build_app(self.bot, token="xoxb-test", signing_secret=self.secret,
-                             client=web_client("xoxb-test", slack.api_url), process_before_response=True)
+        self.wiring = wire(self.bot, client=web_client("xoxb-test", slack.api_url), signing_secret=self.secret,
+                           process_before_response=True, poll_s=0.01, sleep=lambda s: None)
+        self.app = self.wiring.app
 
 
 @pytest.fixture

@@ -42,3 +42,14 @@ def test_unreachable_database_is_a_gateway_error_without_the_password():
     with pytest.raises(GatewayError) as info:
         gw.columns("public", "orders")
     assert "s3cret-pw" not in str(info.value)
+
+
+def test_columns_of_many_tables_in_one_query(aurora, pg_dsn):
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS public.refunds")
+        conn.execute("CREATE TABLE public.refunds (id bigint, reason text)")
+    found = aurora.columns_many([("sales", "invoices"), ("public", "refunds"), ("sales", "nope")])
+    assert found[("sales", "invoices")] == aurora.columns("sales", "invoices")
+    assert found[("public", "refunds")] == [PgColumn("id", "bigint", None, 64, 0), PgColumn("reason", "text")]
+    assert isinstance(found[("sales", "nope")], NotFound)
+    assert aurora.calls == 2  # one for the three tables, one for the comparison

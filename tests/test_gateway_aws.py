@@ -97,9 +97,9 @@ def test_window_widens_when_nothing_is_recent(s3):
 
 
 def test_listing_cost_does_not_grow_with_old_files(s3):
-    for i in range(1100):  # two pages of old files, beyond every window
+    for i in range(1001):  # two pages of old files, beyond every window
         s3.put_object(Bucket="acme-cdc", Key=f"dms/public/orders/2020{i:04d}-000000000.csv", Body=b"")
-    for i in range(1100):  # and full-load files, which sort after every time-named file
+    for i in range(1001):  # and full-load files, which sort after every time-named file
         s3.put_object(Bucket="acme-cdc", Key=f"dms/public/orders/LOAD{i:08d}.csv", Body=b"")
     put(s3, 3)
     gw = S3Gateway(s3)
@@ -110,3 +110,38 @@ def test_listing_cost_does_not_grow_with_old_files(s3):
 def test_missing_bucket_is_not_found(s3):
     with pytest.raises(NotFound, match="no-bucket"):
         S3Gateway(s3).recent_cdc_files("no-bucket", "dms/x/y/", NOW)
+
+
+def test_latency_of_many_tasks_in_one_call(make_sandbox):
+    sandbox = make_sandbox("healthy", real_aurora=False)
+    sent = []
+    sandbox.cloudwatch_client.meta.events.register(
+        "provide-client-params.cloudwatch.GetMetricData", lambda params, **_: sent.append(params))
+    now = datetime.now(timezone.utc)
+    sandbox.cloudwatch_client.put_metric_data(Namespace="AWS/DMS", MetricData=[{
+        "MetricName": "CDCLatencyTarget", "Value": 777.0, "Unit": "Seconds", "Timestamp": now - timedelta(minutes=3),
+        "Dimensions": [{"Name": "ReplicationInstanceIdentifier", "Value": "dms-other"},
+                       {"Name": "ReplicationTaskIdentifier", "Value": "OTHERTASKRESOURCEID"}]}])
+    gw = DmsGateway(sandbox.dms_client, sandbox.cloudwatch_client)
+    own = gw.task("aurora-snowflake-cdc").resource_id
+    targets = [("dms-prod", own), ("dms-other", "OTHERTASKRESOURCEID"), ("dms-prod", "NODATA")]
+    series = gw.cdc_latency_many(targets, now)
+    assert len(sent) == 1 and len(sent[0]["MetricDataQueries"]) == 6
+    assert len(series[("dms-prod", own)]["CDCLatencySource"].points) == 12
+    assert series[("dms-other", "OTHERTASKRESOURCEID")]["CDCLatencyTarget"].latest == 777.0
+    assert series[("dms-other", "OTHERTASKRESOURCEID")]["CDCLatencySource"].points == ()
+    assert series[("dms-prod", "NODATA")]["CDCLatencyTarget"].points == ()
+    assert series[("dms-prod", own)] == gw.cdc_latency("dms-prod", own, now)
+
+
+def test_latency_calls_stay_within_the_query_limit(make_sandbox):
+    sandbox = make_sandbox("healthy", real_aurora=False)
+    sent = []
+    sandbox.cloudwatch_client.meta.events.register(
+        "provide-client-params.cloudwatch.GetMetricData", lambda params, **_: sent.append(params))
+    targets = [("dms-prod", f"TASK{i:04d}") for i in range(251)]
+    series = DmsGateway(sandbox.dms_client, sandbox.cloudwatch_client).cdc_latency_many(
+        targets, datetime.now(timezone.utc))
+    assert [len(p["MetricDataQueries"]) for p in sent] == [500, 2] and len(series) == 251
+    ids = [q["Id"] for p in sent for q in p["MetricDataQueries"]]
+    assert len(set(ids[:500])) == 500 and all(i[0].islower() for i in ids)

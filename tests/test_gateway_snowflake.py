@@ -1,14 +1,17 @@
 """The Snowflake gateway's SQL through the real snowflake-connector-python API, run by fakesnow."""
+import json
 import threading
 import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import sqlglot
 from fakesnow.instance import FakeSnow
 
-from bot.gateways import NotFound
+from bot.gateways import GatewayError, NotFound
 from bot.gateways.snowflake import (
-    COPY_HISTORY_SQL, PIPE_STATUS_SQL, SnowflakeGateway, parse_load_record, parse_pipe_status,
+    COPY_HISTORY_SQL, PIPE_BATCH, PIPE_STATUS_SQL, Refused, SnowflakeGateway, columns_many_sql, copy_histories_sql,
+    newest_many_sql, parse_load_record, parse_pipe_status, pipe_statuses_sql,
 )
 
 
@@ -109,3 +112,117 @@ def test_pool_bounds_concurrent_connections():
     for t in threads:
         t.join()
     assert peak[0] == 3
+
+
+# Multi-table reads ---------------------------------------------------------------------------------
+
+def test_columns_of_many_tables_in_one_statement(snow):
+    cur = snow.connect(database="SYNC", schema="PUBLIC").cursor()
+    cur.execute("CREATE TABLE STAGING.ORDERS_CDC (OP VARCHAR(1), ID NUMBER(19,0))")
+    gw = gateway(snow)
+    found = gw.columns_many(["PUBLIC.ORDERS", "STAGING.ORDERS_CDC", "PUBLIC.NOPE"])
+    assert found["PUBLIC.ORDERS"] == gw.columns("PUBLIC.ORDERS")
+    assert found["STAGING.ORDERS_CDC"] == {"OP": "TEXT", "ID": "NUMBER"}
+    assert isinstance(found["PUBLIC.NOPE"], NotFound) and "PUBLIC.NOPE" in str(found["PUBLIC.NOPE"])
+    assert gw.calls == 2  # the comparison's own columns() call included
+
+
+def test_newest_of_many_tables_keeps_each_type_and_isolates_a_missing_table(snow):
+    cur = snow.connect(database="SYNC", schema="PUBLIC").cursor()
+    cur.execute("CREATE TABLE PUBLIC.CUSTOMERS (ID NUMBER(19,0), UPDATED_AT TIMESTAMP_TZ)")
+    cur.execute("INSERT INTO PUBLIC.CUSTOMERS VALUES (1, '2026-11-26 03:00:00+02:00')")
+    gw = gateway(snow)
+    found = gw.newest_many([("PUBLIC.ORDERS", "UPDATED_AT"), ("PUBLIC.GONE", "UPDATED_AT"),
+                            ("PUBLIC.CUSTOMERS", "UPDATED_AT")])
+    assert found[("PUBLIC.ORDERS", "UPDATED_AT")] == gw.newest("PUBLIC.ORDERS", "UPDATED_AT")
+    assert found[("PUBLIC.CUSTOMERS", "UPDATED_AT")] == datetime(2026, 11, 26, 1, 0, tzinfo=timezone.utc)
+    assert isinstance(found[("PUBLIC.GONE", "UPDATED_AT")], NotFound)
+    # The refused statement of three was split: [ORDERS] and [GONE, CUSTOMERS], then [GONE] and [CUSTOMERS].
+    assert gw.calls == 1 + 1 + 4
+
+
+class Recording:
+    """A DB-API connection that records each statement and answers from `answer(sql, params)`."""
+
+    def __init__(self, answer):
+        self.seen, self._answer = [], answer
+
+    def __call__(self):
+        return self
+
+    def cursor(self):
+        return self
+
+    def execute(self, sql, params):
+        self.seen.append((sql, params))
+        self._rows = self._answer(sql, params)
+
+    def fetchall(self):
+        return self._rows
+
+    def close(self):
+        pass
+
+
+def test_pipe_statuses_bind_every_name_and_isolate_a_refused_pipe():
+    from snowflake.connector.errors import ProgrammingError
+
+    def answer(sql, params):
+        if "STAGING.SECRET_PIPE" in params:
+            raise ProgrammingError(msg="Insufficient privileges to operate on pipe 'SECRET_PIPE'", errno=3001,
+                                   sqlstate="42501")
+        return [tuple(json.dumps({"executionState": "PAUSED" if "PAUSED" in p else "RUNNING"}) for p in params)]
+
+    conn = Recording(answer)
+    pipes = [f"STAGING.T{i}_PIPE" for i in range(6)] + ["STAGING.SECRET_PIPE", "STAGING.PAUSED_PIPE"]
+    found = SnowflakeGateway(conn).pipe_statuses(pipes)
+    assert conn.seen[0] == (pipe_statuses_sql(8), tuple(pipes))
+    assert "STAGING" not in conn.seen[0][0]  # names are bound, never spliced
+    assert found["STAGING.T0_PIPE"].execution_state == "RUNNING"
+    assert found["STAGING.PAUSED_PIPE"].execution_state == "PAUSED"
+    assert isinstance(found["STAGING.SECRET_PIPE"], Refused) and "Insufficient privileges" in str(found["STAGING.SECRET_PIPE"])
+    assert len(found) == 8 and len(conn.seen) == 1 + 2 + 2 + 2  # 8 -> 4+4 -> 2+2 -> 1+1
+
+
+def test_a_failure_of_the_whole_statement_is_not_split():
+    from snowflake.connector.errors import ProgrammingError
+
+    def answer(sql, params):
+        raise ProgrammingError(msg="Statement reached its statement or warehouse timeout of 30 second(s) and was "
+                                   "canceled.", errno=630, sqlstate="57014")
+
+    conn = Recording(answer)
+    with pytest.raises(GatewayError, match="timeout") as info:
+        SnowflakeGateway(conn).pipe_statuses(["STAGING.A_PIPE", "STAGING.B_PIPE", "STAGING.C_PIPE"])
+    assert not isinstance(info.value, (NotFound, Refused)) and len(conn.seen) == 1
+
+
+def test_copy_histories_label_each_row_with_its_table():
+    loaded = datetime(2026, 11, 26, 1, 0)
+
+    def answer(sql, params):
+        return [("STAGING.ORDERS_CDC", "dms/public/orders/a.csv", "Load failed", 0, "bad", loaded),
+                ("STAGING.ORDERS_CDC", "dms/public/orders/b.csv", "Loaded", 12, None, loaded),
+                ("STAGING.PAYMENTS_CDC", "dms/public/payments/c.csv", "Loaded", 3, None, loaded)]
+
+    conn = Recording(answer)
+    tables = ["STAGING.ORDERS_CDC", "STAGING.CUSTOMERS_CDC", "STAGING.PAYMENTS_CDC"]
+    found = SnowflakeGateway(conn).copy_histories(tables, hours=4)
+    assert conn.seen == [(copy_histories_sql(3), tuple(p for t in tables for p in (t, t, 4)))]
+    assert [r.file_name for r in found["STAGING.ORDERS_CDC"]] == ["dms/public/orders/a.csv", "dms/public/orders/b.csv"]
+    assert found["STAGING.ORDERS_CDC"][0].failed and found["STAGING.CUSTOMERS_CDC"] == []
+    assert found["STAGING.PAYMENTS_CDC"][0].row_count == 3
+
+
+@pytest.mark.parametrize("build", [pipe_statuses_sql, copy_histories_sql, newest_many_sql, columns_many_sql])
+def test_multi_table_sql_is_valid_snowflake_with_one_placeholder_per_value(build):
+    sql = build(3)
+    literal = sql % tuple(f"'V{i}'" for i in range(sql.count("%s")))
+    assert sqlglot.parse_one(literal, read="snowflake") is not None
+    assert build(1).count("%s") * 3 == sql.count("%s")
+
+
+def test_batches_are_chunked_per_statement():
+    conn = Recording(lambda sql, params: [tuple('{"executionState":"RUNNING"}' for _ in params)])
+    found = SnowflakeGateway(conn).pipe_statuses([f"STAGING.T{i}_PIPE" for i in range(PIPE_BATCH + 1)])
+    assert len(found) == PIPE_BATCH + 1 and [len(params) for _, params in conn.seen] == [PIPE_BATCH, 1]

@@ -8,7 +8,7 @@ from bot.models import CheckName, Section, Status, Where
 
 EXPECTED = {
     "healthy": (Section.HEALTHY, Where.NONE, ()),
-    "dms-failed": (Section.LAGGING, Where.UPSTREAM, (A.RESTART_TASK, A.RESYNC)),
+    "dms-failed": (Section.LAGGING, Where.UPSTREAM, (A.RESTART_TASK,)),
     "stalled": (Section.STALLED, Where.UPSTREAM, (A.RESTART_TASK, A.RESYNC)),
     "schema-mismatch": (Section.SCHEMA, Where.DOWNSTREAM, (A.ADD_COLUMNS, A.PAUSE_PIPE, A.RETRY_FILES)),
     "pipe-paused": (Section.LAGGING, Where.DOWNSTREAM, (A.RESUME_PIPE,)),

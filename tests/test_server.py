@@ -12,9 +12,10 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from bot.core import SyncBot
 from bot.diagnostics.runner import Diagnoser
-from handlers.app import build_app, web_client
+from handlers.app import web_client
 from syncbot.fakeslack import signed_headers, slash_command_body
 from syncbot.server import wsgi_app
+from syncbot.wiring import wire
 
 
 class ThreadingServer(ThreadingMixIn, WSGIServer):
@@ -34,7 +35,7 @@ def serve(make_sandbox, slack):
         sandbox = make_sandbox("pipe-paused")
         bot = SyncBot(sandbox.catalog, Diagnoser(sandbox.gateways), redis_client)
         secret = secrets.token_hex(16)
-        app = build_app(bot, token="xoxb-test", signing_secret=secret, client=web_client("xoxb-test", slack.api_url))
+        app = wire(bot, client=web_client("xoxb-test", slack.api_url), signing_secret=secret).app
         server = make_server("127.0.0.1", 0, wsgi_app(app, bot), server_class=ThreadingServer, handler_class=Quiet)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)

@@ -144,7 +144,7 @@ def check_schema(aurora: list[PgColumn], final: dict[str, str], staging: dict[st
                        tuple(alters), facts)
 
 
-def check_slot(slots: list[Slot]) -> CheckResult:
+def check_slot(slots: list[Slot], warn_bytes: int = SLOT_WARN_BYTES) -> CheckResult:
     if not slots:
         return CheckResult(CheckName.SLOT, Status.WARNING,
                            "no logical replication slot visible (DMS slot missing, or role cannot see it)",
@@ -155,7 +155,7 @@ def check_slot(slots: list[Slot]) -> CheckResult:
     lost = [s.name for s in slots if s.wal_status == "lost"]
     inactive = [s.name for s in slots if not s.active]
     at_risk = [s.name for s in slots if s.wal_status == "unreserved"
-               or (s.retained_bytes or 0) >= SLOT_WARN_BYTES]
+               or (s.retained_bytes or 0) >= warn_bytes]
     facts = {"slot_problem": bool(lost or inactive or at_risk), "lost": lost, "inactive": inactive}
     if lost:
         return CheckResult(CheckName.SLOT, Status.FAILING,

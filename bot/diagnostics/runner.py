@@ -1,11 +1,18 @@
-"""Runs every runbook check at once. Each backend call is a future; calls that depend on another
-(table statistics need the task's ARN) are chained without blocking a worker. One deadline bounds
-the whole answer: a check whose data is late or failed is "unknown" with the reason, the rest stand."""
+"""Runs every runbook check at once, for one table or the whole catalog, under one deadline.
+
+A round asks each backend only what its tables need, in as few calls as the backend allows: one
+DescribeReplicationTasks and one paginated DescribeTableStatistics walk per task, every task's latency
+series in one GetMetricData call, the Snowflake and Aurora reads grouped into multi-table statements.
+A call that another round already has in flight is shared, not repeated. Each backend has its own
+lane of threads: that bounds the concurrency towards it, and a slow backend cannot hold the threads
+the others need. A check whose data is late or failed is "unknown" with the reason; the rest stand."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
+from collections.abc import Hashable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -24,6 +31,12 @@ from .verdict import decide
 
 log = logging.getLogger(__name__)
 
+# Threads per backend lane. S3 is one listing per table, so its lane is the widest (the `max_workers`
+# setting); Snowflake's lane only needs to keep its connection pool busy.
+LANE_WIDTH = {"aws": 8, "snowflake": 8, "aurora": 4}
+# Items per call in a multi-table round; chunks of one read run side by side on their lane.
+CHUNK = {"latency": 250, "pipe": 100, "history": 50, "newest": 100, "sfcols": 200, "pgcols": 500}
+
 
 @dataclass
 class Gateways:
@@ -37,90 +50,153 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class _Calls:
-    """The backend calls of one diagnosis round, each made at most once and shared between tables."""
+class _InFlight:
+    """Answers not yet in, by (kind, key): a round that needs one of them waits for it rather than
+    asking the backend again (ten people typing /sync-status orders during an incident cost one
+    set of calls). Entries leave as soon as they are answered, so nothing here is ever stale."""
 
-    def __init__(self, pool: ThreadPoolExecutor, gw: Gateways, now: datetime):
-        self._pool, self._gw, self._now = pool, gw, now
-        self._memo: dict[tuple, Future] = {}
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._answers: dict[tuple, Future] = {}
 
-    def _once(self, key: tuple, fn: Callable[[], Any]) -> Future:
-        if key not in self._memo:
-            self._memo[key] = self._pool.submit(fn)
-        return self._memo[key]
+    def claim(self, kind: str, keys: Iterable[Hashable], memo: dict[tuple, Future]) -> list:
+        """Puts a future for each key into memo; returns the keys this round must ask for itself."""
+        mine = []
+        with self._lock:
+            for key in keys:
+                found = self._answers.get((kind, key))
+                if found is None:
+                    found = self._answers[(kind, key)] = Future()
+                    mine.append(key)
+                memo[(kind, key)] = found
+        return mine
 
-    def _then(self, key: tuple, first: Future, fn: Callable[[Any], Any]) -> Future:
-        """A call that needs another's result, submitted only once that result is in."""
-        if key in self._memo:
-            return self._memo[key]
-        chained: Future = Future()
-        self._memo[key] = chained
-
-        def step(done: Future) -> None:
-            if done.exception() is not None:
-                chained.set_exception(done.exception())
-                return
-            inner = self._pool.submit(fn, done.result())
-            inner.add_done_callback(lambda f: _copy(f, chained))
-
-        first.add_done_callback(step)
-        return chained
-
-    def task(self, spec: TableSpec) -> Future:
-        return self._once(("task", spec.dms_task), lambda: self._gw.dms.task(spec.dms_task))
-
-    def table_stats(self, spec: TableSpec) -> Future:
-        return self._then(("stats", spec.dms_task), self.task(spec), lambda t: self._gw.dms.table_statistics(t.arn))
-
-    def latency(self, spec: TableSpec) -> Future:
-        return self._then(("latency", spec.dms_instance, spec.dms_task), self.task(spec),
-                          lambda t: self._gw.dms.cdc_latency(spec.dms_instance, t.resource_id, self._now))
-
-    def cdc_files(self, spec: TableSpec) -> Future:
-        return self._once(("s3", spec.s3_bucket, spec.s3_table_prefix),
-                          lambda: self._gw.s3.recent_cdc_files(spec.s3_bucket, spec.s3_table_prefix, self._now))
-
-    def pipe(self, spec: TableSpec) -> Future:
-        return self._once(("pipe", spec.pipe), lambda: self._gw.snowflake.pipe_status(spec.pipe))
-
-    def history(self, spec: TableSpec) -> Future:
-        return self._once(("history", spec.staging_table), lambda: self._gw.snowflake.copy_history(spec.staging_table))
-
-    def newest(self, spec: TableSpec) -> Future:
-        return self._once(("newest", spec.final_table, spec.freshness_column),
-                          lambda: self._gw.snowflake.newest(spec.final_table, spec.freshness_column))
-
-    def sf_columns(self, table: str) -> Future:
-        return self._once(("sfcols", table), lambda: self._gw.snowflake.columns(table))
-
-    def pg_columns(self, spec: TableSpec) -> Future:
-        return self._once(("pgcols", spec.source), lambda: self._gw.aurora.columns(spec.source_schema, spec.source_table))
-
-    def slots(self) -> Future:
-        return self._once(("slots",), self._gw.aurora.replication_slots)
+    def settle(self, kind: str, key: Hashable, future: Future, value: Any) -> None:
+        with self._lock:
+            if self._answers.get((kind, key)) is future:
+                del self._answers[(kind, key)]
+        if isinstance(value, BaseException):
+            future.set_exception(value)
+        else:
+            future.set_result(value)
 
 
-def _copy(src: Future, dst: Future) -> None:
-    if src.exception() is not None:
-        dst.set_exception(src.exception())
-    else:
-        dst.set_result(src.result())
+class _Round:
+    """The backend calls of one diagnosis round, all started at once; one future per answer."""
+
+    def __init__(self, lanes: dict[str, ThreadPoolExecutor], inflight: _InFlight, gw: Gateways,
+                 specs: list[TableSpec], now: datetime):
+        self._lanes, self._inflight, self._memo = lanes, inflight, {}
+        tasks = [s.dms_task for s in specs]
+        self._need("aws", "task", tasks, _one(gw.dms.task))
+        self._need("aws", "stats", tasks, _one(lambda t: gw.dms.table_statistics(self.answer("task", t).arn)),
+                   after=lambda t: [self._memo["task", t]])
+        self._need("aws", "latency", [(s.dms_instance, s.dms_task) for s in specs],
+                   lambda pairs: self._latency(gw.dms, pairs, now), after=lambda p: [self._memo["task", p[1]]])
+        self._need("s3", "s3", [(s.s3_bucket, s.s3_table_prefix) for s in specs],
+                   _one(lambda where: gw.s3.recent_cdc_files(*where, now)))
+        self._need("snowflake", "pipe", [s.pipe for s in specs], gw.snowflake.pipe_statuses)
+        self._need("snowflake", "history", [s.staging_table for s in specs], gw.snowflake.copy_histories)
+        self._need("snowflake", "newest", [(s.final_table, s.freshness_column) for s in specs],
+                   gw.snowflake.newest_many)
+        self._need("snowflake", "sfcols", [t for s in specs for t in (s.final_table, s.staging_table)],
+                   gw.snowflake.columns_many)
+        self._need("aurora", "pgcols", [(s.source_schema, s.source_table) for s in specs], gw.aurora.columns_many)
+        self._need("aurora", "slots", [()], _one(lambda _: gw.aurora.replication_slots()))
+
+    def future(self, kind: str, key: Hashable) -> Future:
+        return self._memo[kind, key]
+
+    def answer(self, kind: str, key: Hashable) -> Any:
+        """The result of an answer this call depends on (it is in by the time the call runs)."""
+        return self._memo[kind, key].result()
+
+    def _need(self, lane: str, kind: str, keys: list, call: Callable[[list], dict],
+              after: Callable[[Any], list[Future]] = lambda key: []) -> None:
+        """Asks `call` for the keys no round has in flight yet, CHUNK[kind] keys a call, each chunk
+        once the answers it depends on are in. `call` returns {key: value or GatewayError}."""
+        fresh = [k for k in dict.fromkeys(keys) if (kind, k) not in self._memo]
+        mine = self._inflight.claim(kind, fresh, self._memo)
+        size = CHUNK.get(kind, 1)
+        for start in range(0, len(mine), size):
+            chunk = mine[start:start + size]
+            _when_done([f for k in chunk for f in after(k)], lambda chunk=chunk: self._start(lane, kind, chunk, call, after))
+
+    def _start(self, lane: str, kind: str, chunk: list, call: Callable[[list], dict],
+               after: Callable[[Any], list[Future]]) -> None:
+        ready = []
+        for key in chunk:
+            failed = next((f.exception() for f in after(key) if f.exception() is not None), None)
+            if failed is not None:  # what it depends on failed: so does it, for the same reason
+                self._settle(kind, key, failed)
+            else:
+                ready.append(key)
+        if not ready:
+            return
+        try:
+            pending = self._lanes[lane].submit(call, ready)
+        except RuntimeError as exc:  # the Diagnoser was closed
+            for key in ready:
+                self._settle(kind, key, GatewayError(str(exc)))
+            return
+        pending.add_done_callback(lambda done: self._finish(kind, ready, done))
+
+    def _finish(self, kind: str, keys: list, done: Future) -> None:
+        error = GatewayError("not asked: syncbot is shutting down") if done.cancelled() else done.exception()
+        answers = {} if error is not None else done.result()
+        for key in keys:
+            self._settle(kind, key, error if error is not None else answers.get(key, GatewayError("no answer")))
+
+    def _settle(self, kind: str, key: Hashable, value: Any) -> None:
+        self._inflight.settle(kind, key, self._memo[kind, key], value)
+
+    def _latency(self, dms: DmsGateway, pairs: list[tuple[str, str]], now: datetime) -> dict:
+        """(instance, task name) -> series; CloudWatch knows a task by its resource id, not its name."""
+        targets = {pair: (pair[0], self.answer("task", pair[1]).resource_id) for pair in pairs}
+        series = dms.cdc_latency_many(list(dict.fromkeys(targets.values())), now)
+        return {pair: series[target] for pair, target in targets.items()}
 
 
-# Which calls each check needs, and the pure function that turns their results into a CheckResult.
-_PLAN: dict[CheckName, tuple[str, Callable[[_Calls, TableSpec], list[Future]], Callable[..., CheckResult]]] = {
-    CheckName.DMS: ("DMS", lambda c, s: [c.task(s), c.table_stats(s)],
+def _one(fn: Callable[[Any], Any]) -> Callable[[list], dict]:
+    """A call that answers for a single key, in the shape _need expects."""
+    return lambda keys: {keys[0]: fn(keys[0])}
+
+
+def _when_done(futures: list[Future], then: Callable[[], None]) -> None:
+    """Runs `then` (on the thread that completes the last future) once every future is done."""
+    if not futures:
+        then()
+        return
+    left, lock = [len(futures)], threading.Lock()
+
+    def one_done(_: Future) -> None:
+        with lock:
+            left[0] -= 1
+            last = left[0] == 0
+        if last:
+            then()
+
+    for future in futures:
+        future.add_done_callback(one_done)
+
+
+# Which answers each check needs, and the pure function that turns them into a CheckResult.
+_PLAN: dict[CheckName, tuple[str, Callable[[_Round, TableSpec], list[Future]], Callable[..., CheckResult]]] = {
+    CheckName.DMS: ("DMS", lambda r, s: [r.future("task", s.dms_task), r.future("stats", s.dms_task)],
                     lambda s, now, task, stats: checks.check_dms(task, stats.get((s.source_schema, s.source_table)))),
-    CheckName.LATENCY: ("CloudWatch", lambda c, s: [c.latency(s)], lambda s, now, series: checks.check_latency(series)),
-    CheckName.S3: ("S3", lambda c, s: [c.cdc_files(s)], lambda s, now, files: checks.check_s3(files, s, now)),
-    CheckName.SNOWPIPE: ("Snowflake", lambda c, s: [c.pipe(s), c.history(s)],
+    CheckName.LATENCY: ("CloudWatch", lambda r, s: [r.future("latency", (s.dms_instance, s.dms_task))],
+                        lambda s, now, series: checks.check_latency(series)),
+    CheckName.S3: ("S3", lambda r, s: [r.future("s3", (s.s3_bucket, s.s3_table_prefix))],
+                   lambda s, now, files: checks.check_s3(files, s, now)),
+    CheckName.SNOWPIPE: ("Snowflake", lambda r, s: [r.future("pipe", s.pipe), r.future("history", s.staging_table)],
                          lambda s, now, pipe, hist: checks.check_snowpipe(pipe, hist, s)),
-    CheckName.FRESHNESS: ("Snowflake", lambda c, s: [c.newest(s)],
+    CheckName.FRESHNESS: ("Snowflake", lambda r, s: [r.future("newest", (s.final_table, s.freshness_column))],
                           lambda s, now, newest: checks.check_freshness(newest, s, now)),
     CheckName.SCHEMA: ("Aurora/Snowflake",
-                       lambda c, s: [c.pg_columns(s), c.sf_columns(s.final_table), c.sf_columns(s.staging_table)],
+                       lambda r, s: [r.future("pgcols", (s.source_schema, s.source_table)),
+                                     r.future("sfcols", s.final_table), r.future("sfcols", s.staging_table)],
                        lambda s, now, pg, final, staging: checks.check_schema(pg, final, staging, s)),
-    CheckName.SLOT: ("Aurora", lambda c, s: [c.slots()], lambda s, now, slots: checks.check_slot(slots)),
+    CheckName.SLOT: ("Aurora", lambda r, s: [r.future("slots", ())], lambda s, now, slots: checks.check_slot(slots)),
 }
 
 
@@ -130,7 +206,10 @@ class Diagnoser:
         self.gateways = gateways
         self.timeout = timeout
         self._clock = clock
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="syncbot-check")
+        widths = {**LANE_WIDTH, "s3": max_workers}
+        self._lanes = {lane: ThreadPoolExecutor(max_workers=width, thread_name_prefix=f"syncbot-{lane}")
+                       for lane, width in widths.items()}
+        self._inflight = _InFlight()
 
     def diagnose(self, spec: TableSpec) -> Diagnosis:
         return self.diagnose_many([spec])[0]
@@ -139,13 +218,11 @@ class Diagnoser:
         started = time.monotonic()
         deadline = started + self.timeout
         now = self._clock()
-        calls = _Calls(self._pool, self.gateways, now)
-        pending = [(spec, {name: (backend, need(calls, spec), make)
-                           for name, (backend, need, make) in _PLAN.items()}) for spec in specs]
+        round_ = _Round(self._lanes, self._inflight, self.gateways, specs, now)
         results = []
-        for spec, plan in pending:
-            found = tuple(self._collect(name, backend, futures, make, spec, now, deadline)
-                          for name, (backend, futures, make) in plan.items())
+        for spec in specs:
+            found = tuple(self._collect(name, backend, need(round_, spec), make, spec, now, deadline)
+                          for name, (backend, need, make) in _PLAN.items())
             verdict, actions = decide(found)
             elapsed = int((time.monotonic() - started) * 1000)
             results.append(Diagnosis(spec.name, spec.source, found, verdict, actions, now, elapsed))
@@ -166,4 +243,5 @@ class Diagnoser:
             return CheckResult.unknown(name, f"{backend} failed unexpectedly ({type(exc).__name__}, ref {ref})")
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        for lane in self._lanes.values():
+            lane.shutdown(wait=False, cancel_futures=True)

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Callable
 
 import psycopg
 
@@ -13,6 +14,16 @@ SELECT column_name, data_type, character_maximum_length, numeric_precision, nume
 FROM information_schema.columns
 WHERE table_schema = %s AND table_name = %s
 ORDER BY ordinal_position
+"""
+
+# Many tables in one query: the wanted (schema, table) pairs arrive as two bound text arrays.
+COLUMNS_MANY_SQL = """
+SELECT c.table_schema, c.table_name, c.column_name, c.data_type, c.character_maximum_length,
+       c.numeric_precision, c.numeric_scale
+FROM information_schema.columns c
+JOIN unnest(%s::text[], %s::text[]) AS wanted(table_schema, table_name)
+  ON c.table_schema = wanted.table_schema AND c.table_name = wanted.table_name
+ORDER BY c.table_schema, c.table_name, c.ordinal_position
 """
 
 # pg_current_wal_lsn() fails on a replica; DMS reads from the writer, which is what we point at.
@@ -44,8 +55,9 @@ class Slot:
 
 
 class AuroraGateway:
-    def __init__(self, dsn: str, connect_timeout: int = 5, statement_timeout_ms: int = 10_000):
-        self._dsn = dsn
+    def __init__(self, dsn: str, connect_timeout: int = 5, statement_timeout_ms: int = 10_000,
+                 connect: Callable[..., Any] = psycopg.connect):
+        self._dsn, self._connect = dsn, connect
         self._kwargs = {
             "connect_timeout": connect_timeout,
             "options": f"-c statement_timeout={statement_timeout_ms}",
@@ -56,7 +68,7 @@ class AuroraGateway:
     def _rows(self, sql: str, params: tuple = ()) -> list[tuple[Any, ...]]:
         self.calls += 1
         try:
-            with psycopg.connect(self._dsn, **self._kwargs) as conn:
+            with self._connect(self._dsn, **self._kwargs) as conn:
                 return conn.execute(sql, params).fetchall()
         except psycopg.Error as exc:
             # psycopg messages can echo the DSN's host but never its password; keep the first line.
@@ -68,6 +80,52 @@ class AuroraGateway:
             raise NotFound(f"Aurora table {schema}.{table} not found (or not visible to this role)")
         return [PgColumn(*row) for row in rows]
 
+    def columns_many(self, tables: list[tuple[str, str]]) -> dict[tuple[str, str], list[PgColumn] | GatewayError]:
+        """(schema, table) -> its columns, for many tables in one query; a table not listed is NotFound."""
+        found: dict[tuple[str, str], list[PgColumn]] = {}
+        for schema, table, *column in self._rows(COLUMNS_MANY_SQL, ([s for s, _ in tables], [t for _, t in tables])):
+            found.setdefault((schema, table), []).append(PgColumn(*column))
+        return {(schema, table): found.get((schema, table)) or NotFound(
+                    f"Aurora table {schema}.{table} not found (or not visible to this role)")
+                for schema, table in tables}
+
     def replication_slots(self) -> list[Slot]:
         return [Slot(name, plugin, active, wal or "", retained) for name, plugin, _, active, wal, retained
                 in self._rows(SLOTS_SQL)]
+
+    def row_estimate(self, schema: str, table: str) -> int | None:
+        """The planner's row estimate: a count(*) of a big table on the writer is not worth it."""
+        rows = self._rows("SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                          "WHERE n.nspname = %s AND c.relname = %s", (schema, table))
+        return int(rows[0][0]) if rows and rows[0][0] is not None and rows[0][0] >= 0 else None
+
+    def vacuum_stats(self, sources: list[str]) -> dict[str, VacuumStats]:
+        """pg_stat_user_tables for the catalog's tables ("schema.table", lower case), in one query."""
+        rows = self._rows(VACUUM_SQL, ([s.lower() for s in sources],))
+        return {f"{schema}.{table}": VacuumStats(schema, table, int(live or 0), int(dead or 0), last, auto, size)
+                for schema, table, live, dead, last, auto, size in rows}
+
+
+# n_live_tup/n_dead_tup are the statistics collector's estimates, which is what autovacuum itself reads.
+VACUUM_SQL = """
+SELECT schemaname, relname, n_live_tup, n_dead_tup, last_vacuum, last_autovacuum,
+       pg_total_relation_size(relid)
+FROM pg_stat_user_tables
+WHERE schemaname || '.' || relname = ANY(%s)
+"""
+
+
+@dataclass(frozen=True)
+class VacuumStats:
+    schema: str
+    table: str
+    live_tuples: int
+    dead_tuples: int
+    last_vacuum: datetime | None
+    last_autovacuum: datetime | None
+    total_bytes: int | None = None
+
+    @property
+    def last_vacuumed(self) -> datetime | None:
+        """The later of a manual VACUUM and autovacuum."""
+        return max((t for t in (self.last_vacuum, self.last_autovacuum) if t is not None), default=None)

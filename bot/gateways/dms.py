@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from . import GatewayError, NotFound
 
 LATENCY_METRICS = ("CDCLatencySource", "CDCLatencyTarget")
+METRIC_QUERIES_PER_CALL = 500  # GetMetricData's limit
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,26 @@ class Series:
     @property
     def latest(self) -> float | None:
         return self.points[-1][1] if self.points else None
+
+
+def _latency_queries(targets: list[tuple[str, str]]) -> list[dict]:
+    """Dimensions: the instance's name and the task's resource id (the ARN's last segment)."""
+    return [
+        {
+            "Id": f"t{t}m{m}",
+            "Label": metric,
+            "MetricStat": {
+                "Metric": {"Namespace": "AWS/DMS", "MetricName": metric, "Dimensions": [
+                    {"Name": "ReplicationInstanceIdentifier", "Value": instance},
+                    {"Name": "ReplicationTaskIdentifier", "Value": resource_id},
+                ]},
+                "Period": 300,
+                "Stat": "Maximum",
+            },
+        }
+        for t, (instance, resource_id) in enumerate(targets)
+        for m, metric in enumerate(LATENCY_METRICS)
+    ]
 
 
 class DmsGateway:
@@ -117,39 +138,42 @@ class DmsGateway:
 
     def cdc_latency(self, instance: str, task_resource_id: str, now: datetime, hours: int = 3) -> dict[str, Series]:
         """CDCLatencySource/Target in one GetMetricData call, 5-minute maxima over the last hours."""
-        dims = [
-            {"Name": "ReplicationInstanceIdentifier", "Value": instance},
-            {"Name": "ReplicationTaskIdentifier", "Value": task_resource_id},
-        ]
-        queries = [
-            {
-                "Id": f"m{i}",
-                "Label": metric,
-                "MetricStat": {
-                    "Metric": {"Namespace": "AWS/DMS", "MetricName": metric, "Dimensions": dims},
-                    "Period": 300,
-                    "Stat": "Maximum",
-                },
-            }
-            for i, metric in enumerate(LATENCY_METRICS)
-        ]
-        self.calls += 1
-        try:
-            resp = self._cw.get_metric_data(
-                MetricDataQueries=queries,
-                StartTime=now - timedelta(hours=hours),
-                EndTime=now,
-                ScanBy="TimestampAscending",
-            )
-        except ClientError as exc:
-            raise GatewayError(f"GetMetricData failed: {_code(exc)}") from None
-        by_id = {r["Id"]: r for r in resp.get("MetricDataResults", [])}
-        out = {}
-        for i, metric in enumerate(LATENCY_METRICS):
-            r = by_id.get(f"m{i}", {})
-            pairs = sorted(zip(r.get("Timestamps", []), r.get("Values", [])))
-            out[metric] = Series(metric, tuple((_utc(t), float(v)) for t, v in pairs))
+        return self.cdc_latency_many([(instance, task_resource_id)], now, hours)[(instance, task_resource_id)]
+
+    def cdc_latency_many(self, targets: list[tuple[str, str]], now: datetime,
+                         hours: int = 3) -> dict[tuple[str, str], dict[str, Series]]:
+        """The latency series of many (instance, task resource id) pairs, as few GetMetricData calls
+        as its limit of 500 queries a call allows (NextToken pages merged)."""
+        out: dict[tuple[str, str], dict[str, Series]] = {}
+        per_call = METRIC_QUERIES_PER_CALL // len(LATENCY_METRICS)
+        for start in range(0, len(targets), per_call):
+            chunk = targets[start:start + per_call]
+            points = self._metric_points(_latency_queries(chunk), now - timedelta(hours=hours), now)
+            for t, target in enumerate(chunk):
+                out[target] = {metric: Series(metric, tuple(sorted(points.get(f"t{t}m{m}", ()))))
+                               for m, metric in enumerate(LATENCY_METRICS)}
         return out
+
+    def _metric_points(self, queries: list[dict], start: datetime, end: datetime) -> dict[str, list]:
+        """GetMetricData, every page: query Id -> [(time, value)]."""
+        points: dict[str, list] = {}
+        token = None
+        while True:
+            kwargs: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end,
+                                      "ScanBy": "TimestampAscending"}
+            if token:
+                kwargs["NextToken"] = token
+            self.calls += 1
+            try:
+                resp = self._cw.get_metric_data(**kwargs)
+            except ClientError as exc:
+                raise GatewayError(f"GetMetricData failed: {_code(exc)}") from None
+            for r in resp.get("MetricDataResults", []):
+                points.setdefault(r["Id"], []).extend(
+                    (_utc(t), float(v)) for t, v in zip(r.get("Timestamps", []), r.get("Values", [])))
+            token = resp.get("NextToken")
+            if not token:
+                return points
 
     # Remediation calls -------------------------------------------------------------------------
 
@@ -180,6 +204,52 @@ class DmsGateway:
         except ClientError as exc:
             raise GatewayError(f"ReloadTables failed: {_code(exc)}") from None
 
+
+    # Maintenance ------------------------------------------------------------------------------
+
+    def instance_metrics(self, instance: str, now: datetime, hours: int = 24) -> dict[str, Series]:
+        """The replication instance's CPUUtilization, FreeableMemory, FreeStorageSpace and SwapUsage
+        in one GetMetricData call: hourly points, each with the statistic that shows trouble."""
+        dims = [{"Name": "ReplicationInstanceIdentifier", "Value": instance}]
+        queries = [
+            {
+                "Id": f"i{i}",
+                "Label": metric,
+                "MetricStat": {
+                    "Metric": {"Namespace": "AWS/DMS", "MetricName": metric, "Dimensions": dims},
+                    "Period": 3600,
+                    "Stat": stat,
+                },
+            }
+            for i, (metric, stat) in enumerate(INSTANCE_METRICS.items())
+        ]
+        self.calls += 1
+        try:
+            resp = self._cw.get_metric_data(
+                MetricDataQueries=queries,
+                StartTime=now - timedelta(hours=hours),
+                EndTime=now,
+                ScanBy="TimestampAscending",
+            )
+        except ClientError as exc:
+            raise GatewayError(f"GetMetricData failed: {_code(exc)}") from None
+        by_id = {r["Id"]: r for r in resp.get("MetricDataResults", [])}
+        out = {}
+        for i, metric in enumerate(INSTANCE_METRICS):
+            r = by_id.get(f"i{i}", {})
+            pairs = sorted(zip(r.get("Timestamps", []), r.get("Values", [])))
+            out[metric] = Series(metric, tuple((_utc(t), float(v)) for t, v in pairs))
+        return out
+
+
+# Per-instance metrics (dimension ReplicationInstanceIdentifier only) and the statistic read for each:
+# the hourly mean for CPU, the hourly low for what runs out, the hourly high for swap.
+INSTANCE_METRICS = {
+    "CPUUtilization": "Average",
+    "FreeableMemory": "Minimum",
+    "FreeStorageSpace": "Minimum",
+    "SwapUsage": "Maximum",
+}
 
 def _code(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "error")

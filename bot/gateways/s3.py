@@ -84,3 +84,52 @@ class S3Gateway:
             if not page.get("IsTruncated") or past_cdc_names:
                 return found
             token = page["NextContinuationToken"]
+
+    def lifecycle_rules(self, bucket: str) -> list[LifecycleRule]:
+        """GetBucketLifecycleConfiguration's rules; a bucket without a configuration has none."""
+        self.calls += 1
+        try:
+            rules = self._s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "error")
+            if code == "NoSuchLifecycleConfiguration":
+                return []
+            if code == "NoSuchBucket":
+                raise NotFound(f"bucket {bucket!r} does not exist") from None
+            raise GatewayError(f"GetBucketLifecycleConfiguration failed: {code}") from None
+        return [lifecycle_rule(raw) for raw in rules]
+
+
+@dataclass(frozen=True)
+class LifecycleRule:
+    id: str
+    enabled: bool
+    prefix: str  # "" selects the whole bucket
+    # Tags or object sizes in the filter: the rule reaches only some of the objects under its prefix.
+    partial: bool
+    expiration_days: int | None
+    expiration_date: datetime | None
+
+    @property
+    def expires(self) -> bool:
+        return self.expiration_days is not None or self.expiration_date is not None
+
+
+def lifecycle_rule(raw: dict[str, Any]) -> LifecycleRule:
+    """One rule as S3 returns it: Filter.Prefix, Filter.And{Prefix, Tags, sizes}, Filter.Tag, or the
+    legacy rule-level Prefix."""
+    flt = raw.get("Filter") or {}
+    both = flt.get("And") or {}
+    prefix = flt.get("Prefix", both.get("Prefix", raw.get("Prefix", ""))) or ""
+    sizes = ("ObjectSizeGreaterThan", "ObjectSizeLessThan")
+    partial = "Tag" in flt or bool(both.get("Tags")) or any(k in flt or k in both for k in sizes)
+    expiration = raw.get("Expiration") or {}
+    days = expiration.get("Days")
+    return LifecycleRule(
+        id=raw.get("ID", "") or "",
+        enabled=raw.get("Status") == "Enabled",
+        prefix=prefix,
+        partial=partial,
+        expiration_days=int(days) if days is not None else None,
+        expiration_date=expiration.get("Date"),
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +14,11 @@ from typing import Any, Callable, Iterator
 from . import GatewayError, NotFound
 
 FAILED_STATUSES = ("load failed", "partially loaded")
+
+
+class Refused(GatewayError):
+    """Snowflake refused the statement itself (SQLSTATE class 42: an invalid identifier, a missing
+    privilege), as opposed to failing to run it (timeout, connection)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,39 @@ COLUMNS_SQL = (
     "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position"
 )
 NEWEST_SQL = "SELECT MAX(IDENTIFIER(%s)) FROM IDENTIFIER(%s)"
+
+# Multi-table rounds: one statement answers for many tables, names still bound one %s each.
+# Items per statement: enough to keep a 500-table round to a few statements per read, few enough
+# that one statement stays cheap for the warehouse and quick to re-split when it is refused.
+PIPE_BATCH, HISTORY_BATCH, NEWEST_BATCH, COLUMNS_BATCH = 100, 50, 100, 200
+_HISTORY_BRANCH = (
+    "SELECT * FROM (SELECT %s AS SYNCBOT_TABLE, FILE_NAME, STATUS, ROW_COUNT, FIRST_ERROR_MESSAGE, LAST_LOAD_TIME "
+    "FROM TABLE(INFORMATION_SCHEMA.COPY_HISTORY(TABLE_NAME=>%s, "
+    "START_TIME=>DATEADD(hours, -%s, CURRENT_TIMESTAMP()))) "
+    "ORDER BY LAST_LOAD_TIME DESC LIMIT 1000)"
+)
+
+
+def pipe_statuses_sql(count: int) -> str:
+    """One row, one SYSTEM$PIPE_STATUS column per pipe, in the order given."""
+    return "SELECT " + ", ".join(["SYSTEM$PIPE_STATUS(%s)"] * count)
+
+
+def copy_histories_sql(count: int) -> str:
+    """COPY_HISTORY of each table, each row labelled with the table it answers for."""
+    return " UNION ALL ".join([_HISTORY_BRANCH] * count)
+
+
+def newest_many_sql(count: int) -> str:
+    """One row, one scalar MAX() per table: each column keeps its own type (a UNION ALL would force
+    TIMESTAMP_NTZ and TIMESTAMP_TZ freshness columns into one)."""
+    return "SELECT " + ", ".join(["(SELECT MAX(IDENTIFIER(%s)) FROM IDENTIFIER(%s))"] * count)
+
+
+def columns_many_sql(count: int) -> str:
+    return ("SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE (table_schema, table_name) IN (" + ", ".join(["(%s, %s)"] * count) + ") "
+            "ORDER BY table_schema, table_name, ordinal_position")
 
 
 class SnowflakeGateway:
@@ -109,6 +148,156 @@ class SnowflakeGateway:
         rows = self.query(COPY_HISTORY_SQL, (table, int(hours)))
         return [parse_load_record(row) for row in rows]
 
+    # Multi-table reads. Each answers every item it was given: its value, or the GatewayError that
+    # concerns that item alone (a missing pipe or table). An error that concerns the whole statement
+    # (Snowflake down, a timeout) is raised.
+
+    def pipe_statuses(self, pipes: list[str]) -> dict[str, PipeStatus | GatewayError]:
+        def run(chunk: list[str]) -> dict[str, PipeStatus]:
+            [row] = self.query(pipe_statuses_sql(len(chunk)), tuple(chunk))
+            return {pipe: parse_pipe_status(text) for pipe, text in zip(chunk, row)}
+
+        return self._batched(pipes, PIPE_BATCH, run)
+
+    def copy_histories(self, tables: list[str], hours: int = 4) -> dict[str, list[LoadRecord] | GatewayError]:
+        def run(chunk: list[str]) -> dict[str, list[LoadRecord]]:
+            params = tuple(p for table in chunk for p in (table, table, int(hours)))
+            found: dict[str, list[LoadRecord]] = {table: [] for table in chunk}
+            for label, *record in self.query(copy_histories_sql(len(chunk)), params):
+                found[label].append(parse_load_record(tuple(record)))
+            return found
+
+        return self._batched(tables, HISTORY_BATCH, run)
+
+    def newest_many(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], datetime | None | GatewayError]:
+        """(table, column) -> the column's newest value, as newest() reads it."""
+        def run(chunk: list[tuple[str, str]]) -> dict[tuple[str, str], datetime | None]:
+            [row] = self.query(newest_many_sql(len(chunk)), tuple(p for table, column in chunk for p in (column, table)))
+            return {pair: _utc(value) if isinstance(value, datetime) else None for pair, value in zip(chunk, row)}
+
+        return self._batched(pairs, NEWEST_BATCH, run)
+
+    def columns_many(self, tables: list[str]) -> dict[str, dict[str, str] | GatewayError]:
+        """One information_schema query for many tables; a table it does not list is NotFound."""
+        def run(chunk: list[str]) -> dict[str, dict[str, str] | GatewayError]:
+            keys = {table: tuple(part.upper() for part in table.split(".")[-2:]) for table in chunk}
+            found: dict[tuple[str, str], dict[str, str]] = {}
+            params = tuple(p for key in keys.values() for p in key)
+            for schema, name, column, dtype in self.query(columns_many_sql(len(chunk)), params):
+                found.setdefault((schema.upper(), name.upper()), {})[column.upper()] = dtype.upper()
+            return {table: found.get(key) or NotFound(f"Snowflake table {table} not found (or not visible to this role)")
+                    for table, key in keys.items()}
+
+        return self._batched(tables, COLUMNS_BATCH, run)
+
+    def _batched(self, items: list, size: int, run: Callable[[list], dict]) -> dict:
+        answers: dict = {}
+        for start in range(0, len(items), size):
+            answers.update(self._isolating(items[start:start + size], run))
+        return answers
+
+    def _isolating(self, items: list, run: Callable[[list], dict]) -> dict:
+        """One missing pipe or table makes Snowflake refuse the whole statement: halve it until the
+        refusal is pinned on the items that cause it, so the others still get their answers."""
+        try:
+            return run(items)
+        except (NotFound, Refused) as exc:
+            if len(items) == 1:
+                return {items[0]: exc}
+            half = len(items) // 2
+            return {**self._isolating(items[:half], run), **self._isolating(items[half:], run)}
+
+
+    # Remediation -------------------------------------------------------------------------------
+    # DDL takes object names as text: IDENTIFIER() is not accepted by every DDL command, so names
+    # (which come only from the validated catalog or from Aurora's own catalog) are re-checked here.
+
+    def row_count(self, table: str) -> int:
+        return int(self.query("SELECT COUNT(*) FROM IDENTIFIER(%s)", (table,))[0][0])
+
+    def truncate(self, table: str) -> None:
+        self.execute(f"TRUNCATE TABLE {ddl_name(table)}")
+
+    def set_pipe_paused(self, pipe: str, paused: bool) -> None:
+        self.execute(f"ALTER PIPE {ddl_name(pipe)} SET PIPE_EXECUTION_PAUSED = {'TRUE' if paused else 'FALSE'}")
+
+    def add_column(self, table: str, column: str, sf_type: str) -> None:
+        if not _SAFE_TYPE.match(sf_type):
+            raise GatewayError(f"refusing unexpected column type {sf_type!r}")
+        self.execute(f"ALTER TABLE {ddl_name(table)} ADD COLUMN {ddl_name(column, parts=1)} {sf_type}")
+
+    def definition(self, kind: str, name: str) -> str:
+        """The `definition` of a PIPE (its COPY statement) or a TASK (its SQL), from DESCRIBE."""
+        if kind not in ("PIPE", "TASK"):
+            raise ValueError(kind)
+        self.calls += 1
+        with self._cursor() as cur:
+            try:
+                cur.execute(f"DESCRIBE {kind} {ddl_name(name)}")
+                names = [d[0].lower() for d in cur.description]
+                row = cur.fetchone()
+            except Exception as exc:
+                raise _domain_error(exc) from None
+        if row is None or "definition" not in names:
+            raise NotFound(f"{kind.lower()} {name} not found")
+        return str(row[names.index("definition")])
+
+    def load_files(self, pipe_definition: str, files: list[str]) -> None:
+        """Reloads named files with the pipe's own COPY statement (ALTER PIPE REFRESH skips files
+        already in the load history, failed ones included)."""
+        names = relative_to_source(pipe_definition, files)
+        for start in range(0, len(names), MAX_COPY_FILES):
+            chunk = names[start:start + MAX_COPY_FILES]
+            self.execute(copy_with_files(pipe_definition, len(chunk)), tuple(chunk))
+
+    def current_role(self) -> str:
+        """The role this connection acts as (what grants must name); also proves the login works."""
+        rows = self.query("SELECT CURRENT_ROLE()")
+        return str(rows[0][0]) if rows and rows[0][0] else ""
+
+
+MAX_COPY_FILES = 1000  # COPY INTO ... FILES accepts at most 1000 names
+_DDL_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+_SAFE_TYPE = re.compile(r"^[A-Z_]+(\(\d+(,\d+)?\))?$")
+
+
+def ddl_name(name: str, parts: int = 3) -> str:
+    pieces = name.split(".")
+    if not 1 <= len(pieces) <= parts or not all(_DDL_PART.match(p) for p in pieces):
+        raise GatewayError(f"refusing unsafe object name {name!r}")
+    return ".".join(p.upper() for p in pieces)
+
+
+def copy_with_files(definition: str, count: int) -> str:
+    """The pipe's COPY INTO with a FILES = (%s, ...) clause right after its FROM source, ready for
+    bound file names. Literal % in the definition is doubled for the connector's pyformat binding."""
+    sql = definition.strip().rstrip(";").replace("%", "%%")
+    match = re.search(r"\bFROM\s+", sql, flags=re.I)
+    if match is None or not re.match(r"^\s*COPY\s+INTO\b", sql, flags=re.I):
+        raise GatewayError("the pipe's definition is not a COPY INTO ... FROM statement")
+    start = match.end()
+    end = _source_end(sql, start)
+    clause = " FILES = (" + ", ".join(["%s"] * count) + ")"
+    return sql[:end] + clause + sql[end:]
+
+
+def relative_to_source(definition: str, files: list[str]) -> list[str]:
+    """COPY_HISTORY names files from the stage's root; FILES = (...) is relative to the FROM path."""
+    match = re.search(r"@[A-Za-z0-9_$.\"]+/([^\s)']*)", definition)
+    path = match.group(1) if match else ""
+    return [f[len(path):] if path and f.startswith(path) else f for f in files]
+
+
+def _source_end(sql: str, start: int) -> int:
+    if sql[start] == "(":  # FROM (SELECT ... FROM @stage): skip to the matching parenthesis
+        depth = 0
+        for i in range(start, len(sql)):
+            depth += {"(": 1, ")": -1}.get(sql[i], 0)
+            if depth == 0:
+                return i + 1
+        raise GatewayError("unbalanced parentheses in the pipe's definition")
+    match = re.match(r"@?[^\s]+", sql[start:])
+    return start + match.end()
 
 def parse_pipe_status(text: str) -> PipeStatus:
     data = json.loads(text)
@@ -152,6 +341,8 @@ def _domain_error(exc: Exception) -> GatewayError:
     msg = str(getattr(exc, "raw_msg", None) or exc).splitlines()[0][:300]
     if errno == 2003 or "does not exist" in msg.lower():
         return NotFound(msg)
+    if str(getattr(exc, "sqlstate", "") or "").startswith("42"):
+        return Refused(msg)
     return GatewayError(msg)
 
 

@@ -11,6 +11,9 @@ from typing import Any
 from moto.dms import exceptions, models, responses
 
 _installed = False
+RELOAD_POLLS = 2  # DescribeTableStatistics calls a reload takes to complete in the sandbox
+# Called with (task, stat) when a sandbox reload completes, so the sandbox can play DMS + Snowpipe.
+reload_hooks: list = []
 
 
 def resource_id() -> str:
@@ -64,7 +67,9 @@ def _describe_table_statistics(self: Any) -> str:
     task = _task(self, self._get_param("ReplicationTaskArn"))
     size = int(self._get_param("MaxRecords") or 100)
     start = int(self._get_param("Marker") or 0)
-    page = task.table_statistics[start:start + size]
+    for stat in task.table_statistics:
+        _advance_reload(task, stat)
+    page = [{k: v for k, v in stat.items() if not k.startswith("_")} for stat in task.table_statistics[start:start + size]]
     body: dict[str, Any] = {"ReplicationTaskArn": task.arn, "TableStatistics": page}
     if start + size < len(task.table_statistics):
         body["Marker"] = str(start + size)
@@ -81,5 +86,17 @@ def _reload_tables(self: Any) -> str:
     for wanted in tables:
         for stat in task.table_statistics:
             if (stat["SchemaName"], stat["TableName"]) == (wanted["SchemaName"], wanted["TableName"]):
-                stat["TableState"] = "Table is being reloaded"
+                stat.update(TableState="Table is being reloaded", FullLoadRows=0, FullLoadReloaded=True,
+                            _polls_left=RELOAD_POLLS, _target_rows=stat.get("FullLoadRows", 0) or 1000)
     return json.dumps({"ReplicationTaskArn": task.arn})
+
+
+def _advance_reload(task: Any, stat: dict[str, Any]) -> None:
+    if stat.get("TableState") != "Table is being reloaded":
+        return
+    stat["_polls_left"] -= 1
+    stat["FullLoadRows"] = stat["_target_rows"] * (RELOAD_POLLS - stat["_polls_left"]) // RELOAD_POLLS
+    if stat["_polls_left"] <= 0:
+        stat["TableState"] = "Table completed"
+        for hook in reload_hooks:
+            hook(task, stat)

@@ -16,12 +16,13 @@ from moto import mock_aws
 from bot.catalog import Catalog, TableSpec, parse_catalog
 from bot.diagnostics.runner import Gateways
 from bot.diagnostics.typemap import snowflake_type
-from bot.gateways.aurora import AuroraGateway, PgColumn, Slot
+from bot.gateways import GatewayError, NotFound
+from bot.gateways.aurora import AuroraGateway, PgColumn, Slot, VacuumStats
 from bot.gateways.dms import DmsGateway
 from bot.gateways.s3 import S3Gateway
-from bot.gateways.snowflake import LoadRecord, PipeStatus, SnowflakeGateway
+from bot.gateways.snowflake import LoadRecord, PipeStatus, SnowflakeGateway, parse_pipe_status
 
-from . import moto_dms
+from . import maintenance, moto_dms
 from .scenarios import SCENARIOS, Scenario, TableWorld
 
 REGION = "us-east-1"
@@ -46,7 +47,7 @@ name = "payments"
 source = "public.payments"
 
 [access]
-approvers = ["U0ALICE01", "U0BOB0002"]
+approvers = ["U0ALICE01", "U0BOB0002", "U0CAROL03"]
 approval_ttl_minutes = 30
 
 [alerts]
@@ -57,9 +58,10 @@ channels = ["C0ALERTS1"]
 class SandboxSnowflake(SnowflakeGateway):
     """Real SQL against fakesnow for tables; Snowpipe's telemetry and pipe DDL from memory."""
 
-    def __init__(self, fake: FakeSnow, pipes: dict[str, dict], history: dict[str, list[LoadRecord]]):
+    def __init__(self, fake: FakeSnow, pipes: dict[str, dict], history: dict[str, list[LoadRecord]],
+                 definitions: dict[tuple[str, str], str]):
         super().__init__(lambda: fake.connect(database="SYNC", schema="PUBLIC"))
-        self.pipes, self.history = pipes, history
+        self.pipes, self.history, self.definitions = pipes, history, definitions
         self.statements: list[str] = []  # pipe DDL and loads seen, for tests and the console
 
     def pipe_status(self, pipe: str) -> PipeStatus:
@@ -73,13 +75,46 @@ class SandboxSnowflake(SnowflakeGateway):
         cutoff = datetime.now(timezone.utc) - timedelta(hours=hours)
         return [r for r in self.history.get(table.upper(), []) if r.last_load_time and r.last_load_time >= cutoff]
 
+    # The multi-table reads, one statement's worth each, as the real gateway answers them: a missing
+    # pipe costs only its own answer.
+
+    def pipe_statuses(self, pipes: list[str]) -> dict[str, PipeStatus | GatewayError]:
+        self.calls += 1
+        return {pipe: parse_pipe_status(json.dumps(self.pipes[pipe.upper()])) if pipe.upper() in self.pipes
+                else NotFound(f"Pipe '{pipe}' does not exist or not authorized.") for pipe in pipes}
+
+    def copy_histories(self, tables: list[str], hours: int = 4) -> dict[str, list[LoadRecord] | GatewayError]:
+        self.calls += 1
+        cutoff = datetime.now(timezone.utc) - timedelta(hours=hours)
+        return {table: [r for r in self.history.get(table.upper(), []) if r.last_load_time and r.last_load_time >= cutoff]
+                for table in tables}
+
     def execute(self, sql: str, params: tuple = ()) -> None:
-        paused = re.match(r"ALTER PIPE IDENTIFIER\(%s\) SET PIPE_EXECUTION_PAUSED = (TRUE|FALSE)", sql)
+        """Pipe DDL and COPY need a real Snowpipe: played here. Everything else runs in fakesnow."""
+        self.statements.append(sql % tuple(repr(p) for p in params) if params else sql)
+        paused = re.match(r"ALTER PIPE (\S+) SET PIPE_EXECUTION_PAUSED = (TRUE|FALSE)$", sql)
         if paused:
-            self.statements.append(sql % tuple(repr(p) for p in params))
-            self.pipes[params[0].upper()]["executionState"] = "PAUSED" if paused.group(1) == "TRUE" else "RUNNING"
+            self.pipes[paused.group(1)]["executionState"] = "PAUSED" if paused.group(2) == "TRUE" else "RUNNING"
+            return
+        if sql.upper().startswith("COPY INTO"):
+            self._load(sql.split()[2].upper(), list(params))
             return
         super().execute(sql, params)
+
+    def definition(self, kind: str, name: str) -> str:
+        self.calls += 1
+        from bot.gateways import NotFound
+
+        found = self.definitions.get((kind, name.upper()))
+        if found is None:
+            raise NotFound(f"{kind.lower()} {name} not found")
+        return found
+
+    def _load(self, table: str, names: list[str]) -> None:
+        now = datetime.now(timezone.utc)
+        self.history[table] = [
+            LoadRecord(r.file_name, "Loaded", 120, "", now) if any(r.file_name.endswith(n) for n in names) else r
+            for r in self.history.get(table, [])]
 
 
 class ScriptedAurora:
@@ -98,9 +133,22 @@ class ScriptedAurora:
         except KeyError:
             raise NotFound(f"Aurora table {schema}.{table} not found") from None
 
+    def columns_many(self, tables: list[tuple[str, str]]) -> dict[tuple[str, str], list[PgColumn] | GatewayError]:
+        self.calls += 1
+        return {(schema, table): self._columns.get(f"{schema}.{table}") or NotFound(
+                    f"Aurora table {schema}.{table} not found") for schema, table in tables}
+
     def replication_slots(self) -> list[Slot]:
         self.calls += 1
         return list(self._slots)
+
+    def row_estimate(self, schema: str, table: str) -> int | None:
+        self.calls += 1
+        return 50_000
+
+    def vacuum_stats(self, sources: list[str]) -> dict[str, VacuumStats]:
+        self.calls += 1
+        return maintenance.scripted_vacuum(sources, datetime.now(timezone.utc))
 
 
 class Sandbox:
@@ -118,9 +166,11 @@ class Sandbox:
         self.fakesnow = FakeSnow()
         self.task_arn = self._seed_dms()
         self._seed_s3()
-        pipes, history = self._seed_snowflake()
-        self.snowflake = SandboxSnowflake(self.fakesnow, pipes, history)
+        pipes, history, definitions = self._seed_snowflake()
+        self.snowflake = SandboxSnowflake(self.fakesnow, pipes, history, definitions)
+        moto_dms.reload_hooks.append(self._reload_done)
         self.aurora = self._seed_aurora(aurora_dsn)
+        maintenance.seed(self)
         self.gateways = Gateways(
             dms=DmsGateway(self.dms_client, self.cloudwatch_client),
             s3=S3Gateway(self.s3_client),
@@ -132,7 +182,21 @@ class Sandbox:
         return self.scenario.tables[spec.name]
 
     def close(self) -> None:
+        moto_dms.reload_hooks.remove(self._reload_done)
         self._mock.stop()
+
+    def _reload_done(self, task: Any, stat: dict[str, Any]) -> None:
+        """Plays DMS writing the reloaded rows and Snowpipe plus the merge loading them."""
+        if task.arn != self.task_arn:
+            return
+        spec = self.catalog.find(f"{stat['SchemaName']}.{stat['TableName']}")
+        cur = self.fakesnow.connect(database="SYNC", schema="PUBLIC").cursor()
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        cur.execute(f"INSERT INTO {spec.final_table} (ID, {spec.freshness_column}) VALUES (1, %s), (2, %s)", (now, now))
+        stamp = datetime.now(timezone.utc)
+        key = spec.s3_table_prefix + stamp.strftime("%Y%m%d-%H%M%S") + f"{stamp.microsecond // 1000:03d}.csv"
+        self.s3_client.put_object(Bucket=spec.s3_bucket, Key=key, Body=b"I,1\n")
+        cur.close()
 
     # -- AWS ---------------------------------------------------------------------------------------
 
@@ -189,11 +253,12 @@ class Sandbox:
 
     # -- Snowflake ---------------------------------------------------------------------------------
 
-    def _seed_snowflake(self) -> tuple[dict[str, dict], dict[str, list[LoadRecord]]]:
+    def _seed_snowflake(self) -> tuple[dict, dict, dict]:
         cur = self.fakesnow.connect(database="SYNC", schema="PUBLIC").cursor()
         cur.execute("CREATE SCHEMA IF NOT EXISTS STAGING")
         pipes: dict[str, dict] = {}
         history: dict[str, list[LoadRecord]] = {}
+        definitions: dict[tuple[str, str], str] = {}
         for spec in self.catalog.tables:
             world = self.world(spec)
             cols = ", ".join(f"{name.upper()} {snowflake_type(_pg(name, dtype))}" for name, dtype in world.columns)
@@ -211,8 +276,16 @@ class Sandbox:
                 LoadRecord(f"{spec.s3_table_prefix}{(self.now - timedelta(minutes=m)).strftime('%Y%m%d-%H%M%S')}000.csv",
                            status, 0 if error else 120, error, self.now - timedelta(minutes=m - 1))
                 for m, status, error in world.loads]
+            definitions[("PIPE", spec.pipe)] = (f"COPY INTO {spec.staging_table} FROM @SYNC.STAGING.CDC_STAGE/"
+                                                f"{spec.s3_table_prefix} FILE_FORMAT = (TYPE = CSV)")
+            names = [n.upper() for n, _ in world.columns]
+            sets = ", ".join(f"t.{n} = s.{n}" for n in names)
+            definitions[("TASK", spec.merge_task)] = (
+                f"MERGE INTO {spec.final_table} t USING {spec.staging_table} s ON t.ID = s.ID "
+                f"WHEN MATCHED THEN UPDATE SET {sets} WHEN NOT MATCHED THEN INSERT ({', '.join(names)}) "
+                f"VALUES ({', '.join('s.' + n for n in names)})")
         cur.close()
-        return pipes, history
+        return pipes, history, definitions
 
     # -- Aurora ------------------------------------------------------------------------------------
 

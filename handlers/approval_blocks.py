@@ -1,0 +1,81 @@
+"""The approval request message: what will run, who asked, who decided, progress and outcome.
+Drawn again (chat.update) at every transition; the buttons go once the request is decided."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from slack_sdk.models.blocks import (
+    ActionsBlock, Block, ButtonElement, ConfirmObject, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock,
+)
+
+from bot.models import ACTION_LABELS, ActionKind
+from bot.remediation.approvals import ApprovalRequest
+
+from .blocks import escape, truncate
+from .ids import APPROVE_ACTION, REJECT_ACTION
+
+STATE_TITLE = {"requested": "approval needed", "approved": "approved", "running": "running",
+               "succeeded": "done", "failed": "failed", "rejected": "rejected", "expired": "expired"}
+STATE_EMOJI = {"requested": ":hourglass_flowing_sand:", "approved": ":white_check_mark:", "running": ":gear:",
+               "succeeded": ":large_green_circle:", "failed": ":red_circle:", "rejected": ":no_entry_sign:",
+               "expired": ":alarm_clock:"}
+
+
+def _at(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%H:%M UTC") if epoch else "?"
+
+
+def request_blocks(req: ApprovalRequest) -> list[Block]:
+    label = ACTION_LABELS[ActionKind(req.action)]
+    blocks: list[Block] = [HeaderBlock(text=truncate(f"{label} {req.table}: {STATE_TITLE.get(req.state, req.state)}", 150))]
+    who = (f"{STATE_EMOJI.get(req.state, '')} *Requested by* <@{req.requester}> at {_at(req.created_at)} · "
+           f"needs {req.people} people (the requester and {req.people - 1} approver)")
+    if req.state == "requested":
+        who += f" · *expires* {_at(req.expires_at)}"
+    blocks.append(SectionBlock(text=MarkdownTextObject(text=who)))
+    steps = "\n".join(f"{i}. {s}" for i, s in enumerate(req.plan_steps, 1))
+    blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(f"*What will run*\n```{escape(steps)}```"))))
+    if req.plan_facts:
+        facts = "\n".join(f"• {escape(f)}" for f in req.plan_facts)
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(f"*When requested*\n{facts}"))))
+    decided = _decisions(req)
+    if decided:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=decided)))
+    progress = [f"• {escape(p)}" for p in req.progress]
+    if req.extra.get("live"):
+        progress.append(f"• _{escape(req.extra['live'])}_")
+    if progress:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate("*Progress*\n" + "\n".join(progress)))))
+    if req.outcome:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(f"*Outcome*: {escape(req.outcome)}"))))
+    if req.state == "requested":
+        blocks.append(ActionsBlock(elements=[
+            ButtonElement(text="Approve", action_id=APPROVE_ACTION, value=req.id, style="primary",
+                          confirm=ConfirmObject(title="Approve?", text=f"{label} of *{escape(req.table)}* runs "
+                                                "as soon as enough approvers agree.", confirm="Approve", deny="Cancel")),
+            ButtonElement(text="Reject", action_id=REJECT_ACTION, value=req.id, style="danger"),
+        ]))
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"request `{req.id}` · `syncbot audit --table "
+                                                                 f"{escape(req.table)}` for the trail")]))
+    return blocks
+
+
+def _decisions(req: ApprovalRequest) -> str:
+    lines = []
+    others = [u for u in req.approved_by if u != req.requester]
+    if others:
+        lines.append("*Approved by* " + ", ".join(f"<@{u}>" for u in others) + f" at {_at(req.approved_at)}")
+    if req.state == "rejected":
+        by = "syncbot" if req.decided_by == "syncbot" else f"<@{req.decided_by}>"
+        lines.append(f"*Rejected by* {by} at {_at(req.finished_at)}")
+    if req.state == "expired":
+        lines.append(f"*Expired* at {_at(req.expires_at)} without enough approvals")
+    if req.started_at:
+        lines.append(f"*Started* {_at(req.started_at)}")
+    if req.state in ("succeeded", "failed"):
+        lines.append(f"*Finished* {_at(req.finished_at)}")
+    return "\n".join(lines)
+
+
+def fallback(req: ApprovalRequest) -> str:
+    return f"{ACTION_LABELS[ActionKind(req.action)]} {req.table}: {STATE_TITLE.get(req.state, req.state)}"

@@ -1,0 +1,82 @@
+"""Alert threads: an alert about the sync, posted in one of the catalog's alert channels, gets the
+runbook's diagnosis and fix buttons in its thread, exactly as /sync-status shows them. The core reads,
+claims and diagnoses (bot.alert_threads); this only posts."""
+from __future__ import annotations
+
+import logging
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import Block
+
+from bot.alert_threads import AlertThreads, Annotation, RecoveryNote, Thread
+from bot.alerts import Kind
+from bot.core import SyncBot
+from bot.models import Diagnosis
+from bot.report import overall
+
+from . import blocks
+
+log = logging.getLogger(__name__)
+MAX_FULL = 5  # full diagnoses under one alert; the rest of a big DMS task's tables get one summary
+
+
+def register(app: App, bot: SyncBot) -> None:
+    threads = AlertThreads(bot)
+
+    # Every message subtype, so Bolt acknowledges edits, deletions and joins too (an event no listener
+    # matches is answered 404, and Slack retries it); the core decides what is an alert. The bot's own
+    # posts never get here: Bolt's default IgnoringSelfEvents middleware drops them.
+    @app.event("message")
+    def on_message(event, client):
+        alert = threads.read(event)
+        if alert is None or not threads.claim(alert):
+            return
+        if alert.kind is Kind.RECOVERY:
+            for note in threads.recover(alert):
+                post_recovery(client, note)
+        else:
+            post_annotation(client, bot, threads.annotate(alert))
+
+
+def post_annotation(client: WebClient, bot: SyncBot, annotation: Annotation) -> None:
+    where = annotation.thread
+    shown, rest = annotation.diagnoses[:MAX_FULL], annotation.diagnoses[MAX_FULL:]
+    for diag in shown:
+        reply(client, where, blocks.fallback_text(diag), blocks.diagnosis_blocks(diag, bot.offer(diag, where.channel)))
+    if rest:
+        reply(client, where, f"{len(rest)} more tables of this alert", blocks.fleet_blocks(list(rest)))
+    by_first: dict[Thread, list[str]] = {}
+    for table, first in annotation.earlier:
+        by_first.setdefault(first, []).append(table)
+    window = bot.catalog.alerts.suppression_minutes
+    for first, tables in by_first.items():
+        named = ", ".join(f"*{blocks.escape(t)}*" for t in tables)
+        reply(client, where, f":repeat: Another alert for {named} within {window} min: the diagnosis and fixes are "
+                             f"in the thread of {link(client, first, 'the first alert')}.")
+
+
+def post_recovery(client: WebClient, note: RecoveryNote) -> None:
+    now = "; ".join(verdict_line(d) for d in note.diagnoses)
+    reply(client, note.thread, f"Recovery reported. Current state: {now}")
+
+
+def verdict_line(diag: Diagnosis) -> str:
+    line = f"{blocks.EMOJI[overall(diag)]} *{blocks.escape(diag.table)}*: {diag.verdict.section}"
+    return line if diag.verdict.healthy else f"{line} ({diag.verdict.where})"
+
+
+def reply(client: WebClient, thread: Thread, text: str, message_blocks: list[Block] | None = None) -> None:
+    payload = blocks.to_dicts(message_blocks) if message_blocks else None
+    client.chat_postMessage(channel=thread.channel, thread_ts=thread.ts, text=text, blocks=payload)
+
+
+def link(client: WebClient, message: Thread, label: str) -> str:
+    """chat.getPermalink, not a URL built by hand: only Slack knows the workspace's (or the Enterprise
+    Grid org's) domain. Without it the reply still says where to look."""
+    try:
+        return f"<{client.chat_getPermalink(channel=message.channel, message_ts=message.ts)['permalink']}|{label}>"
+    except SlackApiError as exc:
+        log.info("no permalink for %s/%s: %s", message.channel, message.ts, exc.response.get("error"))
+        return f"{label} in <#{message.channel}>"

@@ -1,0 +1,83 @@
+"""The maintenance report in Slack: Block Kit within Slack's limits, and the scheduled post.
+
+The worker's entry point is `post_due(bot, client, now=None)`: call it every minute or so from every
+replica; it posts `[maintenance]`'s report to its channel once per schedule period."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from slack_sdk import WebClient
+from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, HeaderBlock, MarkdownTextObject, SectionBlock
+
+from bot.core import SyncBot
+from bot.maintenance import Finding, MaintenanceReport, post_due_maintenance
+from bot.models import Status
+
+from .blocks import EMOJI, FLEET_TEXT_BUDGET, MAX_BLOCKS, escape, to_dicts, truncate
+from .ids import COMMAND
+
+_MAX_DETAIL_LINES = 4
+_OK_TEXT_LIMIT = 2000
+
+
+def report_blocks(report: MaintenanceReport) -> list[Block]:
+    """Everything that needs attention in full (fix included), then one line for what is fine."""
+    blocks: list[Block] = [HeaderBlock(text=truncate(report.headline(), 150)), DividerBlock()]
+    attention = report.needing_attention()
+    room = MAX_BLOCKS - len(blocks) - 3  # the "more" note, the OK line and the footer
+    used = shown = 0
+    for finding in attention:
+        text = truncate(finding_text(finding))
+        if shown == room or (shown and used + len(text) > FLEET_TEXT_BUDGET):
+            break
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=text)))
+        used, shown = used + len(text), shown + 1
+    if shown < len(attention):
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(
+            text=f"… and {len(attention) - shown} more findings need attention: `syncbot maintenance` prints them all")]))
+    fine = ok_text(report)
+    if fine:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=fine)]))
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(
+        text=f"checked in {report.elapsed_ms} ms at {report.generated_at:%Y-%m-%d %H:%M} UTC "
+             f"· `{COMMAND} maintenance` to re-run")]))
+    return blocks
+
+
+def finding_text(finding: Finding) -> str:
+    where = f"{escape(finding.table)} (`{escape(finding.subject)}`)" if finding.table else f"`{escape(finding.subject)}`"
+    lines = [f"{EMOJI[finding.status]} *{finding.topic}* · {where}: {escape(finding.summary)}"]
+    if finding.trend:
+        lines.append(f"`{finding.trend}`")
+    lines += [f"• {escape(d)}" for d in finding.details[:_MAX_DETAIL_LINES]]
+    if finding.fix:
+        lines.append(f"*Fix:* {escape(finding.fix)}")
+    if finding.code:
+        lines.append("```" + escape(finding.code) + "```")
+    return "\n".join(lines)
+
+
+def ok_text(report: MaintenanceReport) -> str:
+    by_topic: dict[str, list[str]] = {}
+    for finding in report.findings:
+        if finding.status is Status.OK:
+            by_topic.setdefault(finding.topic, []).append(finding.table or finding.subject)
+    if not by_topic:
+        return ""
+    parts = [f"*{topic}:* {escape(', '.join(names))}" for topic, names in by_topic.items()]
+    return truncate(f"{EMOJI[Status.OK]} OK — " + " · ".join(parts), _OK_TEXT_LIMIT)
+
+
+def fallback_text(report: MaintenanceReport) -> str:
+    return report.headline()
+
+
+def post_report(client: WebClient, channel: str, report: MaintenanceReport) -> str:
+    """Posts a report with chat.postMessage and returns its ts (a scheduled post has no response_url)."""
+    return client.chat_postMessage(channel=channel, text=fallback_text(report),
+                                   blocks=to_dicts(report_blocks(report)))["ts"]
+
+
+def post_due(bot: SyncBot, client: WebClient, now: datetime | None = None) -> MaintenanceReport | None:
+    """The worker's entry point: the scheduled report, posted once per period across replicas."""
+    return post_due_maintenance(bot, lambda channel, report: post_report(client, channel, report), now)

@@ -1,0 +1,375 @@
+"""Fix buttons end to end: signed clicks through Bolt, real Redis for approvals and the audit trail,
+moto/fakesnow for what the fixes change, RQ's worker for the re-sync."""
+import json
+import threading
+
+import pytest
+from rq import SimpleWorker
+
+from bot.remediation import audit, jobs
+from syncbot.fakeslack import block_actions_body, bolt_request, slash_command_body
+
+CHANNEL = "C0INCIDNT"
+ALICE, BOB, CAROL, MALLORY = "U0ALICE01", "U0BOB0002", "U0CAROL03", "U0MALLORY"
+
+
+def diagnose(h, table="orders", user=ALICE):
+    h.app.dispatch(bolt_request(slash_command_body(table, user, CHANNEL, h.slack.response_url()), h.secret))
+    message = h.slack.of("chat.postMessage")[-1]
+    buttons = {e["action_id"].rsplit(".", 1)[-1]: e for b in message.params["blocks"] if b["type"] == "actions"
+               for e in b["elements"]}
+    return message.ts, buttons
+
+
+def click(h, button, user, message_ts="1.000001", thread_ts=None, app=None):
+    action = {"action_id": button["action_id"], "block_id": "b", "value": button["value"], "text": button["text"]}
+    body = json.loads(__import__("urllib.parse").parse.parse_qs(
+        block_actions_body(action, user, CHANNEL, message_ts, h.slack.response_url()))["payload"][0])
+    if thread_ts:
+        body["container"]["thread_ts"] = thread_ts
+    raw = __import__("urllib.parse").parse.urlencode({"payload": json.dumps(body)})
+    response = (app or h.app).dispatch(bolt_request(raw, h.secret))
+    assert response.status == 200
+    return h.slack.of("response_url")[-1].params["text"]
+
+
+def approval_message(h):
+    posted = [c for c in h.slack.of("chat.postMessage") if c.params.get("text", "").startswith("Re-sync table")]
+    assert len(posted) == 1
+    buttons = {e["text"]["text"]: e for b in posted[0].params["blocks"] if b["type"] == "actions" for e in b["elements"]}
+    return posted[0], buttons
+
+
+def statements(h, word):
+    return [s for s in h.sandbox.snowflake.statements if s.startswith(word)]
+
+
+def events(h, table="orders"):
+    return [(e.event, e.user) for e in reversed(audit.read(h.redis, table))]
+
+
+def run_worker(h):
+    SimpleWorker([h.wiring.queue], connection=h.redis).work(burst=True)
+
+
+# -- one-person fixes ------------------------------------------------------------------------------
+
+def test_pause_pipe_runs_once_for_an_approver_and_is_said_in_the_thread(harness):
+    h = harness("load-failed")
+    ts, buttons = diagnose(h)
+    assert "pipe STAGING.ORDERS_PIPE is now PAUSED" in click(h, buttons["pause_pipe"], ALICE, message_ts=ts)
+    again = click(h, buttons["pause_pipe"], BOB, message_ts=ts)  # a double click, or a second person
+    assert "already used" in again
+    assert statements(h, "ALTER PIPE") == ["ALTER PIPE STAGING.ORDERS_PIPE SET PIPE_EXECUTION_PAUSED = TRUE"]
+    note = h.slack.of("chat.postMessage")[-1].params
+    assert note["thread_ts"] == ts and "<@U0ALICE01> ran *Pause pipe*" in note["text"]
+    assert events(h) == [("requested", ALICE), ("approved", ALICE), ("running", f"bot-{__import__('os').getpid()}"),
+                         ("succeeded", f"bot-{__import__('os').getpid()}")]
+
+
+def test_resume_pipe(harness):
+    h = harness("pipe-paused")
+    ts, buttons = diagnose(h)
+    click(h, buttons["resume_pipe"], ALICE, message_ts=ts)
+    assert h.sandbox.snowflake.pipes["STAGING.ORDERS_PIPE"]["executionState"] == "RUNNING"
+
+
+def test_add_columns_alters_final_then_staging_and_warns_about_the_merge(harness):
+    h = harness("schema-mismatch")
+    ts, buttons = diagnose(h)
+    answer = click(h, buttons["add_columns"], ALICE, message_ts=ts)
+    assert statements(h, "ALTER TABLE") == [
+        "ALTER TABLE PUBLIC.ORDERS ADD COLUMN DISCOUNT_CODE VARCHAR(64)",
+        "ALTER TABLE PUBLIC.ORDERS ADD COLUMN LOYALTY_POINTS NUMBER(10,0)",
+        "ALTER TABLE STAGING.ORDERS_CDC ADD COLUMN DISCOUNT_CODE VARCHAR(64)",
+        "ALTER TABLE STAGING.ORDERS_CDC ADD COLUMN LOYALTY_POINTS NUMBER(10,0)",
+    ]
+    assert "merge task STAGING.ORDERS_MERGE does not mention DISCOUNT_CODE, LOYALTY_POINTS" in answer
+    # The columns really exist now (fakesnow's information_schema), so the drift is gone.
+    assert "DISCOUNT_CODE" in h.sandbox.snowflake.columns("STAGING.ORDERS_CDC")
+    assert h.bot.diagnose(h.bot.find("orders")).check(__import__("bot.models").models.CheckName.SCHEMA).status.value == "ok"
+
+
+def test_retry_failed_files_uses_the_pipes_copy_with_bound_file_names(harness):
+    h = harness("load-failed")
+    ts, buttons = diagnose(h)
+    click(h, buttons["retry_files"], ALICE, message_ts=ts)
+    [copy] = statements(h, "COPY INTO")
+    assert copy.startswith("COPY INTO STAGING.ORDERS_CDC FROM @SYNC.STAGING.CDC_STAGE/dms/public/orders/ FILES = ('")
+    assert copy.count(".csv'") == 2 and "dms/public/orders/2" not in copy.split("FILES")[1]
+    assert not [r for r in h.sandbox.snowflake.history["STAGING.ORDERS_CDC"] if r.failed]
+
+
+def test_restart_failed_task_resumes_processing(harness):
+    h = harness("dms-failed")
+    ts, buttons = diagnose(h)
+    answer = click(h, buttons["restart_task"], ALICE, message_ts=ts)
+    assert "StartReplicationTask resume-processing accepted" in answer
+    assert h.sandbox.dms_task().status == "running"
+
+
+def test_restart_stalled_running_task_stops_it_first(harness):
+    h = harness("stalled")
+    ts, buttons = diagnose(h)
+    answer = click(h, buttons["restart_task"], ALICE, message_ts=ts)
+    assert "stopped the task (stopped)" in answer and h.sandbox.dms_task().status == "running"
+
+
+# -- who may click -------------------------------------------------------------------------------
+
+def test_non_approver_is_refused_and_nothing_runs(harness):
+    h = harness("pipe-paused")
+    ts, buttons = diagnose(h, user=MALLORY)
+    answer = click(h, buttons["resume_pipe"], MALLORY, message_ts=ts)
+    assert "Only approvers can run fixes" in answer and "<@U0ALICE01>" in answer
+    assert h.sandbox.snowflake.statements == [] and events(h) == []
+
+
+def test_usergroup_approvers_are_expanded_and_cached(harness):
+    h = harness("pipe-paused")
+    h.slack.usergroups["S0ONCALL1"] = [CAROL]
+    from bot.catalog import Access
+    from bot.remediation.access import Approvers
+    from handlers.reporting import usergroup_members
+
+    approvers = Approvers(Access(approvers=("S0ONCALL1",)), h.redis, usergroup_members(h.wiring.client))
+    assert approvers.allows(CAROL) and not approvers.allows(MALLORY)
+    assert approvers.allows(CAROL)
+    assert len(h.slack.of("usergroups.users.list")) == 1  # the second answer came from Redis
+
+
+# -- two-person re-sync --------------------------------------------------------------------------
+
+def request_resync(h):
+    ts, buttons = diagnose(h)
+    answer = click(h, buttons["resync"], ALICE, message_ts=ts)
+    assert "1 more approver(s) must approve" in answer
+    message, approve_buttons = approval_message(h)
+    return ts, message, approve_buttons
+
+
+def test_resync_request_says_exactly_what_will_run_in_the_thread(harness):
+    h = harness("stalled")
+    ts, message, buttons = request_resync(h)
+    assert message.params["thread_ts"] == ts
+    text = json.dumps(message.params["blocks"])
+    arn = h.sandbox.task_arn
+    for expected in ("TRUNCATE TABLE STAGING.ORDERS_CDC", "TRUNCATE TABLE PUBLIC.ORDERS",
+                     f"ReloadTables(ReplicationTaskArn={arn}", "ReloadOption=data-reload", "PUBLIC.ORDERS: 1 rows now",
+                     "<@U0ALICE01>", "expires"):
+        assert expected in text
+    assert set(buttons) == {"Approve", "Reject"} and buttons["Approve"]["value"] == message.params["blocks"][-1][
+        "elements"][0]["text"].split("`")[1]
+    assert h.sandbox.snowflake.statements == []  # nothing runs on request
+
+
+@pytest.mark.parametrize("who, expected", [(ALICE, "a second approver has to approve"),
+                                           (MALLORY, "Only approvers can approve")])
+def test_self_approval_and_non_approvers_are_refused(harness, who, expected):
+    h = harness("stalled")
+    _, _, buttons = request_resync(h)
+    assert expected in click(h, buttons["Approve"], who)
+    run_worker(h)
+    assert h.sandbox.snowflake.statements == [] and h.sandbox.dms_task().reloads == []
+
+
+def test_second_approver_runs_the_resync_once_to_completion(harness):
+    h = harness("stalled")
+    ts, message, buttons = request_resync(h)
+    assert "starting" in click(h, buttons["Approve"], BOB)
+    run_worker(h)
+    assert statements(h, "TRUNCATE") == ["TRUNCATE TABLE STAGING.ORDERS_CDC", "TRUNCATE TABLE PUBLIC.ORDERS"]
+    assert len(h.sandbox.dms_task().reloads) == 1
+    final = h.slack.messages[message.ts].params  # updated in place with chat.update
+    text = json.dumps(final["blocks"])
+    assert final["text"] == "Re-sync table orders: done" and '"actions"' not in text
+    for expected in ("<@U0BOB0002>", "TRUNCATE TABLE PUBLIC.ORDERS: done", "ReloadTables data-reload",
+                     "DMS loaded 50,000 rows; Snowpipe caught up", "orders re-synced"):
+        assert expected in text
+    after = h.slack.of("chat.postMessage")[-1].params
+    assert after["thread_ts"] == ts and after["blocks"][0]["text"]["text"] == "orders: Healthy"
+    trail = [e for e, _ in events(h)]
+    assert trail[:4] == ["requested", "approval", "approved", "running"] and trail[-1] == "succeeded"
+    assert trail.count("step") == 10  # five steps, each started and done
+    assert click(h, buttons["Approve"], CAROL).startswith("This request is already succeeded")
+
+
+def test_concurrent_approvals_on_two_replicas_execute_exactly_once(harness, slack):
+    h = harness("stalled")
+    _, _, buttons = request_resync(h)
+    from syncbot.wiring import wire
+    from handlers.app import web_client
+
+    replica = wire(h.bot, client=web_client("xoxb-test", slack.api_url), signing_secret=h.secret,
+                   process_before_response=True, poll_s=0.01, sleep=lambda s: None).app
+    barrier = threading.Barrier(8)
+    answers = []
+
+    def approve(i):
+        barrier.wait()
+        answers.append(click(h, buttons["Approve"], BOB if i % 2 else CAROL, app=replica if i % 2 else h.app))
+
+    threads = [threading.Thread(target=approve, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(h.wiring.queue) == 1  # one job queued, whatever the number of clicks
+    run_worker(h)
+    assert statements(h, "TRUNCATE") == ["TRUNCATE TABLE STAGING.ORDERS_CDC", "TRUNCATE TABLE PUBLIC.ORDERS"]
+    assert len(h.sandbox.dms_task().reloads) == 1
+    assert [e for e, _ in events(h)].count("approved") == 1
+
+
+def test_a_queued_job_delivered_twice_runs_once(harness):
+    h = harness("stalled")
+    _, _, buttons = request_resync(h)
+    click(h, buttons["Approve"], BOB)
+    request_id = buttons["Approve"]["value"]
+    h.wiring.queue.enqueue("bot.remediation.jobs.resync_job", request_id)  # a redelivery
+    run_worker(h)
+    assert len(statements(h, "TRUNCATE")) == 2 and len(h.sandbox.dms_task().reloads) == 1
+
+
+def test_rejected_and_expired_requests_cannot_be_approved(harness):
+    h = harness("stalled")
+    _, message, buttons = request_resync(h)
+    assert click(h, buttons["Reject"], CAROL) == "Rejected; nothing will run."
+    assert "already rejected" in click(h, buttons["Approve"], BOB)
+    assert "Rejected by* <@U0CAROL03>" in json.dumps(h.slack.messages[message.ts].params["blocks"])
+    run_worker(h)
+    assert h.sandbox.snowflake.statements == []
+
+
+def test_expired_request_cannot_be_approved(harness):
+    h2 = harness("stalled")
+    _, message2, buttons2 = request_resync(h2)
+    key = f"syncbot:req:{buttons2['Approve']['value']}"
+    h2.redis.hset(key, "expires_at", "1")
+    assert "expired before it was approved" in click(h2, buttons2["Approve"], BOB)
+    run_worker(h2)
+    assert h2.sandbox.snowflake.statements == [] and h2.sandbox.dms_task().reloads == []
+    assert h2.slack.messages[message2.ts].params["text"] == "Re-sync table orders: expired"
+
+
+def test_tampered_or_replayed_approval_changes_nothing(harness):
+    h = harness("stalled")
+    _, _, buttons = request_resync(h)
+    forged = {**buttons["Approve"], "value": "not-a-real-request-id"}
+    assert "no longer valid" in click(h, forged, BOB)
+    click(h, buttons["Approve"], BOB)
+    assert "already" in click(h, buttons["Approve"], BOB)  # the same click again
+    run_worker(h)
+    assert len(statements(h, "TRUNCATE")) == 2
+
+
+def test_approval_does_not_carry_over_to_a_changed_plan(harness):
+    h = harness("stalled")
+    _, _, buttons = request_resync(h)
+    # The task is recreated between the request and the approval: same name, another ARN.
+    from moto.dms.models import dms_backends
+    from syncbot.sandbox.moto_dms import resource_id
+
+    backend = dms_backends["123456789012"]["us-east-1"]
+    task = backend.replication_tasks.pop(h.sandbox.task_arn)
+    task.arn = task.arn.rsplit(":", 1)[0] + ":" + resource_id()
+    backend.replication_tasks[task.arn] = task
+    assert "approval does not carry over" in click(h, buttons["Approve"], BOB)
+    run_worker(h)
+    assert h.sandbox.snowflake.statements == [] and task.reloads == []
+
+
+def test_worker_killed_between_steps_resumes_without_repeating_the_truncate(harness):
+    h = harness("stalled")
+    _, _, buttons = request_resync(h)
+    click(h, buttons["Approve"], BOB)
+    request_id = buttons["Approve"]["value"]
+    gateways = h.bot.diagnoser.gateways
+    real_reload = gateways.dms.reload_table
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("worker killed")  # not an Exception: nothing in the job may clean up
+
+    gateways.dms.reload_table = killed
+    dead = jobs.Runtime(h.bot, h.wiring.approvals, h.wiring.reporter, worker_id="dead", lease_s=0, poll_s=0,
+                        sleep=lambda s: None)
+    with pytest.raises(KeyboardInterrupt):
+        jobs.run_resync(dead, request_id)
+    assert len(statements(h, "TRUNCATE")) == 2 and h.wiring.approvals.get(request_id).state == "running"
+
+    gateways.dms.reload_table = real_reload
+    restarted = jobs.Runtime(h.bot, h.wiring.approvals, h.wiring.reporter, worker_id="new", poll_s=0,
+                             sleep=lambda s: None)
+    assert jobs.resume_interrupted(restarted, lambda rid: None) == [request_id]
+    assert jobs.run_resync(restarted, request_id) == "succeeded"
+    assert statements(h, "TRUNCATE") == ["TRUNCATE TABLE STAGING.ORDERS_CDC", "TRUNCATE TABLE PUBLIC.ORDERS"]
+    assert len(h.sandbox.dms_task().reloads) == 1
+    assert "resumed" in [e for e, _ in events(h)]
+
+
+def test_a_second_destructive_action_on_the_table_waits_for_the_lock(harness):
+    h = harness("stalled")
+    h.redis.set("syncbot:lock:table:orders", "other-request")
+    ts, buttons = diagnose(h)
+    assert "Another destructive action (request other-request)" in click(h, buttons["resync"], ALICE, message_ts=ts)
+    assert events(h) == []
+
+
+def test_catalog_can_tighten_but_never_loosen_the_policy(harness):
+    from dataclasses import replace
+
+    from bot.models import ActionKind
+    from bot.remediation.policy import people_required
+
+    h = harness("schema-mismatch")
+    access = replace(h.bot.catalog.access, policies={"add_columns": 2, "resync": 1})
+    assert people_required(ActionKind.ADD_COLUMNS, access) == 2
+    assert people_required(ActionKind.RESYNC, access) == 2
+    h.bot.catalog = replace(h.bot.catalog, access=access)
+    ts, buttons = diagnose(h)
+    assert "1 more approver(s)" in click(h, buttons["add_columns"], ALICE, message_ts=ts)
+    assert statements(h, "ALTER TABLE") == []
+
+
+def test_redis_down_refuses_fixes_but_diagnosis_still_works(harness, slack):
+    import redis as redis_lib
+
+    from bot.core import SyncBot
+    from handlers.app import web_client
+    from syncbot.wiring import wire
+
+    h = harness("pipe-paused")
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    bot = SyncBot(h.bot.catalog, h.bot.diagnoser, dead)
+    w = wire(bot, client=web_client("xoxb-test", slack.api_url), signing_secret=h.secret,
+             process_before_response=True)
+    w.app.dispatch(bolt_request(slash_command_body("orders", ALICE, CHANNEL, slack.response_url()), h.secret))
+    message = slack.of("chat.postMessage")[-1].params
+    assert message["blocks"][0]["text"]["text"] == "orders: Sync Lagging / Data Missing"
+    assert not [b for b in message["blocks"] if b["type"] == "actions"]  # no buttons without Redis
+    answer = w.remediation.click("x" * 22, ActionKind_resume(), ALICE, "1.0")
+    assert "can't reach the approval store" in answer.text and not answer.ok
+
+
+def ActionKind_resume():
+    from bot.models import ActionKind
+
+    return ActionKind.RESUME_PIPE
+
+
+def test_audit_command_prints_the_trail_for_a_table(harness, monkeypatch, capsys):
+    from syncbot.cli import main
+
+    h = harness("pipe-paused")
+    ts, buttons = diagnose(h)
+    click(h, buttons["resume_pipe"], ALICE, message_ts=ts)
+    monkeypatch.setenv("REDIS_URL", h.redis.connection_pool.connection_kwargs and f"redis://127.0.0.1:6379/{h.redis.connection_pool.connection_kwargs['db']}")
+    assert main(["audit", "--table", "orders"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[4] for line in lines] == ["succeeded", "running", "approved", "requested"]
+    assert all(" orders " in line and "resume_pipe" in line for line in lines)
+    assert main(["audit", "--table", "payments"]) == 0
+    assert capsys.readouterr().out.strip() == "no audit entries for payments"
