@@ -13,6 +13,8 @@ from pathlib import Path
 
 from croniter import croniter
 
+from .models import ActionKind
+
 # Unquoted Snowflake/PostgreSQL identifiers, optionally schema-qualified (and database-qualified).
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
@@ -32,6 +34,7 @@ _DEFAULT_KEYS = {
 }
 _TABLE_KEYS = {"name", "source", "staging_table", "final_table", "pipe", "merge_task"} | set(_DEFAULT_KEYS)
 _ACCESS_KEYS = {"approvers", "approval_ttl_minutes", "policies"}
+_FIX_KINDS = {kind.value for kind in ActionKind}
 _ALERT_KEYS = {"channels", "suppression_minutes"}
 _MAINTENANCE_KEYS = {"channel", "schedule", "wal_limit_gb", "dead_tuple_ratio", "vacuum_age_days",
                      "cdc_retention_days"}
@@ -232,6 +235,9 @@ def _access(raw: dict, where: _Locator) -> Access:
         raise CatalogError(f"{where.key_line('approval_ttl_minutes')}: approval_ttl_minutes must be 1..1440")
     policies = raw.get("policies", {})
     for action, count in policies.items():
+        if action not in _FIX_KINDS:
+            raise CatalogError(f"{where.key_line(action)}: [access.policies] has no fix called `{action}` "
+                               f"(known: {', '.join(sorted(_FIX_KINDS))})")
         if not isinstance(count, int) or not 1 <= count <= 5:
             raise CatalogError(f"{where.key_line(action)}: policy for {action!r} must be 1..5 approvers")
     return Access(tuple(approvers), ttl, dict(policies))

@@ -79,3 +79,13 @@ def test_approvers_must_be_slack_ids():
 def test_empty_catalog_is_refused():
     with pytest.raises(CatalogError, match="at least one table"):
         parse_catalog("[defaults]\n")
+
+
+def test_policies_name_known_fixes_and_sane_counts():
+    catalog = parse_catalog(MINIMAL + "[access.policies]\nadd_columns = 2\n")
+    assert catalog.access.policies == {"add_columns": 2}
+    with pytest.raises(CatalogError, match=r"line 6: \[access.policies\] has no fix called `drop_table`"):
+        parse_catalog(MINIMAL + "[access.policies]\ndrop_table = 2\n")
+    with pytest.raises(CatalogError, match="must be 1..5"):
+        parse_catalog(MINIMAL + "[access.policies]\nresync = 9\n")
+

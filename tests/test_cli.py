@@ -49,3 +49,15 @@ def test_bad_catalog_stops_with_the_line(tmp_path):
                                                         "AURORA_DATABASE_URL": "postgresql://x@127.0.0.1:1/x"})
     assert result.returncode == 2
     assert "line 4: unknown key `flavour`" in result.stderr
+
+
+def test_console_runs_a_two_person_resync_to_completion():
+    script = "/sync-status orders\npress 2\npress 3\nas U0BOB0002\npress 3\n"
+    result = run("console", "--scenario", "stalled", stdin=script)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "== Re-sync table orders: approval needed ==" in out
+    assert "You asked for this; a second approver has to approve it." in out  # Alice cannot approve her own
+    assert "== Re-sync table orders: done ==" in out
+    assert out.index("TRUNCATE TABLE STAGING.ORDERS_CDC: done") < out.index("DMS loaded 50,000 rows")
+    assert "== orders: Healthy ==" in out.split("Re-sync table orders: done")[1]
