@@ -95,3 +95,58 @@ def test_forged_request_over_http_is_refused(serve, redis, slack):
     body = slash_command_body("orders", "U0ALICE01", "C0INCIDNT", slack.response_url())
     status, _ = post(base + "/slack/events", body, signed_headers(body, "wrong-secret"))
     assert status == 401 and not slack.of("chat.postMessage")
+
+
+def wait_for(predicate, seconds=10.0):
+    for _ in range(int(seconds * 20)):
+        if predicate():
+            return True
+        threading.Event().wait(0.05)
+    return False
+
+
+def click_over_http(base, secret, slack, button, user, message_ts):
+    from syncbot.fakeslack import block_actions_body
+
+    action = {"action_id": button["action_id"], "block_id": "b", "value": button["value"], "text": button["text"]}
+    body = block_actions_body(action, user, "C0INCIDNT", message_ts, slack.response_url())
+    status, _ = post(base + "/slack/events", body, signed_headers(body, secret))
+    assert status == 200
+
+
+def test_two_person_resync_over_signed_http(make_sandbox, slack, redis):
+    """The issue's path end to end: command, request and approval as signed HTTP requests, the
+    re-sync run by RQ's worker."""
+    from rq import SimpleWorker
+
+    sandbox = make_sandbox("stalled")
+    bot = SyncBot(sandbox.catalog, Diagnoser(sandbox.gateways), redis)
+    secret = secrets.token_hex(16)
+    wiring = wire(bot, client=web_client("xoxb-test", slack.api_url), signing_secret=secret, poll_s=0,
+                  sleep=lambda s: None)
+    server = make_server("127.0.0.1", 0, wsgi_app(wiring.app, bot), server_class=ThreadingServer, handler_class=Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        body = slash_command_body("orders", "U0ALICE01", "C0INCIDNT", slack.response_url())
+        assert post(base + "/slack/events", body, signed_headers(body, secret))[0] == 200
+        assert wait_for(lambda: slack.of("chat.postMessage"))
+        diag = slack.of("chat.postMessage")[0]
+        resync = next(e for b in diag.params["blocks"] if b["type"] == "actions" for e in b["elements"]
+                      if e["action_id"] == "syncbot.fix.resync")
+        click_over_http(base, secret, slack, resync, "U0ALICE01", diag.ts)
+        assert wait_for(lambda: len(slack.of("chat.postMessage")) == 2)
+        request = slack.of("chat.postMessage")[1]
+        approve = next(e for b in request.params["blocks"] if b["type"] == "actions" for e in b["elements"]
+                       if e["text"]["text"] == "Approve")
+        for _ in range(3):  # Slack retrying the same click
+            click_over_http(base, secret, slack, approve, "U0BOB0002", request.ts)
+        assert wait_for(lambda: len(wiring.queue) >= 1)
+        SimpleWorker([wiring.queue], connection=redis).work(burst=True)
+        truncates = [s for s in sandbox.snowflake.statements if s.startswith("TRUNCATE")]
+        assert truncates == ["TRUNCATE TABLE STAGING.ORDERS_CDC", "TRUNCATE TABLE PUBLIC.ORDERS"]
+        assert len(sandbox.dms_task().reloads) == 1
+        assert slack.messages[request.ts].params["text"] == "Re-sync table orders: done"
+    finally:
+        server.shutdown()
+        server.server_close()
