@@ -260,13 +260,15 @@ class Approvals:
         holder = self.redis.get(_LOCK.format(table.lower()))
         return holder.decode() if holder else None
 
-    def running(self) -> list[str]:
-        """Ids of requests left running (a worker restart resumes the ones whose lease ran out)."""
+    def unfinished(self, action: str) -> list[str]:
+        """Ids of `action` requests approved or running: at worker start, the ones a dead worker left
+        (resumed once its lease runs out) or whose enqueueing was lost (the bot died right after approval)."""
         ids = []
         for key in self.redis.scan_iter(match=_REQ.format("*"), count=500):
             name = key.decode()
             if name.endswith(":people"):
                 continue
-            if self.redis.hget(name, "state") == b"running":
+            state, kind = self.redis.hmget(name, "state", "action")
+            if kind == action.encode() and state in (b"approved", b"running"):
                 ids.append(name.rsplit(":", 1)[-1])
         return ids

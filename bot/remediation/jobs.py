@@ -15,7 +15,7 @@ from ..catalog import TableSpec
 from ..core import SyncBot
 from ..diagnostics.runner import Gateways
 from ..gateways import GatewayError
-from ..models import Diagnosis
+from ..models import ActionKind, Diagnosis
 from .approvals import ApprovalRequest, Approvals
 
 log = logging.getLogger(__name__)
@@ -103,9 +103,9 @@ def run_resync(rt: Runtime, request_id: str) -> str:
 
 
 def resume_interrupted(rt: Runtime, enqueue: Callable[[str], None]) -> list[str]:
-    """At worker start: requests left running by a dead worker are queued again (their claim waits
-    for the dead worker's lease to run out)."""
-    ids = rt.approvals.running()
+    """At worker start: re-syncs left approved or running are queued again. The claim makes this
+    safe: a request still owned by a live worker (its lease renewed) is not taken twice."""
+    ids = rt.approvals.unfinished(ActionKind.RESYNC.value)
     for request_id in ids:
         enqueue(request_id)
     return ids
