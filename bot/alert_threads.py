@@ -7,8 +7,8 @@ Slack's retries and every replica get the same answer:
   this alert the first of its burst or returns the first one's thread, which the others link to;
 - the first alert's thread is remembered for a day, so a recovery can be noted there.
 
-If Redis cannot be reached nothing is claimed and nothing is posted: a missed annotation is better than
-a flood of duplicates.
+Claims fail closed: if Redis cannot be reached nothing is claimed and nothing is posted, and a claim is
+final even if posting then fails (the error is logged). A missed annotation is better than duplicates.
 """
 from __future__ import annotations
 

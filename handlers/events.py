@@ -33,6 +33,7 @@ def register(app: App, bot: SyncBot) -> None:
         alert = threads.read(event)
         if alert is None or not threads.claim(alert):
             return
+        log.info("%s in %s at %s for %s", alert.kind, alert.channel, alert.ts, ", ".join(s.name for s in alert.tables))
         if alert.kind is Kind.RECOVERY:
             for note in threads.recover(alert):
                 post_recovery(client, note)
