@@ -85,8 +85,7 @@ def fleet_blocks(diags: list[Diagnosis]) -> list[Block]:
     ordered = worst_first(diags)
     unhealthy = sum(1 for d in ordered if overall(d) is not Status.OK)
     blocks: list[Block] = [HeaderBlock(text=f"Sync status: {len(ordered)} tables, {unhealthy} need attention")]
-    lines = [f"{EMOJI[overall(d)]} *{escape(d.table)}* — {d.verdict.section}"
-             + ("" if d.verdict.healthy else f" — {d.verdict.where}") for d in ordered]
+    lines = [verdict_line(d) for d in ordered]
     shown = used = in_chunk = 0
     chunk: list[str] = []
     for line in lines:
@@ -106,6 +105,12 @@ def fleet_blocks(diags: list[Diagnosis]) -> list[Block]:
         footer = f"… and {len(rest)} more tables not shown ({healthy} healthy) · " + footer
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=footer)]))
     return blocks
+
+
+def verdict_line(diag: Diagnosis) -> str:
+    """One table's state in one line: the fleet view and recovery notes."""
+    line = f"{EMOJI[overall(diag)]} *{escape(diag.table)}* — {diag.verdict.section}"
+    return line if diag.verdict.healthy else f"{line} — {diag.verdict.where}"
 
 
 def fallback_text(diag: Diagnosis) -> str:

@@ -13,8 +13,6 @@ from slack_sdk.models.blocks import Block
 from bot.alert_threads import AlertThreads, Annotation, RecoveryNote, Thread
 from bot.alerts import Kind
 from bot.core import SyncBot
-from bot.models import Diagnosis
-from bot.report import overall
 
 from . import blocks
 
@@ -59,13 +57,8 @@ def post_annotation(client: WebClient, bot: SyncBot, annotation: Annotation) -> 
 
 
 def post_recovery(client: WebClient, note: RecoveryNote) -> None:
-    now = "; ".join(verdict_line(d) for d in note.diagnoses)
+    now = "; ".join(blocks.verdict_line(d) for d in note.diagnoses)
     reply(client, note.thread, f"Recovery reported. Current state: {now}")
-
-
-def verdict_line(diag: Diagnosis) -> str:
-    line = f"{blocks.EMOJI[overall(diag)]} *{blocks.escape(diag.table)}*: {diag.verdict.section}"
-    return line if diag.verdict.healthy else f"{line} ({diag.verdict.where})"
 
 
 def reply(client: WebClient, thread: Thread, text: str, message_blocks: list[Block] | None = None) -> None:

@@ -157,8 +157,8 @@ def test_recovery_adds_a_fresh_verdict_line_in_the_first_alerts_thread(harness):
     assert note.params["thread_ts"] == alarm["ts"] and note.params["channel"] == CHANNEL
     text = note.params["text"]
     assert text.startswith("Recovery reported. Current state: ")
-    assert ":red_circle: *orders*: DMS Task Stalled (upstream (Aurora/DMS))" in text
-    assert ":large_green_circle: *customers*: Healthy" in text and "\n" not in text
+    assert ":red_circle: *orders* — DMS Task Stalled — upstream (Aurora/DMS)" in text
+    assert ":large_green_circle: *customers* — Healthy" in text and "\n" not in text
     assert not replies(h, ok["ts"])
 
 
