@@ -61,7 +61,7 @@ def vacuum_finding(spec: TableSpec, stats: VacuumStats | None, now: datetime, li
             code=f"{vacuum}\nALTER TABLE {spec.source} SET (autovacuum_vacuum_scale_factor = 0.05);",
             details=details, table=spec.name)
     return Finding(Topic.VACUUM, spec.source, Status.WARNING,
-                   summary + f" (more than {limits.vacuum_age_days} days with dead tuples)",
+                   summary + f" (dead tuples waiting more than {limits.vacuum_age_days} days for a vacuum)",
                    fix="Vacuum it, and check autovacuum is enabled for it (pg_class.reloptions):",
                    code=vacuum, details=details, table=spec.name)
 
