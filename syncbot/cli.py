@@ -5,6 +5,8 @@ import argparse
 import logging
 import os
 import sys
+import threading
+import time
 
 from bot.catalog import CatalogError
 from bot.models import Section, Status
@@ -218,9 +220,23 @@ def _worker(args: argparse.Namespace) -> int:
     resumed = jobs.resume_interrupted(wiring.runtime, lambda rid: wiring.queue.enqueue(
         "bot.remediation.jobs.resync_job", rid, job_timeout=13 * 3600))
     logging.getLogger(__name__).info("worker starting; %d interrupted request(s) queued again", len(resumed))
+    threading.Thread(target=_maintenance_clock, args=(bot, wiring.client), daemon=True, name="maintenance").start()
     # SimpleWorker runs jobs in this process: the gateways' connection pools are not shared across forks.
     SimpleWorker([wiring.queue], connection=bot.redis).work()
     return 0
+
+
+def _maintenance_clock(bot, client, every_s: float = 60.0) -> None:
+    """Every replica ticks; the report's Redis claim makes one of them post per period."""
+    from handlers.maintenance import post_due
+
+    log = logging.getLogger("syncbot.maintenance")
+    while True:
+        try:
+            post_due(bot, client)
+        except Exception:  # noqa: BLE001 - a failed tick is retried at the next one
+            log.exception("scheduled maintenance report failed; retrying next minute")
+        time.sleep(every_s)
 
 
 if __name__ == "__main__":
