@@ -16,7 +16,9 @@ from bot.diagnostics.runner import Diagnoser
 from handlers.app import web_client
 
 from . import terminal
-from .fakeslack import FakeSlack, block_actions_body, bolt_request, slash_command_body
+from .fakeslack import (
+    FakeSlack, block_actions_body, bolt_request, event_callback_body, event_request, slash_command_body,
+)
 from .sandbox.pipeline import Sandbox
 from .sandbox.scenarios import SCENARIOS
 from .wiring import wire
@@ -26,6 +28,7 @@ USAGE = """Type as in Slack:
   /sync-status orders        diagnose one table (try also: /sync-status, /sync-status help)
   press N                    press button N of the messages shown
   as U0BOB0002               act as another Slack user (approvers: {approvers})
+  alert <text>               an integration posts <text> in the alert channel ({alerts})
   scenarios                  list the sandbox scenarios
   quit                       leave"""
 
@@ -46,6 +49,7 @@ class Console:
         self.app = self.wiring.app
         self.buttons: list[dict[str, Any]] = []
         self._button_message: dict[str, str] = {}  # button value -> ts of the message carrying it
+        self._where: dict[str, tuple[str, str | None]] = {}  # message ts -> (channel, thread it is in)
         self._seen = 0
         self._drawn: dict[str, list[str]] = {}  # message ts -> lines last drawn
 
@@ -73,15 +77,29 @@ class Console:
         elif word == "as" and rest.strip():
             self.user = rest.strip()
             self.print(f"(now acting as {self.user})")
+        elif word == "alert" and rest.strip():
+            self.alert(rest.strip())
         elif word == "scenarios":
             for name, s in SCENARIOS.items():
                 self.print(f"  {name:<16} {s.description}")
         else:
-            self.print(USAGE.format(approvers=", ".join(self.bot.catalog.access.approvers)))
+            self.print(self.usage())
 
     def command(self, command: str, text: str) -> None:
         body = slash_command_body(text, self.user, CHANNEL, self.slack.response_url(), command=command)
         self.dispatch(body)
+
+    def alert(self, text: str) -> None:
+        """An alerting integration's post (a bot message, as AWS Chatbot and most tools post)."""
+        channel = self.bot.catalog.alerts.channels[0]
+        ts = f"{time.time():.6f}"
+        event = {"type": "message", "subtype": "bot_message", "bot_id": "B0ALERTER", "username": "CloudWatch",
+                 "text": text, "channel": channel, "channel_type": "channel", "ts": ts, "event_ts": ts}
+        self.print(f"--- CloudWatch posted in #{channel} ---\n  {text}")
+        response = self.app.dispatch(event_request(event_callback_body(event), self.secret))
+        if response.status != 200:
+            self.print(f"(Slack would see HTTP {response.status})")
+        self.show_new()
 
     def press(self, number: int) -> None:
         if not 1 <= number <= len(self.buttons):
@@ -93,7 +111,8 @@ class Console:
         action = {"action_id": button["action_id"], "block_id": "syncbot.fixes", "value": button.get("value", ""),
                   "text": button["text"]}
         ts = self._button_message.get(button.get("value", ""), "")
-        self.dispatch(block_actions_body(action, self.user, CHANNEL, ts, self.slack.response_url()))
+        channel, thread = self._where.get(ts, (CHANNEL, None))
+        self.dispatch(block_actions_body(action, self.user, channel, ts, self.slack.response_url(), thread_ts=thread))
 
     def dispatch(self, body: str) -> None:
         response = self.app.dispatch(bolt_request(body, self.secret))
@@ -112,6 +131,8 @@ class Console:
                 verb = "posted in" if call.method == "chat.postMessage" else "updated in"
                 thread = " (in thread)" if p.get("thread_ts") else ""
                 self.print(f"--- syncbot {verb} #{p.get('channel')}{thread} ---")
+                if call.method == "chat.postMessage":
+                    self._where[call.ts] = (p.get("channel", CHANNEL), p.get("thread_ts"))
                 self.show_blocks(p, call.ts if call.method == "chat.postMessage" else p.get("ts", ""),
                                  update=call.method == "chat.update")
             elif call.method in ("response_url", "chat.postEphemeral"):
@@ -133,6 +154,10 @@ class Console:
         for button in self.buttons[before:]:
             self._button_message[button.get("value", "")] = ts
 
+    def usage(self) -> str:
+        return USAGE.format(approvers=", ".join(self.bot.catalog.access.approvers),
+                            alerts=", ".join(f"#{c}" for c in self.bot.catalog.alerts.channels))
+
     def print(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
@@ -143,7 +168,7 @@ def main(scenario: str, user: str) -> int:
     try:
         console.print(f"syncbot console: sandbox scenario '{scenario}' — {SCENARIOS[scenario].description}")
         if interactive:
-            console.print(USAGE.format(approvers=", ".join(console.bot.catalog.access.approvers)))
+            console.print(console.usage())
             console.run(_prompt_lines(console), echo=False)
         else:
             console.run(sys.stdin, echo=True)

@@ -158,12 +158,14 @@ def slash_command_body(text: str, user: str, channel: str, response_url: str, co
     })
 
 
-def block_actions_body(action: dict[str, Any], user: str, channel: str, message_ts: str, response_url: str) -> str:
+def block_actions_body(action: dict[str, Any], user: str, channel: str, message_ts: str, response_url: str,
+                       thread_ts: str | None = None) -> str:
     payload = {
         "type": "block_actions", "team": {"id": "T0SANDBOX", "domain": "sandbox"},
         "user": {"id": user, "username": user.lower(), "team_id": "T0SANDBOX"},
         "api_app_id": "A0SYNCBOT", "token": "legacy-unused", "trigger_id": f"{int(time.time())}.2.def",
-        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False,
+                      **({"thread_ts": thread_ts} if thread_ts else {})},
         "channel": {"id": channel, "name": "incident"},
         "message": {"type": "message", "ts": message_ts, "user": "U0SYNCBOT"},
         "response_url": response_url,

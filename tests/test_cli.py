@@ -61,3 +61,14 @@ def test_console_runs_a_two_person_resync_to_completion():
     assert "== Re-sync table orders: done ==" in out
     assert out.index("TRUNCATE TABLE STAGING.ORDERS_CDC: done") < out.index("DMS loaded 50,000 rows")
     assert "== orders: Healthy ==" in out.split("Re-sync table orders: done")[1]
+
+
+def test_console_alert_is_annotated_in_its_thread_and_its_buttons_work_there():
+    script = 'alert ALARM: "orders-freshness" in US East (N. Virginia): PUBLIC.ORDERS is stale\npress 1\nalert lunch?\n'
+    result = run("console", "--scenario", "pipe-paused", stdin=script)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "--- syncbot posted in #C0ALERTS1 (in thread) ---\n== orders: Sync Lagging / Data Missing ==" in out
+    assert ("--- syncbot posted in #C0ALERTS1 (in thread) ---\n✅ <@U0ALICE01> ran Resume pipe on orders: "
+            "pipe STAGING.ORDERS_PIPE is now RUNNING") in out
+    assert out.rstrip().endswith("--- CloudWatch posted in #C0ALERTS1 ---\n  lunch?")  # chatter gets nothing
