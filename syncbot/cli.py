@@ -220,22 +220,25 @@ def _worker(args: argparse.Namespace) -> int:
     resumed = jobs.resume_interrupted(wiring.runtime, lambda rid: wiring.queue.enqueue(
         "bot.remediation.jobs.resync_job", rid, job_timeout=13 * 3600))
     logging.getLogger(__name__).info("worker starting; %d interrupted request(s) queued again", len(resumed))
-    threading.Thread(target=_maintenance_clock, args=(bot, wiring.client), daemon=True, name="maintenance").start()
+    threading.Thread(target=_clock, args=(wiring,), daemon=True, name="clock").start()
     # SimpleWorker runs jobs in this process: the gateways' connection pools are not shared across forks.
     SimpleWorker([wiring.queue], connection=bot.redis).work()
     return 0
 
 
-def _maintenance_clock(bot, client, every_s: float = 60.0) -> None:
-    """Every replica ticks; the report's Redis claim makes one of them post per period."""
+def _clock(wiring, every_s: float = 60.0) -> None:
+    """Once a minute on every replica: the scheduled maintenance report (its Redis claim makes one
+    replica post per period) and expiring undecided approval requests (a Lua transition, once)."""
     from handlers.maintenance import post_due
 
-    log = logging.getLogger("syncbot.maintenance")
+    log = logging.getLogger("syncbot.clock")
     while True:
-        try:
-            post_due(bot, client)
-        except Exception:  # noqa: BLE001 - a failed tick is retried at the next one
-            log.exception("scheduled maintenance report failed; retrying next minute")
+        for name, tick in (("maintenance report", lambda: post_due(wiring.bot, wiring.client)),
+                           ("approval expiry", wiring.remediation.expire_overdue)):
+            try:
+                tick()
+            except Exception:  # noqa: BLE001 - a failed tick is retried at the next one
+                log.exception("%s failed; retrying next minute", name)
         time.sleep(every_s)
 
 

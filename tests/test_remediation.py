@@ -373,3 +373,15 @@ def test_audit_command_prints_the_trail_for_a_table(harness, monkeypatch, capsys
     assert all(" orders " in line and "resume_pipe" in line for line in lines)
     assert main(["audit", "--table", "payments"]) == 0
     assert capsys.readouterr().out.strip() == "no audit entries for payments"
+
+
+def test_undecided_requests_expire_and_lose_their_buttons(harness):
+    h = harness("stalled")
+    _, message, buttons = request_resync(h)
+    assert h.wiring.remediation.expire_overdue() == 0  # not due yet
+    h.redis.hset(f"syncbot:req:{buttons['Approve']['value']}", "expires_at", "1")
+    assert h.wiring.remediation.expire_overdue() == 1
+    assert h.wiring.remediation.expire_overdue() == 0  # once
+    final = h.slack.messages[message.ts].params
+    assert final["text"] == "Re-sync table orders: expired" and '"actions"' not in json.dumps(final["blocks"])
+    assert ("expired", "syncbot") in events(h)

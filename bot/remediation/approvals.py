@@ -96,6 +96,15 @@ audit('rejected', ARGV[3], ARGV[4])
 return {'rejected'}
 """
 
+# KEYS: request, stream. ARGV: now, maxlen.
+_EXPIRE = _PRELUDE + """
+if redis.call('HGET', req, 'state') ~= 'requested' then return 0 end
+if tonumber(redis.call('HGET', req, 'expires_at')) > tonumber(now) then return 0 end
+redis.call('HSET', req, 'state', 'expired', 'finished_at', now)
+audit('expired', 'syncbot', 'no decision before the deadline')
+return 1
+"""
+
 # KEYS: request, table lock, stream. ARGV: now, maxlen, worker, lease s, lock ttl s (0: no lock).
 # Takes an approved request, or a running one whose worker stopped renewing its lease (a crash).
 _CLAIM = _PRELUDE + """
@@ -187,7 +196,7 @@ class Approvals:
         self._clock = clock
         self._scripts = {name: redis.register_script(src) for name, src in (
             ("create", _CREATE), ("approve", _APPROVE), ("reject", _REJECT), ("claim", _CLAIM),
-            ("checkpoint", _CHECKPOINT), ("finish", _FINISH))}
+            ("checkpoint", _CHECKPOINT), ("finish", _FINISH), ("expire", _EXPIRE))}
 
     def _run(self, name: str, keys: list[str], *args: Any) -> Any:
         result = self._scripts[name](keys=[*keys, STREAM], args=[repr(self._clock()), MAXLEN, *args])
@@ -260,15 +269,24 @@ class Approvals:
         holder = self.redis.get(_LOCK.format(table.lower()))
         return holder.decode() if holder else None
 
+    def expire_overdue(self) -> list[str]:
+        """Requests past their deadline with no decision become expired, so their buttons can go."""
+        expired = []
+        for request_id in self._ids():
+            if self._run("expire", [_REQ.format(request_id)]):
+                expired.append(request_id)
+        return expired
+
+    def _ids(self) -> list[str]:
+        return [key.decode().rsplit(":", 1)[-1] for key in self.redis.scan_iter(match=_REQ.format("*"), count=500)
+                if not key.endswith(b":people")]
+
     def unfinished(self, action: str) -> list[str]:
         """Ids of `action` requests approved or running: at worker start, the ones a dead worker left
         (resumed once its lease runs out) or whose enqueueing was lost (the bot died right after approval)."""
         ids = []
-        for key in self.redis.scan_iter(match=_REQ.format("*"), count=500):
-            name = key.decode()
-            if name.endswith(":people"):
-                continue
-            state, kind = self.redis.hmget(name, "state", "action")
+        for request_id in self._ids():
+            state, kind = self.redis.hmget(_REQ.format(request_id), "state", "action")
             if kind == action.encode() and state in (b"approved", b"running"):
-                ids.append(name.rsplit(":", 1)[-1])
+                ids.append(request_id)
         return ids

@@ -66,6 +66,13 @@ class Remediation:
         except RedisError:
             return _refuse(STORE_DOWN)
 
+    def expire_overdue(self) -> int:
+        """Called by the worker's clock: undecided requests past their deadline lose their buttons."""
+        expired = self.approvals.expire_overdue()
+        for request_id in expired:
+            self._reporter.request_changed(self.approvals.get(request_id))
+        return len(expired)
+
     # -- the flows ---------------------------------------------------------------------------------
 
     def _click(self, offer_id: str, kind: ActionKind, user: str, thread_ts: str) -> Answer:
