@@ -3,9 +3,11 @@
 A round asks each backend only what its tables need, in as few calls as the backend allows: one
 DescribeReplicationTasks and one paginated DescribeTableStatistics walk per task, every task's latency
 series in one GetMetricData call, the Snowflake and Aurora reads grouped into multi-table statements.
-A call that another round already has in flight is shared, not repeated. Each backend has its own
-lane of threads: that bounds the concurrency towards it, and a slow backend cannot hold the threads
-the others need. A check whose data is late or failed is "unknown" with the reason; the rest stand."""
+Rounds running at the same time share: a call another round already has in flight is waited for, not
+repeated, and multi-table reads waiting for a busy backend are merged into the same statements. Each
+backend has its own lane of threads: that bounds the concurrency towards it, and a slow backend cannot
+hold the threads the others need. A check whose data is late or failed is "unknown" with the reason;
+the rest stand."""
 from __future__ import annotations
 
 import logging
@@ -81,12 +83,53 @@ class _InFlight:
             future.set_result(value)
 
 
+class _Batches:
+    """The keys of one multi-table read (Snowflake, Aurora) waiting for a call, from every round.
+    A call takes all the keys waiting when it starts, up to CHUNK[kind]: when the lane is free, one
+    round's keys go at once; when it is busy, keys of the rounds that arrive meanwhile gather and
+    share the next statements instead of queueing a statement each."""
+
+    def __init__(self, kind: str, lane: ThreadPoolExecutor, call: Callable[[list], dict], inflight: _InFlight):
+        self._kind, self._lane, self._call, self._inflight = kind, lane, call, inflight
+        self._size = CHUNK[kind]
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[Hashable, Future]] = []
+        self._queued = 0  # calls submitted to the lane and not started yet
+
+    def add(self, entries: list[tuple[Hashable, Future]]) -> None:
+        with self._lock:
+            self._waiting += entries
+            more = max(0, -(-len(self._waiting) // self._size) - self._queued)
+            self._queued += more
+        for _ in range(more):
+            try:
+                self._lane.submit(self._run)
+            except RuntimeError:  # the Diagnoser was closed
+                self._run(GatewayError("not asked: syncbot is shutting down"))
+
+    def _run(self, refused: GatewayError | None = None) -> None:
+        with self._lock:
+            self._queued -= 1
+            batch, self._waiting = self._waiting[:self._size], self._waiting[self._size:]
+        if not batch:
+            return
+        answers: dict = {}
+        error: BaseException | None = refused
+        if error is None:
+            try:
+                answers = self._call([key for key, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - every waiting check gets it, and reports it
+                error = exc
+        for key, future in batch:
+            self._inflight.settle(self._kind, key, future, error or answers.get(key, GatewayError("no answer")))
+
+
 class _Round:
     """The backend calls of one diagnosis round, all started at once; one future per answer."""
 
-    def __init__(self, lanes: dict[str, ThreadPoolExecutor], inflight: _InFlight, gw: Gateways,
-                 specs: list[TableSpec], now: datetime):
-        self._lanes, self._inflight, self._memo = lanes, inflight, {}
+    def __init__(self, lanes: dict[str, ThreadPoolExecutor], batches: dict[str, _Batches], inflight: _InFlight,
+                 gw: Gateways, specs: list[TableSpec], now: datetime):
+        self._lanes, self._batches, self._inflight, self._memo = lanes, batches, inflight, {}
         tasks = [s.dms_task for s in specs]
         self._need("aws", "task", tasks, _one(gw.dms.task))
         self._need("aws", "stats", tasks, _one(lambda t: gw.dms.table_statistics(self.answer("task", t).arn)),
@@ -95,13 +138,11 @@ class _Round:
                    lambda pairs: self._latency(gw.dms, pairs, now), after=lambda p: [self._memo["task", p[1]]])
         self._need("s3", "s3", [(s.s3_bucket, s.s3_table_prefix) for s in specs],
                    _one(lambda where: gw.s3.recent_cdc_files(*where, now)))
-        self._need("snowflake", "pipe", [s.pipe for s in specs], gw.snowflake.pipe_statuses)
-        self._need("snowflake", "history", [s.staging_table for s in specs], gw.snowflake.copy_histories)
-        self._need("snowflake", "newest", [(s.final_table, s.freshness_column) for s in specs],
-                   gw.snowflake.newest_many)
-        self._need("snowflake", "sfcols", [t for s in specs for t in (s.final_table, s.staging_table)],
-                   gw.snowflake.columns_many)
-        self._need("aurora", "pgcols", [(s.source_schema, s.source_table) for s in specs], gw.aurora.columns_many)
+        self._gather("pipe", [s.pipe for s in specs])
+        self._gather("history", [s.staging_table for s in specs])
+        self._gather("newest", [(s.final_table, s.freshness_column) for s in specs])
+        self._gather("sfcols", [t for s in specs for t in (s.final_table, s.staging_table)])
+        self._gather("pgcols", [(s.source_schema, s.source_table) for s in specs])
         self._need("aurora", "slots", [()], _one(lambda _: gw.aurora.replication_slots()))
 
     def future(self, kind: str, key: Hashable) -> Future:
@@ -110,6 +151,11 @@ class _Round:
     def answer(self, kind: str, key: Hashable) -> Any:
         """The result of an answer this call depends on (it is in by the time the call runs)."""
         return self._memo[kind, key].result()
+
+    def _gather(self, kind: str, keys: list) -> None:
+        """A multi-table read: the keys no round has in flight yet join the next shared statements."""
+        mine = self._inflight.claim(kind, [k for k in dict.fromkeys(keys) if (kind, k) not in self._memo], self._memo)
+        self._batches[kind].add([(key, self._memo[kind, key]) for key in mine])
 
     def _need(self, lane: str, kind: str, keys: list, call: Callable[[list], dict],
               after: Callable[[Any], list[Future]] = lambda key: []) -> None:
@@ -210,6 +256,15 @@ class Diagnoser:
         self._lanes = {lane: ThreadPoolExecutor(max_workers=width, thread_name_prefix=f"syncbot-{lane}")
                        for lane, width in widths.items()}
         self._inflight = _InFlight()
+        self._batches = {kind: _Batches(kind, self._lanes[backend], self._reader(backend, method), self._inflight)
+                         for kind, backend, method in (
+                             ("pipe", "snowflake", "pipe_statuses"), ("history", "snowflake", "copy_histories"),
+                             ("newest", "snowflake", "newest_many"), ("sfcols", "snowflake", "columns_many"),
+                             ("pgcols", "aurora", "columns_many"))}
+
+    def _reader(self, backend: str, method: str) -> Callable[[list], dict]:
+        """Looked up at each call, so a gateway replaced or patched later is the one asked."""
+        return lambda keys: getattr(getattr(self.gateways, backend), method)(keys)
 
     def diagnose(self, spec: TableSpec) -> Diagnosis:
         return self.diagnose_many([spec])[0]
@@ -218,7 +273,7 @@ class Diagnoser:
         started = time.monotonic()
         deadline = started + self.timeout
         now = self._clock()
-        round_ = _Round(self._lanes, self._inflight, self.gateways, specs, now)
+        round_ = _Round(self._lanes, self._batches, self._inflight, self.gateways, specs, now)
         results = []
         for spec in specs:
             found = tuple(self._collect(name, backend, need(round_, spec), make, spec, now, deadline)

@@ -1,0 +1,134 @@
+"""`python -m bench`: syncbot's speed and memory at fleet scale, against the targets of issue 5.
+
+Backends are stand-ins at the gateway seam (bench/fleet.py) that add the same latency to every round
+trip; Slack is syncbot.fakeslack; the server is the production WSGI app under waitress. Prints the
+machine, then one table per measurement, then the targets with PASS/FAIL."""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from . import scale, serving
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer bursts and diagnoses (a smoke run)")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    print(machine())
+    verdicts = [single_table(), *fleet(), s3(), acks(bursts=3 if args.quick else 10),
+                memory(200 if args.quick else 1000)]
+    print(f"\n## Targets ({time.monotonic() - started:.0f} s)\n")
+    for ok, text in verdicts:
+        print(f"{'PASS' if ok else 'FAIL'}  {text}")
+    return 0 if all(ok for ok, _ in verdicts) else 1
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else "?"
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"# syncbot benchmark\n\nnproc {os.cpu_count()} · {cpu} · Python {platform.python_version()} · "
+            f"{platform.system()} {platform.release()} · load average {load}")
+
+
+def table(title: str, head: list[str], rows: list[list[object]]) -> None:
+    cells = [head] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(head))]
+    print(f"\n## {title}\n")
+    for n, row in enumerate(cells):
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
+        if n == 0:
+            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+
+
+def ms(seconds: float) -> str:
+    return "never (404)" if seconds == serving.NEVER else f"{seconds * 1000:.0f} ms"
+
+
+def single_table() -> tuple[bool, str]:
+    runs = [scale.single_table(latency) for latency in (0.05, 0.2)]
+    table("One table's diagnosis, every round trip delayed by L (median of 5)",
+          ["L", "round trips", "one after another", "longest chain", "chain × L", "measured", "measured / (chain × L)"],
+          [[ms(r.latency_s), sum(r.calls.values()), ms(r.sequential_s), f"{r.chain} ({r.chain_parts})",
+            ms(r.chain * r.latency_s), ms(r.elapsed_s), f"{r.elapsed_s / (r.chain * r.latency_s):.2f}"] for r in runs])
+    worst = max(r.elapsed_s / (r.chain * r.latency_s) for r in runs)
+    return worst <= 1.5, f"one table's diagnosis: {worst:.2f} × (longest chain × L), target ≤ 1.5"
+
+
+# Round trips of a fleet answer, by (backend, operation), in the order they are shown.
+FLEET_CALLS = [
+    ("dms", "DescribeReplicationTasks", "per task"), ("dms", "DescribeTableStatistics", "pages per task"),
+    ("cloudwatch", "GetMetricData", "all tasks' series"), ("s3", "ListObjectsV2", "per table prefix"),
+    ("snowflake", "SYSTEM$PIPE_STATUS", "100 pipes a statement"), ("snowflake", "COPY_HISTORY", "50 tables a statement"),
+    ("snowflake", "MAX(freshness column)", "100 tables a statement"),
+    ("snowflake", "information_schema.columns", "200 tables a statement"), ("snowflake", "login", "pool of 4, warm"),
+    ("aurora", "information_schema.columns", "one query"), ("aurora", "pg_replication_slots", "one query"),
+    ("aurora", "login", "one per query"),
+]
+
+
+def fleet() -> list[tuple[bool, str]]:
+    runs = [scale.fleet_status(n, 0.05) for n in (10, 100, 500)]
+    table("`/sync-status` for the whole catalog over HTTP, L = 50 ms (DMS tasks of 100 tables)",
+          ["tables", "answered in", "round trips", "per table", "one after another", "answer's header"],
+          [[r.tables, ms(r.elapsed_s), sum(r.calls.values()), f"{sum(r.calls.values()) / r.tables:.2f}",
+            ms(sum(r.calls.values()) * 0.05), r.header] for r in runs])
+    table("Round trips of one `/sync-status` (all tables), by backend call: count (per table)",
+          ["backend", "call", "bounded by", *[f"{r.tables} tables" for r in runs]],
+          [[backend, call, bound, *[f"{r.calls[backend, call]} ({r.calls[backend, call] / r.tables:.2f})" for r in runs]]
+           for backend, call, bound in FLEET_CALLS])
+    big = runs[-1]
+    tasks = -(-big.tables // 100)
+    bounded = (big.calls["dms", "DescribeReplicationTasks"] == tasks and big.calls["cloudwatch", "GetMetricData"] == 1
+               and big.calls["s3", "ListObjectsV2"] <= big.tables
+               and sum(v for (b, _), v in big.calls.items() if b == "snowflake") <= 30)
+    return [(big.elapsed_s < 3, f"/sync-status for {big.tables} tables at L = 50 ms: {ms(big.elapsed_s)}, target < 3 s"),
+            (bounded, f"backend calls bounded at {big.tables} tables: {tasks} DescribeReplicationTasks (one per task), "
+                      f"1 GetMetricData, {sum(v for (b, _), v in big.calls.items() if b == 'snowflake')} Snowflake "
+                      f"round trips, {big.calls['s3', 'ListObjectsV2']} ListObjectsV2 (one per prefix)")]
+
+
+def s3() -> tuple[bool, str]:
+    runs = [scale.s3_cost(n, newest, 0.05) for newest in (3, 200) for n in (10, 100_000)]
+    table("The S3 check under one prefix, L = 50 ms (CDC files one a minute; 1 000 full-load files at 100 000)",
+          ["objects under the prefix", "newest CDC file", "ListObjectsV2 calls", "keys read", "time", "found"],
+          [[f"{r.objects:,}", f"{r.newest_minutes} min old", r.calls, f"{r.keys_read:,}", ms(r.elapsed_s), r.found]
+           for r in runs])
+    flat = all(a.calls == b.calls for a, b in zip(runs[::2], runs[1::2]))
+    most = max(r.keys_read for r in runs)
+    return flat and most <= 2000, (f"S3 check cost does not grow with old files: same calls at 10 and 100 000 "
+                                   f"objects, at most {most:,} keys read")
+
+
+def acks(bursts: int) -> tuple[bool, str]:
+    result = serving.ack_bursts(tables=50, latency_ms=50, slow_snowflake_ms=3000, bursts=bursts, size=50, pause_s=0.5)
+    rows = []
+    for name, values in (("/sync-status <table>", result.commands), ("fix button click", result.clicks),
+                         ("all", result.commands + result.clicks)):
+        rows.append([name, len(values), *[ms(serving.percentile(values, q)) for q in (50, 95, 99)], ms(max(values))])
+    table(f"Acknowledgement over HTTP, signed: {bursts} bursts of 50 requests sent at once, 0.5 s apart, Snowflake "
+          f"slow (3 s a statement) so diagnoses run throughout (up to {result.running_max} at a burst); first burst "
+          f"(warm-up) not counted", ["request", "n", "p50", "p95", "p99", "max"], rows)
+    p99 = serving.percentile(result.commands + result.clicks, 99)
+    return p99 < 0.1, f"ack p99 with 50 requests in flight: {ms(p99)}, target < 100 ms"
+
+
+def memory(diagnoses: int) -> tuple[bool, str]:
+    checkpoints = (10, 100, diagnoses) if diagnoses > 100 else (10, diagnoses)
+    found = serving.memory(tables=50, latency_ms=50, checkpoints=checkpoints, in_flight=10)
+    base = found[10][0]
+    table("Peak RSS (VmHWM) of the server, `/sync-status <table>` with up to 10 diagnoses running, L = 50 ms",
+          ["diagnoses answered", "peak RSS", "vs after 10", "threads"],
+          [[n, f"{rss:.1f} MiB", f"{rss / base:.3f}", threads] for n, (rss, threads) in found.items()])
+    ratio = found[diagnoses][0] / base
+    return ratio <= 1.10, f"peak RSS after {diagnoses} diagnoses: {ratio:.3f} × its value after 10, target ≤ 1.10"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

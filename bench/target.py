@@ -1,0 +1,42 @@
+"""`syncbot serve` for the benchmark, in its own process: the production wiring and HTTP server
+(syncbot.wiring.wire, then syncbot.server.serve_http: waitress), with the fleet's stand-in backends in
+place of the clients bot.services would build, and an in-memory Redis.
+
+    SLACK_SIGNING_SECRET=... python -m bench.target --port 8123 --slack-api-url http://127.0.0.1:9/api/
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+import fakeredis
+
+from bot.core import SyncBot
+from bot.diagnostics.runner import Diagnoser
+from handlers.app import web_client
+from syncbot import server
+from syncbot.wiring import wire
+
+from .fleet import Backends, Fleet
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.target")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--slack-api-url", required=True)
+    parser.add_argument("--tables", type=int, default=50)
+    parser.add_argument("--latency-ms", type=float, default=50.0, help="every backend round trip")
+    parser.add_argument("--slow-snowflake-ms", type=float, default=0.0, help="Snowflake's round trips, if slower")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    slow = {"snowflake": args.slow_snowflake_ms / 1000} if args.slow_snowflake_ms else {}
+    fleet = Fleet(args.tables, Backends(args.latency_ms / 1000, slow))
+    bot = SyncBot(fleet.catalog, Diagnoser(fleet.gateways()), fakeredis.FakeRedis())
+    app = wire(bot, client=web_client("xoxb-bench", args.slack_api_url),
+               signing_secret=os.environ["SLACK_SIGNING_SECRET"]).app
+    server.serve_http(app, bot, "127.0.0.1", args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Acknowledgements do not wait for diagnoses: over real HTTP (the production WSGI app under waitress),
+with signed requests, while every diagnosis is held at a backend that does not answer."""
+import secrets
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import waitress
+
+from bot.core import SyncBot
+from bot.diagnostics.runner import Diagnoser, Gateways
+from handlers.app import AcksFirst, web_client
+from syncbot.fakeslack import signed_headers, slash_command_body
+from syncbot.server import wsgi_app
+from syncbot.wiring import wire
+
+
+class Held:
+    """A gateway whose every call waits until the test lets it through."""
+
+    def __init__(self, inner, gate):
+        self._inner, self._gate = inner, gate
+
+    def __getattr__(self, name):
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            self._gate.wait(30)
+            return attr(*args, **kwargs)
+
+        return call
+
+
+def post(base, body, secret):
+    request = urllib.request.Request(base + "/slack/events", data=body.encode(), headers=signed_headers(body, secret))
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def test_more_commands_than_bolts_default_threads_are_all_acknowledged_while_diagnoses_wait(make_sandbox, redis,
+                                                                                          slack):
+    sandbox = make_sandbox("healthy", real_aurora=False)
+    gate = threading.Event()
+    gw = sandbox.gateways
+    bot = SyncBot(sandbox.catalog, Diagnoser(Gateways(gw.dms, gw.s3, Held(gw.snowflake, gate), gw.aurora), timeout=30),
+                  redis)
+    secret = secrets.token_hex(16)
+    app = wire(bot, client=web_client("xoxb-test", slack.api_url), signing_secret=secret).app
+    server = waitress.create_server(wsgi_app(app, bot), host="127.0.0.1", port=0, threads=16)
+    threading.Thread(target=server.run, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.effective_port}"
+        answers = []
+        bodies = [slash_command_body(table, "U0ALICE01", "C0INCIDNT", slack.response_url())
+                  for table in ("orders", "customers", "payments") * 4]
+        senders = [threading.Thread(target=lambda b=b: answers.append(post(base, b, secret))) for b in bodies]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join()
+        # Twelve listeners hold their threads (Bolt's default pool has 5): every one was acknowledged.
+        assert [status for status, _ in answers] == [200] * 12
+        assert all("Running the runbook checks" in text for _, text in answers)
+        assert not slack.of("chat.postMessage")  # the diagnoses are still waiting for Snowflake
+        gate.set()
+        for _ in range(200):
+            if len(slack.of("chat.postMessage")) == 12:
+                break
+            time.sleep(0.05)
+        assert len(slack.of("chat.postMessage")) == 12
+    finally:
+        gate.set()
+        server.close()
+
+
+def test_listener_pool_starts_a_thread_when_every_warm_one_is_busy():
+    acks = AcksFirst(threads=2)
+    release = threading.Event()
+    running = []
+    futures = [acks.executor.submit(lambda n=n: (running.append(n), release.wait(10))) for n in range(5)]
+    for _ in range(100):
+        if len(running) == 5:
+            break
+        time.sleep(0.01)
+    assert sorted(running) == [0, 1, 2, 3, 4]  # none queued behind the two warm threads
+    release.set()
+    assert all(f.result(timeout=10)[1] for f in futures)
+
+
+def test_a_listener_that_acknowledged_waits_for_the_burst_to_be_acknowledged():
+    acks = AcksFirst(quiet_s=0.05, max_wait_s=5)
+    context = {}
+    order = []
+    acks.middleware(context, lambda: None)  # a request arrives; its ack is still to come
+    first = context["ack"]
+    acks.middleware(context, lambda: None)  # and another
+    second = context["ack"]
+
+    def listener(ack, name):
+        ack()
+        order.append(name)  # the work after the ack
+
+    t1 = threading.Thread(target=listener, args=(first, "first"))
+    t1.start()
+    time.sleep(0.2)
+    assert order == []  # acknowledged, but the second request still awaits its ack
+    t2 = threading.Thread(target=listener, args=(second, "second"))
+    t2.start()
+    t1.join(5)
+    t2.join(5)
+    assert sorted(order) == ["first", "second"] and first.called.is_set() and second.called.is_set()
