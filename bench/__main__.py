@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from bot.diagnostics.runner import CHUNK
+
 from . import scale, serving
 
 
@@ -21,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.monotonic()
     print(machine())
-    verdicts = [single_table(), *fleet(), s3(), acks(bursts=3 if args.quick else 10),
+    verdicts = [single_table(), *fleet(), s3(), *acks(bursts=3 if args.quick else 10, runs=1 if args.quick else 3),
                 memory(200 if args.quick else 1000)]
     print(f"\n## Targets ({time.monotonic() - started:.0f} s)\n")
     for ok, text in verdicts:
@@ -84,14 +86,20 @@ def fleet() -> list[tuple[bool, str]]:
           [[backend, call, bound, *[f"{r.calls[backend, call]} ({r.calls[backend, call] / r.tables:.2f})" for r in runs]]
            for backend, call, bound in FLEET_CALLS])
     big = runs[-1]
-    tasks = -(-big.tables // 100)
-    bounded = (big.calls["dms", "DescribeReplicationTasks"] == tasks and big.calls["cloudwatch", "GetMetricData"] == 1
-               and big.calls["s3", "ListObjectsV2"] <= big.tables
-               and sum(v for (b, _), v in big.calls.items() if b == "snowflake") <= 30)
-    return [(big.elapsed_s < 3, f"/sync-status for {big.tables} tables at L = 50 ms: {ms(big.elapsed_s)}, target < 3 s"),
-            (bounded, f"backend calls bounded at {big.tables} tables: {tasks} DescribeReplicationTasks (one per task), "
-                      f"1 GetMetricData, {sum(v for (b, _), v in big.calls.items() if b == 'snowflake')} Snowflake "
-                      f"round trips, {big.calls['s3', 'ListObjectsV2']} ListObjectsV2 (one per prefix)")]
+    n, tasks = big.tables, -(-big.tables // 100)
+    # Snowflake: one statement per chunk of each read (final and staging columns: two tables each).
+    statements = sum(-(-n * per // CHUNK[kind]) for kind, per in (("pipe", 1), ("history", 1), ("newest", 1),
+                                                                   ("sfcols", 2)))
+    snowflake = sum(v for (backend, _), v in big.calls.items() if backend == "snowflake")
+    bounded = (big.calls["dms", "DescribeReplicationTasks"] == tasks and big.calls["dms", "DescribeTableStatistics"] == tasks
+               and big.calls["cloudwatch", "GetMetricData"] == 1 and big.calls["s3", "ListObjectsV2"] <= n
+               and snowflake <= statements)
+    return [(big.elapsed_s < 3, f"/sync-status for {n} tables at L = 50 ms: {ms(big.elapsed_s)}, target < 3 s"),
+            (bounded, f"backend calls at {n} tables: {big.calls['dms', 'DescribeReplicationTasks']} "
+                      f"DescribeReplicationTasks and {big.calls['dms', 'DescribeTableStatistics']} "
+                      f"DescribeTableStatistics pages for {tasks} tasks, {big.calls['cloudwatch', 'GetMetricData']} "
+                      f"GetMetricData, {snowflake} Snowflake round trips (bound {statements}), "
+                      f"{big.calls['s3', 'ListObjectsV2']} ListObjectsV2 (one per prefix)")]
 
 
 def s3() -> tuple[bool, str]:
@@ -106,17 +114,28 @@ def s3() -> tuple[bool, str]:
                                    f"objects, at most {most:,} keys read")
 
 
-def acks(bursts: int) -> tuple[bool, str]:
-    result = serving.ack_bursts(tables=50, latency_ms=50, slow_snowflake_ms=3000, bursts=bursts, size=50, pause_s=0.5)
+def acks(bursts: int, runs: int) -> list[tuple[bool, str]]:
+    pinned = [serving.ack_bursts(tables=50, latency_ms=50, slow_snowflake_ms=10_000, bursts=bursts, size=50,
+                                 pause_s=0.5, pinned=True) for _ in range(runs)]
+    shared = serving.ack_bursts(tables=50, latency_ms=50, slow_snowflake_ms=10_000, bursts=bursts, size=50,
+                                pause_s=0.5, pinned=False)
     rows = []
-    for name, values in (("/sync-status <table>", result.commands), ("fix button click", result.clicks),
-                         ("all", result.commands + result.clicks)):
-        rows.append([name, len(values), *[ms(serving.percentile(values, q)) for q in (50, 95, 99)], ms(max(values))])
-    table(f"Acknowledgement over HTTP, signed: {bursts} bursts of 50 requests sent at once, 0.5 s apart, Snowflake "
-          f"slow (3 s a statement) so diagnoses run throughout (up to {result.running_max} at a burst); first burst "
-          f"(warm-up) not counted", ["request", "n", "p50", "p95", "p99", "max"], rows)
-    p99 = serving.percentile(result.commands + result.clicks, 99)
-    return p99 < 0.1, f"ack p99 with 50 requests in flight: {ms(p99)}, target < 100 ms"
+    for where, results in ((f"server on one CPU, {runs} runs", pinned), ("every CPU shared, 1 run", [shared])):
+        commands = [t for r in results for t in r.commands]
+        clicks = [t for r in results for t in r.clicks]
+        for name, values in (("/sync-status <table>", commands), ("fix button click", clicks), ("all", commands + clicks)):
+            rows.append([where, name, len(values), *[ms(serving.percentile(values, q)) for q in (50, 95, 99)],
+                         ms(max(values))])
+    table(f"Acknowledgement over HTTP, signed: {bursts} bursts of 50 requests sent at once, 0.5 s apart, after one "
+          f"uncounted burst. Snowflake has gone slow (10 s a statement, past the 8 s deadline), so every diagnosis "
+          f"holds its listener until its deadline: up to {pinned[0].running_max} running at a burst, "
+          f"{pinned[0].answered_during} answered before the last one. The load generator and the Slack stand-in run "
+          f"on the other CPU(s), or share every CPU with the server", ["run", "request", "n", "p50", "p95", "p99", "max"],
+          rows)
+    p99 = serving.percentile([t for r in pinned for t in r.commands + r.clicks], 99)
+    every = serving.percentile(shared.commands + shared.clicks, 99)
+    return [(p99 < 0.1, f"ack p99 with 50 requests in flight: {ms(p99)}, target < 100 ms "
+                        f"(every CPU shared with the load generator: {ms(every)})")]
 
 
 def memory(diagnoses: int) -> tuple[bool, str]:

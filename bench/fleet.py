@@ -262,6 +262,12 @@ class FakeSnowflake:
             snowflake_sql.newest_many_sql(n // 2): ("MAX(freshness column)", self._newest),
             snowflake_sql.columns_many_sql(n // 2): ("information_schema.columns", self._columns),
         }
+        # The single-table statements too (the gateway keeps them), one table's answer each.
+        answers.update({
+            snowflake_sql.COPY_HISTORY_SQL: ("COPY_HISTORY", lambda p: [r[1:] for r in self._history([p[0], p[0], p[1]])]),
+            snowflake_sql.NEWEST_SQL: ("MAX(freshness column)", self._newest),
+            snowflake_sql.COLUMNS_SQL: ("information_schema.columns", lambda p: [r[2:] for r in self._columns(p)]),
+        })
         if sql not in answers:
             raise ProgrammingError(msg="the benchmark's Snowflake stand-in does not know this statement",
                                    errno=1003, sqlstate="42000")
@@ -309,6 +315,9 @@ class FakeAurora:
         if sql == aurora_sql.COLUMNS_MANY_SQL:
             self._fleet.backends.trip("aurora", "information_schema.columns")
             self._rows = [row for schema, table in zip(*params) for row in self._columns(schema, table)]
+        elif sql == aurora_sql.COLUMNS_SQL:
+            self._fleet.backends.trip("aurora", "information_schema.columns")
+            self._rows = [row[2:] for row in self._columns(*params)]
         elif sql == aurora_sql.SLOTS_SQL:
             self._fleet.backends.trip("aurora", "pg_replication_slots")
             self._rows = [("dms_slot_cdc", "test_decoding", "logical", True, "reserved", 48 * 1024**2)]

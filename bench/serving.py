@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import secrets
 import selectors
+import signal
 import socket
 import subprocess
 import sys
@@ -44,6 +45,10 @@ class Slack:
         self._conn.send(question)
         return self._conn.recv()
 
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
     def response_url(self) -> str:
         self._seq += 1
         return f"{self.url}/response/{self._seq}"
@@ -61,6 +66,9 @@ class Slack:
 
 
 def _serve_slack(conn: Any) -> None:
+    # A server stopped mid-answer leaves broken pipes behind; they say nothing about the measurement.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
     slack = FakeSlack()
     while True:
         question = conn.recv()
@@ -207,19 +215,29 @@ class AckResult:
     commands: list[float]
     clicks: list[float]
     running_max: int  # most diagnoses still running when a burst was sent
+    answered_during: int = 0  # diagnoses the bursts started that were answered before the last burst
 
 
 def ack_bursts(tables: int, latency_ms: float, slow_snowflake_ms: float, bursts: int, size: int,
-               pause_s: float) -> AckResult:
+               pause_s: float, pinned: bool) -> AckResult:
     """`bursts` times, `size` signed requests at the same instant (half /sync-status <table>, half clicks
-    on a real fix button), while the diagnoses that earlier bursts started are still running. One more
-    burst first, not counted: the server's threads are started as a server that has been up has them."""
+    on a real fix button), while Snowflake takes `slow_snowflake_ms` a statement, so that every
+    diagnosis the bursts start is still running. One more burst first, not counted: the server's
+    threads are up, as in a server that has been running for a while. `pinned`: the server on one CPU,
+    this process and the Slack stand-in on the others."""
     slack = Slack()
     target = Target(slack, tables, latency_ms, slow_snowflake_ms)
+    everywhere = os.sched_getaffinity(0)
+    if pinned and len(everywhere) > 1:
+        server_cpu = min(everywhere)
+        os.sched_setaffinity(target.proc.pid, {server_cpu})
+        for pid in (0, slack.pid):
+            os.sched_setaffinity(pid, everywhere - {server_cpu})
     try:
         send_at_once(target, [command_body(slack, "t0003")])  # a paused pipe: its answer has buttons
         wait_for_posts(slack, 1)
         buttons, ts = slack.fix_buttons()
+        target.proc.send_signal(signal.SIGUSR1)  # from now on Snowflake is slow
         result, commands_sent = AckResult([], [], 0), 1
         for burst in range(bursts + 1):
             result.running_max = max(result.running_max, commands_sent - slack.posted())
@@ -232,8 +250,10 @@ def ack_bursts(tables: int, latency_ms: float, slow_snowflake_ms: float, bursts:
                     (result.clicks if kind == "click" else result.commands).append(seconds)
             commands_sent += kinds.count("command")
             time.sleep(pause_s)
+        result.answered_during = slack.posted() - 1
         return result
     finally:
+        os.sched_setaffinity(0, everywhere)
         target.stop()
         slack.close()
 

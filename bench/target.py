@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 
 import fakeredis
 
@@ -27,11 +28,13 @@ def main() -> None:
     parser.add_argument("--slack-api-url", required=True)
     parser.add_argument("--tables", type=int, default=50)
     parser.add_argument("--latency-ms", type=float, default=50.0, help="every backend round trip")
-    parser.add_argument("--slow-snowflake-ms", type=float, default=0.0, help="Snowflake's round trips, if slower")
+    parser.add_argument("--slow-snowflake-ms", type=float, default=0.0,
+                        help="Snowflake's round trips once the process gets SIGUSR1 (a warehouse gone slow)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    slow = {"snowflake": args.slow_snowflake_ms / 1000} if args.slow_snowflake_ms else {}
-    fleet = Fleet(args.tables, Backends(args.latency_ms / 1000, slow))
+    backends = Backends(args.latency_ms / 1000)
+    signal.signal(signal.SIGUSR1, lambda *_: backends.slow.update(snowflake=args.slow_snowflake_ms / 1000))
+    fleet = Fleet(args.tables, backends)
     bot = SyncBot(fleet.catalog, Diagnoser(fleet.gateways()), fakeredis.FakeRedis())
     app = wire(bot, client=web_client("xoxb-bench", args.slack_api_url),
                signing_secret=os.environ["SLACK_SIGNING_SECRET"]).app

@@ -10,7 +10,8 @@ import waitress
 
 from bot.core import SyncBot
 from bot.diagnostics.runner import Diagnoser, Gateways
-from handlers.app import AcksFirst, web_client
+from handlers.acks import AcksFirst
+from handlers.app import web_client
 from syncbot.fakeslack import signed_headers, slash_command_body
 from syncbot.server import wsgi_app
 from syncbot.wiring import wire
@@ -95,12 +96,9 @@ def test_listener_pool_starts_a_thread_when_every_warm_one_is_busy():
 
 def test_a_listener_that_acknowledged_waits_for_the_burst_to_be_acknowledged():
     acks = AcksFirst(quiet_s=0.05, max_wait_s=5)
-    context = {}
     order = []
-    acks.middleware(context, lambda: None)  # a request arrives; its ack is still to come
-    first = context["ack"]
-    acks.middleware(context, lambda: None)  # and another
-    second = context["ack"]
+    first = acks.arrived({})  # a request arrives; its ack is still to come
+    second = acks.arrived({})  # and another
 
     def listener(ack, name):
         ack()
@@ -114,4 +112,4 @@ def test_a_listener_that_acknowledged_waits_for_the_burst_to_be_acknowledged():
     t2.start()
     t1.join(5)
     t2.join(5)
-    assert sorted(order) == ["first", "second"] and first.called.is_set() and second.called.is_set()
+    assert sorted(order) == ["first", "second"] and first.wait(0) and second.wait(0)

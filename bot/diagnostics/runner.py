@@ -256,6 +256,9 @@ class Diagnoser:
         self._lanes = {lane: ThreadPoolExecutor(max_workers=width, thread_name_prefix=f"syncbot-{lane}")
                        for lane, width in widths.items()}
         self._inflight = _InFlight()
+        # Called on the asking thread once a round's answers are in, before they are handed back: a
+        # server can hold answers (and the work of rendering and sending them) while it acknowledges.
+        self.before_answer: Callable[[], None] = lambda: None
         self._batches = {kind: _Batches(kind, self._lanes[backend], self._reader(backend, method), self._inflight)
                          for kind, backend, method in (
                              ("pipe", "snowflake", "pipe_statuses"), ("history", "snowflake", "copy_histories"),
@@ -281,6 +284,7 @@ class Diagnoser:
             verdict, actions = decide(found)
             elapsed = int((time.monotonic() - started) * 1000)
             results.append(Diagnosis(spec.name, spec.source, found, verdict, actions, now, elapsed))
+        self.before_answer()
         return results
 
     def _collect(self, name: CheckName, backend: str, futures: list[Future], make: Callable[..., CheckResult],
