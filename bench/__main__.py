@@ -35,8 +35,11 @@ def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else "?"
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    started = time.perf_counter()
+    sum(i * i for i in range(3_000_000))  # a fixed piece of work: how fast this machine is right now
+    loop = (time.perf_counter() - started) * 1000
     return (f"# syncbot benchmark\n\nnproc {os.cpu_count()} · {cpu} · Python {platform.python_version()} · "
-            f"{platform.system()} {platform.release()} · load average {load}")
+            f"{platform.system()} {platform.release()} · load average {load} · 3M-step Python loop {loop:.0f} ms")
 
 
 def table(title: str, head: list[str], rows: list[list[object]]) -> None:

@@ -123,3 +123,22 @@ def test_rounds_waiting_for_a_busy_backend_share_its_statements(make_sandbox, mo
     # Three rounds, four reads each: the first round's pipe statement went alone; everything the
     # rounds asked while it ran was merged into the statements waiting for the lane.
     assert gws.snowflake.counts == {"pipe_statuses": 2, "copy_histories": 1, "newest_many": 1, "columns_many": 1}
+
+
+def test_answers_wait_for_the_hook_before_they_are_handed_back(make_sandbox):
+    sandbox = make_sandbox("healthy", real_aurora=False)
+    diagnoser = Diagnoser(sandbox.gateways)
+    reached, held, answers = threading.Event(), threading.Event(), []
+
+    def hook():  # a server acknowledging a burst holds answers back
+        reached.set()
+        held.wait(10)
+
+    diagnoser.before_answer = hook
+    asking = threading.Thread(target=lambda: answers.append(diagnoser.diagnose(sandbox.catalog.find("orders"))))
+    asking.start()
+    assert reached.wait(10)  # every check is in
+    assert not answers  # and the answer waits for its turn
+    held.set()
+    asking.join(10)
+    assert answers[0].verdict.healthy
