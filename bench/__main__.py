@@ -38,8 +38,12 @@ def machine() -> str:
     started = time.perf_counter()
     sum(i * i for i in range(3_000_000))  # a fixed piece of work: how fast this machine is right now
     loop = (time.perf_counter() - started) * 1000
+    pressure = Path("/proc/pressure/cpu")
+    # How much of the last 10 s something else made runnable tasks wait for a CPU (other jobs here).
+    stalled = pressure.read_text().split()[1].split("=")[1] + " %" if pressure.exists() else "?"
     return (f"# syncbot benchmark\n\nnproc {os.cpu_count()} · {cpu} · Python {platform.python_version()} · "
-            f"{platform.system()} {platform.release()} · load average {load} · 3M-step Python loop {loop:.0f} ms")
+            f"{platform.system()} {platform.release()} · load average {load} · CPU pressure (10 s) {stalled} · "
+            f"3M-step Python loop {loop:.0f} ms")
 
 
 def table(title: str, head: list[str], rows: list[list[object]]) -> None:
@@ -94,7 +98,8 @@ def fleet() -> list[tuple[bool, str]]:
     statements = sum(-(-n * per // CHUNK[kind]) for kind, per in (("pipe", 1), ("history", 1), ("newest", 1),
                                                                    ("sfcols", 2)))
     snowflake = sum(v for (backend, _), v in big.calls.items() if backend == "snowflake")
-    bounded = (big.calls["dms", "DescribeReplicationTasks"] == tasks and big.calls["dms", "DescribeTableStatistics"] == tasks
+    bounded = (big.calls["dms", "DescribeReplicationTasks"] == tasks
+               and big.calls["dms", "DescribeTableStatistics"] == tasks
                and big.calls["cloudwatch", "GetMetricData"] == 1 and big.calls["s3", "ListObjectsV2"] <= n
                and snowflake <= statements)
     return [(big.elapsed_s < 3, f"/sync-status for {n} tables at L = 50 ms: {ms(big.elapsed_s)}, target < 3 s"),
@@ -126,15 +131,16 @@ def acks(bursts: int, runs: int) -> list[tuple[bool, str]]:
     for where, results in ((f"server on one CPU, {runs} runs", pinned), ("every CPU shared, 1 run", [shared])):
         commands = [t for r in results for t in r.commands]
         clicks = [t for r in results for t in r.clicks]
-        for name, values in (("/sync-status <table>", commands), ("fix button click", clicks), ("all", commands + clicks)):
+        for name, values in (("/sync-status <table>", commands), ("fix button click", clicks),
+                             ("all", commands + clicks)):
             rows.append([where, name, len(values), *[ms(serving.percentile(values, q)) for q in (50, 95, 99)],
                          ms(max(values))])
     table(f"Acknowledgement over HTTP, signed: {bursts} bursts of 50 requests sent at once, 0.5 s apart, after one "
           f"uncounted burst. Snowflake has gone slow (10 s a statement, past the 8 s deadline), so every diagnosis "
           f"holds its listener until its deadline: up to {pinned[0].running_max} running at a burst, "
           f"{pinned[0].answered_during} answered before the last one. The load generator and the Slack stand-in run "
-          f"on the other CPU(s), or share every CPU with the server", ["run", "request", "n", "p50", "p95", "p99", "max"],
-          rows)
+          f"on the other CPU(s), or share every CPU with the server",
+          ["run", "request", "n", "p50", "p95", "p99", "max"], rows)
     p99 = serving.percentile([t for r in pinned for t in r.commands + r.clicks], 99)
     every = serving.percentile(shared.commands + shared.clicks, 99)
     return [(p99 < 0.1, f"ack p99 with 50 requests in flight: {ms(p99)}, target < 100 ms "

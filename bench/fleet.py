@@ -58,9 +58,6 @@ class Backends:
         with self._lock:
             self.counts.clear()
 
-    def total(self) -> int:
-        return sum(self.counts.values())
-
 
 @dataclass(frozen=True)
 class TableState:
@@ -264,7 +261,8 @@ class FakeSnowflake:
         }
         # The single-table statements too (the gateway keeps them), one table's answer each.
         answers.update({
-            snowflake_sql.COPY_HISTORY_SQL: ("COPY_HISTORY", lambda p: [r[1:] for r in self._history([p[0], p[0], p[1]])]),
+            snowflake_sql.COPY_HISTORY_SQL: ("COPY_HISTORY",
+                                             lambda p: [r[1:] for r in self._history([p[0], p[0], p[1]])]),
             snowflake_sql.NEWEST_SQL: ("MAX(freshness column)", self._newest),
             snowflake_sql.COLUMNS_SQL: ("information_schema.columns", lambda p: [r[2:] for r in self._columns(p)]),
         })

@@ -180,7 +180,8 @@ def test_pipe_statuses_bind_every_name_and_isolate_a_refused_pipe():
     assert "STAGING" not in conn.seen[0][0]  # names are bound, never spliced
     assert found["STAGING.T0_PIPE"].execution_state == "RUNNING"
     assert found["STAGING.PAUSED_PIPE"].execution_state == "PAUSED"
-    assert isinstance(found["STAGING.SECRET_PIPE"], Refused) and "Insufficient privileges" in str(found["STAGING.SECRET_PIPE"])
+    refused = found["STAGING.SECRET_PIPE"]
+    assert isinstance(refused, Refused) and "Insufficient privileges" in str(refused)
     assert len(found) == 8 and len(conn.seen) == 1 + 2 + 2 + 2  # 8 -> 4+4 -> 2+2 -> 1+1
 
 

@@ -166,7 +166,8 @@ class _Round:
         size = CHUNK.get(kind, 1)
         for start in range(0, len(mine), size):
             chunk = mine[start:start + size]
-            _when_done([f for k in chunk for f in after(k)], lambda chunk=chunk: self._start(lane, kind, chunk, call, after))
+            _when_done([f for k in chunk for f in after(k)],
+                       lambda chunk=chunk: self._start(lane, kind, chunk, call, after))
 
     def _start(self, lane: str, kind: str, chunk: list, call: Callable[[list], dict],
                after: Callable[[Any], list[Future]]) -> None:
