@@ -138,7 +138,7 @@ def acks(bursts: int, runs: int) -> list[tuple[bool, str]]:
     table(f"Acknowledgement over HTTP, signed: {bursts} bursts of 50 requests sent at once, 0.5 s apart, after one "
           f"uncounted burst. Snowflake has gone slow (10 s a statement, past the 8 s deadline), so every diagnosis "
           f"holds its listener until its deadline: up to {pinned[0].running_max} running at a burst, "
-          f"{pinned[0].answered_during} answered before the last one. The load generator and the Slack stand-in run "
+          f"{pinned[0].answered_during} answered while the bursts ran. The load generator and the Slack stand-in run "
           f"on the other CPU(s), or share every CPU with the server",
           ["run", "request", "n", "p50", "p95", "p99", "max"], rows)
     p99 = serving.percentile([t for r in pinned for t in r.commands + r.clicks], 99)

@@ -215,7 +215,7 @@ class AckResult:
     commands: list[float]
     clicks: list[float]
     running_max: int  # most diagnoses still running when a burst was sent
-    answered_during: int = 0  # diagnoses the bursts started that were answered before the last burst
+    answered_during: int = 0  # diagnoses the bursts started that were answered while they ran
 
 
 def ack_bursts(tables: int, latency_ms: float, slow_snowflake_ms: float, bursts: int, size: int,
