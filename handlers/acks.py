@@ -34,7 +34,7 @@ class AcksFirst(Middleware):
       `max_wait_s`). A burst is acknowledged first; its work starts right after.
     """
 
-    def __init__(self, threads: int = LISTENER_THREADS, quiet_s: float = 0.02, max_wait_s: float = 0.5):
+    def __init__(self, threads: int = LISTENER_THREADS, quiet_s: float = 0.05, max_wait_s: float = 0.5):
         self._quiet_s, self._max_wait_s = quiet_s, max_wait_s
         self.executor = _ListenerPool(self, threads)
         self._this_request = threading.local()
