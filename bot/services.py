@@ -34,7 +34,8 @@ def build_gateways(settings: Settings) -> Gateways:
     return Gateways(
         dms=DmsGateway(session.client("dms", config=AWS_CONFIG), session.client("cloudwatch", config=AWS_CONFIG)),
         s3=S3Gateway(session.client("s3", config=AWS_CONFIG)),
-        snowflake=SnowflakeGateway(lambda: snowflake.connector.connect(**args), settings.snowflake_pool_size),
+        snowflake=SnowflakeGateway(lambda: snowflake.connector.connect(**args), settings.snowflake_pool_size,
+                                   read_timeout_s=settings.check_timeout_seconds),
         aurora=AuroraGateway(settings.aurora_database_url.get_secret_value()),
     )
 
@@ -62,7 +63,7 @@ def build_doctor_backends(settings: Settings) -> Backends:
     except NoRegionError:
         aws_problem = "no AWS region configured (AWS_REGION)"
     args = settings.snowflake_connect_args()
-    sf = (SnowflakeGateway(lambda: snowflake.connector.connect(**args), 1)
+    sf = (SnowflakeGateway(lambda: snowflake.connector.connect(**args), 1, read_timeout_s=settings.check_timeout_seconds)
           if settings.snowflake_account and settings.snowflake_user else None)
     aurora = AuroraGateway(settings.aurora_database_url.get_secret_value()) if settings.aurora_database_url else None
     url = settings.redis_url.get_secret_value()

@@ -227,3 +227,50 @@ def test_batches_are_chunked_per_statement():
     conn = Recording(lambda sql, params: [tuple('{"executionState":"RUNNING"}' for _ in params)])
     found = SnowflakeGateway(conn).pipe_statuses([f"STAGING.T{i}_PIPE" for i in range(PIPE_BATCH + 1)])
     assert len(found) == PIPE_BATCH + 1 and [len(params) for _, params in conn.seen] == [PIPE_BATCH, 1]
+
+
+def test_reads_are_cancelled_by_the_connector_after_the_read_timeout_but_changes_are_not():
+    seen = []
+
+    class Cursor:
+        def execute(self, sql, params=(), **kwargs):
+            seen.append((sql.split()[0], kwargs))
+
+        def fetchall(self):
+            return [("{}",)]
+
+        description = [("definition",)]
+
+        def fetchone(self):
+            return ("COPY INTO STAGING.T FROM @S",)
+
+        def close(self):
+            pass
+
+    class Conn:
+        def cursor(self):
+            return Cursor()
+
+    gw = SnowflakeGateway(Conn, read_timeout_s=7.5)
+    gw.pipe_status("STAGING.ORDERS_PIPE")
+    gw.definition("PIPE", "STAGING.ORDERS_PIPE")
+    gw.truncate("STAGING.ORDERS_CDC")
+    gw.load_files("COPY INTO STAGING.ORDERS_CDC FROM @STAGING.DMS/dms/", ["dms/public/orders/a.csv"])
+    assert seen == [("SELECT", {"timeout": 8}), ("DESCRIBE", {"timeout": 8}), ("TRUNCATE", {}), ("COPY", {})]
+
+
+def test_reads_with_a_timeout_run_on_the_real_connector(snow):
+    gw = SnowflakeGateway(lambda: snow.connect(database="SYNC", schema="PUBLIC"), read_timeout_s=5)
+    assert gw.newest("PUBLIC.ORDERS", "UPDATED_AT") == datetime(2026, 11, 26, 2, 30, tzinfo=timezone.utc)
+
+
+def test_a_failed_login_is_a_gateway_error_naming_the_host_only():
+    from snowflake.connector.errors import DatabaseError
+
+    def connect():
+        raise DatabaseError(msg="Failed to connect to DB: acme.snowflakecomputing.com:443. Incorrect username or "
+                                "password was specified.", errno=250001, sqlstate="08001")
+
+    with pytest.raises(GatewayError, match=r"^could not connect: Failed to connect to DB: acme") as err:
+        SnowflakeGateway(connect).pipe_status("STAGING.ORDERS_PIPE")
+    assert err.value.__cause__ is None and err.value.__suppress_context__

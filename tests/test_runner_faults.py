@@ -124,3 +124,23 @@ def test_checks_run_concurrently(make_sandbox):
     assert diag.verdict.section is Section.HEALTHY
     # Every backend's first calls start together; one after another the peak would be 1.
     assert flight.peak >= 4
+
+
+def test_snowflake_that_cannot_be_reached_says_so_in_its_checks(make_sandbox):
+    from snowflake.connector.errors import OperationalError
+
+    from bot.gateways.snowflake import SnowflakeGateway
+
+    def connect():
+        raise OperationalError(msg="Failed to connect to DB: acme.snowflakecomputing.com:443, timed out",
+                               errno=250001)
+
+    sandbox = make_sandbox("healthy")
+    diag = Diagnoser(swap(sandbox, snowflake=SnowflakeGateway(connect))).diagnose(sandbox.catalog.find("orders"))
+    for name in (CheckName.SNOWPIPE, CheckName.FRESHNESS, CheckName.SCHEMA):
+        check = diag.check(name)
+        assert check.status is Status.UNKNOWN
+        assert "could not connect: Failed to connect to DB: acme.snowflakecomputing.com:443" in check.summary
+        assert "unexpectedly" not in check.summary
+    assert diag.check(CheckName.DMS).status is Status.OK
+    assert diag.verdict.section is Section.UNKNOWN  # Snowpipe and freshness decide; they could not run

@@ -3,6 +3,7 @@ string literal), never spliced into SQL; the values come from the validated cata
 from __future__ import annotations
 
 import json
+import math
 import queue
 import re
 import threading
@@ -10,6 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
+
+from snowflake.connector.errors import Error as ConnectorError
 
 from . import GatewayError, NotFound
 
@@ -92,12 +95,18 @@ def columns_many_sql(count: int) -> str:
 
 
 class SnowflakeGateway:
-    """Holds at most `pool_size` open connections: bounded concurrency towards the warehouse."""
+    """Holds at most `pool_size` open connections: bounded concurrency towards the warehouse.
 
-    def __init__(self, connect: Callable[[], Any], pool_size: int = 4):
+    `read_timeout_s`: reads (query()) are cancelled by the connector after this long. A diagnosis
+    stops waiting at its deadline, but without this a warehouse gone slow would keep the abandoned
+    statements running and holding the pool, so the next diagnosis queues behind them. Changes
+    (execute(): TRUNCATE, COPY, ALTER) are never cut short."""
+
+    def __init__(self, connect: Callable[[], Any], pool_size: int = 4, read_timeout_s: float | None = None):
         self._connect = connect
         self._idle: queue.LifoQueue = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(pool_size)
+        self._read_timeout = {"timeout": max(1, math.ceil(read_timeout_s))} if read_timeout_s else {}
         self.calls = 0
 
     @contextmanager
@@ -106,7 +115,7 @@ class SnowflakeGateway:
             try:
                 conn = self._idle.get_nowait()
             except queue.Empty:
-                conn = self._connect()
+                conn = self._login()
             try:
                 cur = conn.cursor()
                 yield cur
@@ -116,17 +125,26 @@ class SnowflakeGateway:
                 raise
             self._idle.put(conn)
 
+    def _login(self) -> Any:
+        try:
+            return self._connect()
+        except (ConnectorError, OSError) as exc:  # the connector's errors name the host, never the password
+            raise GatewayError(f"could not connect: {_first_line(exc)}") from None
+
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        return self._run(sql, params, self._read_timeout)
+
+    def execute(self, sql: str, params: tuple = ()) -> None:
+        self._run(sql, params, {})
+
+    def _run(self, sql: str, params: tuple, timeout: dict[str, int]) -> list[tuple]:
         self.calls += 1
         with self._cursor() as cur:
             try:
-                cur.execute(sql, params)
+                cur.execute(sql, params, **timeout)
                 return list(cur.fetchall())
             except Exception as exc:
                 raise _domain_error(exc) from None
-
-    def execute(self, sql: str, params: tuple = ()) -> None:
-        self.query(sql, params)
 
     def columns(self, table: str) -> dict[str, str]:
         schema, name = table.split(".")[-2:]
@@ -233,7 +251,7 @@ class SnowflakeGateway:
         self.calls += 1
         with self._cursor() as cur:
             try:
-                cur.execute(f"DESCRIBE {kind} {ddl_name(name)}")
+                cur.execute(f"DESCRIBE {kind} {ddl_name(name)}", **self._read_timeout)
                 names = [d[0].lower() for d in cur.description]
                 row = cur.fetchone()
             except Exception as exc:
@@ -338,12 +356,16 @@ def _utc(value: datetime) -> datetime:
 def _domain_error(exc: Exception) -> GatewayError:
     # Connector errors carry an errno and a message without credentials; keep only those.
     errno = getattr(exc, "errno", None)
-    msg = str(getattr(exc, "raw_msg", None) or exc).splitlines()[0][:300]
+    msg = _first_line(exc)
     if errno == 2003 or "does not exist" in msg.lower():
         return NotFound(msg)
     if str(getattr(exc, "sqlstate", "") or "").startswith("42"):
         return Refused(msg)
     return GatewayError(msg)
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(getattr(exc, "raw_msg", None) or exc).splitlines() or [type(exc).__name__])[0][:300]
 
 
 def _close_quietly(conn: Any) -> None:
