@@ -8,6 +8,7 @@ from ..gateways.aurora import PgColumn, Slot
 from ..gateways.dms import Series, TableStat, TaskInfo
 from ..gateways.s3 import CdcFiles
 from ..gateways.snowflake import LoadRecord, PipeStatus
+from ..humanize import byte_size, duration, sparkline
 from ..models import CheckName, CheckResult, Status
 from .typemap import snowflake_type
 
@@ -57,7 +58,7 @@ def check_latency(series: dict[str, Series]) -> CheckResult:
         return CheckResult(CheckName.LATENCY, Status.WARNING, "no CDC latency datapoints in the last 3 hours",
                            facts={"latency_s": None, "high": False})
     worst = max(latest)
-    text = ", ".join(f"{name[10:]} {_duration(s.latest)}" for name, s in series.items() if s.latest is not None)
+    text = ", ".join(f"{name[10:]} {duration(s.latest)}" for name, s in series.items() if s.latest is not None)
     facts = {"latency_s": worst, "high": worst >= LATENCY_FAIL_S}
     status = Status.FAILING if worst >= LATENCY_FAIL_S else Status.WARNING if worst >= LATENCY_WARN_S else Status.OK
     return CheckResult(CheckName.LATENCY, status, f"latest {text}", facts=facts, trend=trend)
@@ -74,9 +75,9 @@ def check_s3(files: CdcFiles, spec: TableSpec, now: datetime) -> CheckResult:
     facts = {"files_landing": files.last_hour > 0, "newest_age_s": age}
     if files.last_hour == 0:
         return CheckResult(CheckName.S3, Status.WARNING,
-                           f"no CDC files in the last hour; newest is {_duration(age)} old", details, facts)
+                           f"no CDC files in the last hour; newest is {duration(age)} old", details, facts)
     return CheckResult(CheckName.S3, Status.OK,
-                       f"{files.last_hour} files in the last hour; newest {_duration(age)} old", details, facts)
+                       f"{files.last_hour} files in the last hour; newest {duration(age)} old", details, facts)
 
 
 def check_snowpipe(pipe: PipeStatus, history: list[LoadRecord], spec: TableSpec) -> CheckResult:
@@ -120,11 +121,11 @@ def check_freshness(newest: datetime | None, spec: TableSpec, now: datetime) -> 
     facts = {"stale": age > limit, "age_s": age.total_seconds()}
     if age > limit:
         return CheckResult(CheckName.FRESHNESS, Status.FAILING,
-                           f"stale: newest row is {_duration(age.total_seconds())} old (limit {_duration(limit.total_seconds())})",
+                           f"stale: newest row is {duration(age.total_seconds())} old (limit {duration(limit.total_seconds())})",
                            (f"max({where})",), facts)
     status = Status.WARNING if age > limit / 2 else Status.OK
-    return CheckResult(CheckName.FRESHNESS, status, f"newest row is {_duration(age.total_seconds())} old",
-                       (f"max({where}) within {_duration(limit.total_seconds())}",), facts)
+    return CheckResult(CheckName.FRESHNESS, status, f"newest row is {duration(age.total_seconds())} old",
+                       (f"max({where}) within {duration(limit.total_seconds())}",), facts)
 
 
 def check_schema(aurora: list[PgColumn], final: dict[str, str], staging: dict[str, str],
@@ -151,7 +152,7 @@ def check_slot(slots: list[Slot], warn_bytes: int = SLOT_WARN_BYTES) -> CheckRes
                            facts={"slot_problem": False})
     details = tuple(
         f"{s.name} ({s.plugin}): active={s.active}, wal_status={s.wal_status or '?'}, "
-        f"retained WAL {_bytes(s.retained_bytes)}" for s in slots)
+        f"retained WAL {byte_size(s.retained_bytes)}" for s in slots)
     lost = [s.name for s in slots if s.wal_status == "lost"]
     inactive = [s.name for s in slots if not s.active]
     at_risk = [s.name for s in slots if s.wal_status == "unreserved"
@@ -169,37 +170,3 @@ def check_slot(slots: list[Slot], warn_bytes: int = SLOT_WARN_BYTES) -> CheckRes
 
 def _missing(aurora: list[PgColumn], snowflake: dict[str, str]) -> list[PgColumn]:
     return [col for col in aurora if col.name.upper() not in snowflake]
-
-
-_BARS = "▁▂▃▄▅▆▇█"
-
-
-def sparkline(values: list[float]) -> str:
-    if not values:
-        return ""
-    low, high = min(values), max(values)
-    span = (high - low) or 1.0
-    return "".join(_BARS[int((v - low) / span * (len(_BARS) - 1))] for v in values[-24:])
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = max(0, int(seconds))
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    if seconds < 172800:
-        return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
-    return f"{seconds // 86400}d"
-
-
-def _bytes(n: int | None) -> str:
-    if n is None:
-        return "?"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}"
-        n /= 1024
-    return f"{n:.0f} PiB"

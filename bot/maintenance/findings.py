@@ -6,10 +6,11 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from ..catalog import Maintenance, TableSpec
-from ..diagnostics.checks import _bytes, _duration, check_slot, sparkline
+from ..diagnostics.checks import check_slot
 from ..gateways.aurora import Slot, VacuumStats
 from ..gateways.dms import Series
 from ..gateways.s3 import LifecycleRule
+from ..humanize import byte_size, duration, sparkline
 from ..models import SEVERITY, Status
 from .report import Finding, Topic
 
@@ -43,8 +44,8 @@ def vacuum_finding(spec: TableSpec, stats: VacuumStats | None, now: datetime, li
     ratio = dead / live if live else (float("inf") if dead else 0.0)
     last = stats.last_vacuumed
     age = now - last if last else None
-    when = f"last vacuumed {_duration(age.total_seconds())} ago" if age is not None else "never vacuumed"
-    size = f", {_bytes(stats.total_bytes)} on disk" if stats.total_bytes is not None else ""
+    when = f"last vacuumed {duration(age.total_seconds())} ago" if age is not None else "never vacuumed"
+    size = f", {byte_size(stats.total_bytes)} on disk" if stats.total_bytes is not None else ""
     summary = f"{dead:,} dead / {live:,} live tuples ({_percent(ratio)} dead){size}; {when}"
     details = (f"last_vacuum: {_stamp(stats.last_vacuum)}", f"last_autovacuum: {_stamp(stats.last_autovacuum)}")
     bloated = dead >= MIN_DEAD_TUPLES and ratio >= limits.dead_tuple_ratio
@@ -81,7 +82,7 @@ def wal_findings(slots: list[Slot], limits: Maintenance) -> list[Finding]:
     for slot in slots:
         result = check_slot([slot], limit)
         summary = (f"{'active' if slot.active else 'inactive'}, wal_status {slot.wal_status or '?'}, "
-                   f"retains {_bytes(slot.retained_bytes)} of WAL (limit {_bytes(limit)})")
+                   f"retains {byte_size(slot.retained_bytes)} of WAL (limit {byte_size(limit)})")
         fix, code = _slot_fix(slot, limit) if result.status is not Status.OK else ("", "")
         findings.append(Finding(Topic.WAL, slot.name, result.status, summary, fix, code, (f"plugin: {slot.plugin}",)))
     return findings
@@ -101,8 +102,8 @@ def _slot_fix(slot: Slot, limit: int) -> tuple[str, str]:
         return ("The slot holds more WAL than max_slot_wal_keep_size allows and will lose it at a checkpoint "
                 "unless DMS catches up: restart the task now and watch CDCLatencySource, then raise "
                 "max_slot_wal_keep_size in the cluster parameter group.", "")
-    return (f"DMS reads changes more slowly than Aurora writes them ({_bytes(slot.retained_bytes)} behind, limit "
-            f"{_bytes(limit)}). Long-term (runbook: DMS Task Stalled): scale the replication instance or limit "
+    return (f"DMS reads changes more slowly than Aurora writes them ({byte_size(slot.retained_bytes)} behind, limit "
+            f"{byte_size(limit)}). Long-term (runbook: DMS Task Stalled): scale the replication instance or limit "
             "the task's scope; see the replication instance finding and CDCLatencySource.", "")
 
 
@@ -147,7 +148,7 @@ def _metric_status(metric: str, series: Series) -> Status:
 
 def _limit_text(metric: str, status: Status) -> str:
     warn, fail, higher_is_worse = INSTANCE_LIMITS[metric]
-    show = (lambda v: f"{v:.0f}%") if metric == "CPUUtilization" else (lambda v: _bytes(int(v)))
+    show = (lambda v: f"{v:.0f}%") if metric == "CPUUtilization" else (lambda v: byte_size(int(v)))
     side = "above" if higher_is_worse else "below"
     return f"{metric}: {status} (warning {side} {show(warn)}, failing {side} {show(fail)})"
 
@@ -157,10 +158,10 @@ def _metric_text(metric: str, series: Series) -> str:
     if metric == "CPUUtilization":
         return f"CPU hourly average up to {max(values):.0f}%"
     if metric == "FreeableMemory":
-        return f"freeable memory down to {_bytes(int(min(values)))}"
+        return f"freeable memory down to {byte_size(int(min(values)))}"
     if metric == "FreeStorageSpace":
-        return f"free storage down to {_bytes(int(min(values)))}"
-    return f"swap up to {_bytes(int(max(values)))}"
+        return f"free storage down to {byte_size(int(min(values)))}"
+    return f"swap up to {byte_size(int(max(values)))}"
 
 
 # -- S3 clean-up ----------------------------------------------------------------------------------
