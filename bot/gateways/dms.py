@@ -204,7 +204,6 @@ class DmsGateway:
         except ClientError as exc:
             raise GatewayError(f"ReloadTables failed: {_code(exc)}") from None
 
-
     # Maintenance ------------------------------------------------------------------------------
 
     def instance_metrics(self, instance: str, now: datetime, hours: int = 24) -> dict[str, Series]:
@@ -223,23 +222,9 @@ class DmsGateway:
             }
             for i, (metric, stat) in enumerate(INSTANCE_METRICS.items())
         ]
-        self.calls += 1
-        try:
-            resp = self._cw.get_metric_data(
-                MetricDataQueries=queries,
-                StartTime=now - timedelta(hours=hours),
-                EndTime=now,
-                ScanBy="TimestampAscending",
-            )
-        except ClientError as exc:
-            raise GatewayError(f"GetMetricData failed: {_code(exc)}") from None
-        by_id = {r["Id"]: r for r in resp.get("MetricDataResults", [])}
-        out = {}
-        for i, metric in enumerate(INSTANCE_METRICS):
-            r = by_id.get(f"i{i}", {})
-            pairs = sorted(zip(r.get("Timestamps", []), r.get("Values", [])))
-            out[metric] = Series(metric, tuple((_utc(t), float(v)) for t, v in pairs))
-        return out
+        points = self._metric_points(queries, now - timedelta(hours=hours), now)
+        return {metric: Series(metric, tuple(sorted(points.get(f"i{i}", ()))))
+                for i, metric in enumerate(INSTANCE_METRICS)}
 
 
 # Per-instance metrics (dimension ReplicationInstanceIdentifier only) and the statistic read for each:
