@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -116,16 +117,22 @@ class Catalog:
     maintenance: Maintenance = Maintenance()
 
     def find(self, text: str) -> TableSpec | None:
-        """A table by its name, its Aurora source or its final table name, case-insensitively."""
+        """A table by its name, its Aurora source or its final table name, case-insensitively; else
+        by the final table's bare name ("orders" finds PUBLIC.ORDERS). The first in the file wins."""
         key = text.strip().lower()
+        exact, bare = self._names
+        return exact.get(key) or bare.get(key)
+
+    @cached_property
+    def _names(self) -> tuple[dict[str, TableSpec], dict[str, TableSpec]]:
+        # Every command and alert looks a table up: an index, not a scan of a 500-table fleet.
+        exact: dict[str, TableSpec] = {}
+        bare: dict[str, TableSpec] = {}
         for spec in self.tables:
-            if key in (spec.name.lower(), spec.source.lower(), spec.final_table.lower()):
-                return spec
-        # "orders" also finds the final table PUBLIC.ORDERS by its bare name.
-        for spec in self.tables:
-            if key == spec.final_table.split(".")[-1].lower():
-                return spec
-        return None
+            for name in (spec.name, spec.source, spec.final_table):
+                exact.setdefault(name.lower(), spec)
+            bare.setdefault(spec.final_table.split(".")[-1].lower(), spec)
+        return exact, bare
 
     def suggestions(self, text: str, limit: int = 3) -> list[str]:
         import difflib

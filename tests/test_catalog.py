@@ -39,6 +39,24 @@ def test_table_found_by_name_source_or_final_table_case_insensitively(typed):
     assert parse_catalog(MINIMAL).find(typed).name == "orders"
 
 
+def test_a_name_source_or_final_table_beats_another_tables_bare_final_name():
+    catalog = parse_catalog("""
+[[tables]]
+name = "orders"
+source = "public.orders"
+final_table = "ARCHIVE.LEGACY"
+
+[[tables]]
+name = "legacy"
+source = "public.legacy_src"
+final_table = "ANALYTICS.LEGACY_FINAL"
+""")
+    assert catalog.find("legacy").name == "legacy"  # its own name, though "orders" ends in .LEGACY
+    assert catalog.find("archive.legacy").name == "orders"
+    assert catalog.find("legacy_final").name == "legacy"  # a bare final name still finds its table
+    assert catalog.find("public") is None
+
+
 def test_unknown_table_gets_close_matches():
     catalog = parse_catalog(MINIMAL + '\n[[tables]]\nname = "order_items"\nsource = "public.order_items"\n')
     assert catalog.find("ordrs") is None
