@@ -113,3 +113,33 @@ def test_a_listener_that_acknowledged_waits_for_the_burst_to_be_acknowledged():
     t1.join(5)
     t2.join(5)
     assert sorted(order) == ["first", "second"] and first.wait(0) and second.wait(0)
+
+
+def test_under_steady_load_held_work_goes_oldest_first_once_more_than_max_held_wait():
+    acks = AcksFirst(quiet_s=0.05, max_wait_s=5, max_held=2)
+    pending = acks.arrived({})  # a request whose ack never comes while the test runs: no quiet moment
+    done = []
+
+    def work(name):
+        acks.after_burst()
+        done.append(name)
+
+    workers = []
+    for name in ("first", "second", "third"):
+        workers.append(threading.Thread(target=work, args=(name,)))
+        workers[-1].start()
+        time.sleep(0.1)
+    assert done == ["first"]  # the third to wait let the oldest go; two are still held
+    acks.acked(pending, on_request_thread=True)  # the last ack is given: a quiet moment follows
+    for worker in workers:
+        worker.join(5)
+    assert sorted(done) == ["first", "second", "third"]
+
+
+def test_work_after_a_quiet_moment_does_not_wait():
+    acks = AcksFirst(quiet_s=0.05, max_wait_s=5)
+    acks.acked(acks.arrived({}), on_request_thread=True)
+    time.sleep(0.2)  # no request for longer than quiet_s: the burst is over
+    started = time.monotonic()
+    acks.after_burst()
+    assert time.monotonic() - started < 1  # not the 5 s it would wait during a burst
