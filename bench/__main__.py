@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     print(machine())
     verdicts = [single_table(), *fleet(), s3(), *acks(bursts=3 if args.quick else 10, runs=1 if args.quick else 3),
                 memory(200 if args.quick else 1000)]
+    steady(2 if args.quick else 5)
     print(f"\n## Targets ({time.monotonic() - started:.0f} s)\n")
     for ok, text in verdicts:
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
@@ -145,6 +146,18 @@ def acks(bursts: int, runs: int) -> list[tuple[bool, str]]:
     every = serving.percentile(shared.commands + shared.clicks, 99)
     return [(p99 < 0.1, f"ack p99 with 50 requests in flight: {ms(p99)}, target < 100 ms "
                         f"(every CPU shared with the load generator: {ms(every)})")]
+
+
+def steady(seconds: float) -> None:
+    """Not a target: what steady load does to the acknowledgements, up to a server running flat out."""
+    runs = serving.ack_steady(tables=50, latency_ms=50, loads=[(100, 0), (300, 0), (0, 10), (0, 50)], seconds=seconds)
+    table(f"Acknowledgement under steady load for {seconds:g} s each, healthy backends (L = 50 ms), server on one "
+          f"CPU, half /sync-status <table> and half fix button clicks. Not the target's bursts: with some always in "
+          f"flight the server runs flat out, and the wait is what is in flight divided by what it can answer a second",
+          ["load", "answered", "a second", "p50", "p95", "p99", "max", "diagnoses answered meanwhile"],
+          [[r.load, len(r.waited), f"{len(r.waited) / r.seconds:.0f}",
+            *[ms(serving.percentile(r.waited, q)) for q in (50, 95, 99)], ms(max(r.waited)),
+            f"{r.answered} of {(len(r.waited) + 1) // 2}"] for r in runs])
 
 
 def memory(diagnoses: int) -> tuple[bool, str]:

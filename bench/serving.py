@@ -18,9 +18,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from syncbot.fakeslack import FakeSlack, block_actions_body, signed_headers, slash_command_body
 
@@ -151,37 +152,76 @@ def click_body(slack: Slack, button: dict[str, Any], message_ts: str) -> str:
     return block_actions_body(action, USER, CHANNEL, message_ts, slack.response_url())
 
 
-def send_at_once(target: Target, bodies: list[str]) -> list[float]:
-    """Sends every body at the same instant, each signed, on its own connection (as Slack does), and
-    returns the seconds each waited for its answer (NEVER if it was not a 200)."""
-    wire = [_http_request(target, body) for body in bodies]
-    sel = selectors.DefaultSelector()
-    started, got, done = {}, {}, {}
-    for i, data in enumerate(wire):
+class InFlight:
+    """Signed requests on their own connections (as Slack sends them), multiplexed on this one thread,
+    each timed from its connect to the last byte of its answer."""
+
+    def __init__(self, target: Target):
+        self._target, self._sel, self.count = target, selectors.DefaultSelector(), 0
+
+    def send(self, body: str, tag: Any = None) -> None:
         sock = socket.socket()
         sock.setblocking(False)
-        started[i] = time.perf_counter()
-        sock.connect_ex(("127.0.0.1", target.port))
-        sel.register(sock, selectors.EVENT_WRITE, (i, data))
-        got[i] = b""
-    while len(done) < len(wire):
-        ready = sel.select(timeout=30)
-        if not ready:
-            raise RuntimeError(f"{len(wire) - len(done)} requests had no answer after 30 s")
-        for key, events in ready:
-            i, data = key.data
-            sock = key.fileobj
+        started = time.perf_counter()
+        sock.connect_ex(("127.0.0.1", self._target.port))
+        self._sel.register(sock, selectors.EVENT_WRITE, [tag, _http_request(self._target, body), started, b""])
+        self.count += 1
+
+    def answered(self, timeout: float) -> list[tuple[Any, float]]:
+        """(tag, seconds) of the requests answered within `timeout` (NEVER for an answer not 200)."""
+        done = []
+        for key, events in self._sel.select(timeout=timeout):
+            sock, state = key.fileobj, key.data
             if events & selectors.EVENT_WRITE:
-                sock.sendall(data)
-                sel.modify(sock, selectors.EVENT_READ, (i, data))
+                sock.sendall(state[1])
+                self._sel.modify(sock, selectors.EVENT_READ, state)
                 continue
             chunk = sock.recv(65536)
-            got[i] += chunk
-            if not chunk or _complete(got[i]):
-                done[i] = time.perf_counter() - started[i] if got[i].startswith(b"HTTP/1.1 200") else NEVER
-                sel.unregister(sock)
+            state[3] += chunk
+            if not chunk or _complete(state[3]):
+                ok = state[3].startswith(b"HTTP/1.1 200")
+                done.append((state[0], time.perf_counter() - state[2] if ok else NEVER))
+                self._sel.unregister(sock)
                 sock.close()
-    return [done[i] for i in range(len(wire))]
+                self.count -= 1
+        return done
+
+
+def send_at_once(target: Target, bodies: list[str]) -> list[float]:
+    """Sends every body at the same instant and returns the seconds each waited for its answer."""
+    flight, done = InFlight(target), {}
+    for i, body in enumerate(bodies):
+        flight.send(body, i)
+    deadline = time.monotonic() + 30
+    while flight.count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{flight.count} requests had no answer after 30 s")
+        done.update(flight.answered(timeout=0.5))
+    return [done[i] for i in range(len(bodies))]
+
+
+def send_steadily(target: Target, body: Callable[[int], str], seconds: float, rate: float = 0,
+                  in_flight: int = 0) -> list[float]:
+    """For `seconds`, either `rate` requests a second at even intervals, whatever the answers (an open
+    loop), or `in_flight` requests kept outstanding, the next sent as one is answered (a closed loop:
+    the server's own speed sets the rate). Returns the seconds each waited for its answer."""
+    flight, waited, sent = InFlight(target), [], 0
+    began = time.perf_counter()
+    end = began + seconds
+    while True:
+        now = time.perf_counter()
+        if rate:
+            while now < end and began + sent / rate <= now:
+                flight.send(body(sent))
+                sent += 1
+        else:
+            while now < end and flight.count < in_flight:
+                flight.send(body(sent))
+                sent += 1
+        if not flight.count and now >= end:
+            return waited
+        wait = min(max(0.0, began + sent / rate - now), 0.05) if rate and now < end else 0.05
+        waited += [seconds for _, seconds in flight.answered(timeout=wait)]
 
 
 def _http_request(target: Target, body: str) -> bytes:
@@ -218,13 +258,26 @@ class AckResult:
     answered_during: int = 0  # diagnoses the bursts started that were answered while they ran
 
 
-def ack_bursts(tables: int, latency_ms: float, slow_snowflake_ms: float, bursts: int, size: int,
-               pause_s: float, pinned: bool) -> AckResult:
-    """`bursts` times, `size` signed requests at the same instant (half /sync-status <table>, half clicks
-    on a real fix button), while Snowflake takes `slow_snowflake_ms` a statement, so that every
-    diagnosis the bursts start is still running. One more burst first, not counted: the server's
-    threads are up, as in a server that has been running for a while. `pinned`: the server on one CPU,
-    this process and the Slack stand-in on the others."""
+@dataclass
+class Served:
+    slack: Slack
+    target: Target
+    tables: int
+    buttons: list[dict[str, Any]]
+    message_ts: str
+
+    def body(self, i: int) -> str:
+        """/sync-status <table> for even i, a click on one of the real fix buttons for odd i."""
+        if i % 2:
+            return click_body(self.slack, self.buttons[i % len(self.buttons)], self.message_ts)
+        return command_body(self.slack, f"t{i % self.tables:04d}")
+
+
+@contextmanager
+def serving(tables: int, latency_ms: float, slow_snowflake_ms: float, pinned: bool) -> Iterator[Served]:
+    """A server with one diagnosis answered (a paused pipe: its answer has fix buttons), then Snowflake
+    slowed to `slow_snowflake_ms` a statement. `pinned`: the server on one CPU, this process and the
+    Slack stand-in on the others."""
     slack = Slack()
     target = Target(slack, tables, latency_ms, slow_snowflake_ms)
     everywhere = os.sched_getaffinity(0)
@@ -234,28 +287,60 @@ def ack_bursts(tables: int, latency_ms: float, slow_snowflake_ms: float, bursts:
         for pid in (0, slack.pid):
             os.sched_setaffinity(pid, everywhere - {server_cpu})
     try:
-        send_at_once(target, [command_body(slack, "t0003")])  # a paused pipe: its answer has buttons
+        send_at_once(target, [command_body(slack, "t0003")])
         wait_for_posts(slack, 1)
         buttons, ts = slack.fix_buttons()
-        target.proc.send_signal(signal.SIGUSR1)  # from now on Snowflake is slow
-        result, commands_sent = AckResult([], [], 0), 1
-        for burst in range(bursts + 1):
-            result.running_max = max(result.running_max, commands_sent - slack.posted())
-            kinds = ["click" if i % 2 else "command" for i in range(size)]
-            bodies = [click_body(slack, buttons[i % len(buttons)], ts) if kind == "click"
-                      else command_body(slack, f"t{(burst * size + i) % tables:04d}") for i, kind in enumerate(kinds)]
-            answered = send_at_once(target, bodies)
-            if burst:
-                for kind, seconds in zip(kinds, answered):
-                    (result.clicks if kind == "click" else result.commands).append(seconds)
-            commands_sent += kinds.count("command")
-            time.sleep(pause_s)
-        result.answered_during = slack.posted() - 1
-        return result
+        if slow_snowflake_ms:
+            target.proc.send_signal(signal.SIGUSR1)  # from now on Snowflake is slow
+        yield Served(slack, target, tables, buttons, ts)
     finally:
         os.sched_setaffinity(0, everywhere)
         target.stop()
         slack.close()
+
+
+def ack_bursts(tables: int, latency_ms: float, slow_snowflake_ms: float, bursts: int, size: int,
+               pause_s: float, pinned: bool) -> AckResult:
+    """`bursts` times, `size` signed requests at the same instant (half /sync-status <table>, half clicks
+    on a real fix button), while Snowflake takes `slow_snowflake_ms` a statement, so that every
+    diagnosis the bursts start is still running. One more burst first, not counted: the server's
+    threads are up, as in a server that has been running for a while."""
+    with serving(tables, latency_ms, slow_snowflake_ms, pinned) as served:
+        slack = served.slack
+        result, commands_sent = AckResult([], [], 0), 1
+        for burst in range(bursts + 1):
+            result.running_max = max(result.running_max, commands_sent - slack.posted())
+            answered = send_at_once(served.target, [served.body(burst * size + i) for i in range(size)])
+            if burst:
+                result.commands += answered[0::2]
+                result.clicks += answered[1::2]
+            commands_sent += (size + 1) // 2
+            time.sleep(pause_s)
+        result.answered_during = slack.posted() - 1
+        return result
+
+
+@dataclass
+class SteadyResult:
+    load: str
+    waited: list[float]
+    seconds: float
+    answered: int  # diagnoses posted while the load ran (one for every two requests sent)
+
+
+def ack_steady(tables: int, latency_ms: float, loads: list[tuple[float, int]], seconds: float) -> list[SteadyResult]:
+    """Steady load instead of bursts, healthy backends: for each (rate, in_flight), `seconds` of
+    requests at `rate` a second (an open loop) or with `in_flight` always outstanding (a closed loop,
+    which runs the server flat out), server on one CPU."""
+    results = []
+    with serving(tables, latency_ms, 0, pinned=True) as served:
+        for rate, in_flight in loads:
+            started, posted = time.perf_counter(), served.slack.posted()
+            waited = send_steadily(served.target, served.body, seconds, rate=rate, in_flight=in_flight)
+            load = f"{rate:.0f} a second" if rate else f"{in_flight} always in flight"
+            results.append(SteadyResult(load, waited, time.perf_counter() - started, served.slack.posted() - posted))
+            time.sleep(1)  # the last diagnoses answer before the next load
+    return results
 
 
 def memory(tables: int, latency_ms: float, checkpoints: tuple[int, ...], in_flight: int) -> dict[int, tuple[float, int]]:
