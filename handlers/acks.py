@@ -76,7 +76,9 @@ class AcksFirst(Middleware):
         with self._lock:
             self._awaiting.pop(id(ack), None)
         ack.answered()
-        if not on_request_thread:  # an event's automatic ack, or process_before_response: never wait
+        # On the request's own thread (an event's automatic ack, process_before_response) waiting would
+        # hold back the HTTP answer itself; on a listener's thread it holds back only the work after it.
+        if not on_request_thread:
             self.after_burst()
 
     def after_burst(self) -> None:
