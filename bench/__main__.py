@@ -13,14 +13,20 @@ import time
 from pathlib import Path
 
 from bot.diagnostics.runner import CHUNK
+from bot.services import redacted_url
 
 from . import scale, serving
+from .target import REDIS_URL_ENV
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer bursts and diagnoses (a smoke run)")
+    parser.add_argument("--redis", metavar="URL", help="a real Redis for the server (its keys are syncbot's; use "
+                        "a database of its own), instead of an in-memory one")
     args = parser.parse_args(argv)
+    if args.redis:
+        os.environ[REDIS_URL_ENV] = args.redis
     started = time.monotonic()
     print(machine())
     verdicts = [single_table(), *fleet(), s3(), *acks(bursts=3 if args.quick else 10, runs=1 if args.quick else 3),
@@ -42,9 +48,10 @@ def machine() -> str:
     pressure = Path("/proc/pressure/cpu")
     # How much of the last 10 s something else made runnable tasks wait for a CPU (other jobs here).
     stalled = pressure.read_text().split()[1].split("=")[1] + " %" if pressure.exists() else "?"
+    redis = "Redis " + redacted_url(os.environ[REDIS_URL_ENV]) if os.environ.get(REDIS_URL_ENV) else "in-memory Redis"
     return (f"# syncbot benchmark\n\nnproc {os.cpu_count()} · {cpu} · Python {platform.python_version()} · "
             f"{platform.system()} {platform.release()} · load average {load} · CPU pressure (10 s) {stalled} · "
-            f"3M-step Python loop {loop:.0f} ms")
+            f"3M-step Python loop {loop:.0f} ms · {redis}")
 
 
 def table(title: str, head: list[str], rows: list[list[object]]) -> None:

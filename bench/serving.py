@@ -339,7 +339,7 @@ def ack_steady(tables: int, latency_ms: float, loads: list[tuple[float, int]], s
             waited = send_steadily(served.target, served.body, seconds, rate=rate, in_flight=in_flight)
             load = f"{rate:.0f} a second" if rate else f"{in_flight} always in flight"
             results.append(SteadyResult(load, waited, time.perf_counter() - started, served.slack.posted() - posted))
-            time.sleep(1)  # the last diagnoses answer before the next load
+            wait_for_posts(served.slack, posted + (len(waited) + 1) // 2)  # every diagnosis answers before the next load
     return results
 
 

@@ -1,6 +1,7 @@
 """`syncbot serve` for the benchmark, in its own process: the production wiring and HTTP server
 (syncbot.wiring.wire, then syncbot.server.serve_http: waitress), with the fleet's stand-in backends in
-place of the clients bot.services would build, and an in-memory Redis.
+place of the clients bot.services would build, and an in-memory Redis unless $SYNCBOT_BENCH_REDIS_URL names
+a real one.
 
     SLACK_SIGNING_SECRET=... python -m bench.target --port 8123 --slack-api-url http://127.0.0.1:9/api/
 """
@@ -12,6 +13,7 @@ import os
 import signal
 
 import fakeredis
+import redis
 
 from bot.core import SyncBot
 from bot.diagnostics.runner import Diagnoser
@@ -20,6 +22,8 @@ from syncbot import server
 from syncbot.wiring import wire
 
 from .fleet import Backends, Fleet
+
+REDIS_URL_ENV = "SYNCBOT_BENCH_REDIS_URL"  # a real Redis for the server; an in-memory one without it
 
 
 def main() -> None:
@@ -35,7 +39,9 @@ def main() -> None:
     backends = Backends(args.latency_ms / 1000)
     signal.signal(signal.SIGUSR1, lambda *_: backends.slow.update(snowflake=args.slow_snowflake_ms / 1000))
     fleet = Fleet(args.tables, backends)
-    bot = SyncBot(fleet.catalog, Diagnoser(fleet.gateways()), fakeredis.FakeRedis())
+    url = os.environ.get(REDIS_URL_ENV)
+    store = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2) if url else fakeredis.FakeRedis()
+    bot = SyncBot(fleet.catalog, Diagnoser(fleet.gateways()), store)
     app = wire(bot, client=web_client("xoxb-bench", args.slack_api_url),
                signing_secret=os.environ["SLACK_SIGNING_SECRET"]).app
     server.serve_http(app, bot, "127.0.0.1", args.port)
