@@ -17,6 +17,7 @@ from bot.gateways.s3 import S3Gateway
 from bot.maintenance import Topic
 from bot.maintenance.findings import instance_finding, lifecycle_finding, vacuum_finding, wal_findings
 from bot.models import Status
+from syncbot.sandbox.pipeline import CATALOG_TOML
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 LIMITS = Maintenance()
@@ -165,15 +166,7 @@ def s3(aws):
     return client
 
 
-SANDBOX_TABLES = parse_catalog("""
-[[tables]]
-name = "orders"
-source = "public.orders"
-
-[[tables]]
-name = "customers"
-source = "public.customers"
-""").tables
+SANDBOX_TABLES = parse_catalog(CATALOG_TOML).tables  # the tables whose CDC files the sandbox bucket holds
 
 
 def s3_finding(client):
@@ -229,7 +222,7 @@ def test_rule_for_one_table_names_the_others(s3):
     put_rules(s3, {"ID": "orders-only", "Status": "Enabled", "Filter": {"Prefix": "dms/public/orders/"},
                    "Expiration": {"Days": 14}})
     finding = s3_finding(s3)
-    assert finding.status is Status.WARNING and finding.summary.endswith("not those of customers")
+    assert finding.status is Status.WARNING and finding.summary.endswith("not those of customers, payments")
 
 
 def test_expiring_before_a_refresh_could_reload_is_a_warning(s3):
