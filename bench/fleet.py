@@ -22,7 +22,7 @@ from botocore.validate import ParamValidator
 from snowflake.connector.errors import ProgrammingError
 
 from bot.catalog import Catalog, TableSpec, parse_catalog
-from bot.diagnostics.runner import Gateways
+from bot.gateways import Gateways
 from bot.gateways import aurora as aurora_sql
 from bot.gateways import snowflake as snowflake_sql
 from bot.gateways.aurora import AuroraGateway

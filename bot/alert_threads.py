@@ -25,7 +25,7 @@ from .core import SyncBot
 from .gateways import GatewayError
 from .gateways.dms import DmsGateway
 from .models import Diagnosis
-from .report import worst_first
+from .models import worst_first
 
 log = logging.getLogger(__name__)
 

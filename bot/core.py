@@ -11,7 +11,7 @@ from .catalog import Catalog, TableSpec
 from .diagnostics.runner import Diagnoser
 from .models import Diagnosis
 from .offers import Offer, OfferStore
-from .report import worst_first
+from .models import worst_first
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from .catalog import Catalog, CatalogError, TableSpec, load_catalog
-from .diagnostics.runner import utcnow
+from .models import utcnow
 from .gateways import GatewayError, NotFound
 from .gateways.aurora import AuroraGateway
 from .gateways.dms import DmsGateway, TaskInfo

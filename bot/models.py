@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
 
@@ -109,3 +109,20 @@ class Diagnosis:
         data["generated_at"] = self.generated_at.isoformat()
         data["verdict"]["healthy"] = self.verdict.healthy
         return data
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def overall(diag: Diagnosis) -> Status:
+    """One status for a whole diagnosis, from its verdict."""
+    if diag.verdict.section is Section.HEALTHY:
+        return Status.OK
+    if diag.verdict.section is Section.UNKNOWN:
+        return Status.UNKNOWN
+    return Status.FAILING
+
+
+def worst_first(diags: list[Diagnosis]) -> list[Diagnosis]:
+    return sorted(diags, key=lambda d: (SEVERITY[overall(d)], d.table))

@@ -3,21 +3,9 @@ from __future__ import annotations
 
 import json
 
-from .models import ACTION_LABELS, SEVERITY, Diagnosis, Section, Status
+from .models import ACTION_LABELS, Diagnosis, Status, overall, worst_first
 
 MARK = {Status.OK: "OK  ", Status.WARNING: "WARN", Status.FAILING: "FAIL", Status.UNKNOWN: "????"}
-
-
-def overall(diag: Diagnosis) -> Status:
-    if diag.verdict.section is Section.HEALTHY:
-        return Status.OK
-    if diag.verdict.section is Section.UNKNOWN:
-        return Status.UNKNOWN
-    return Status.FAILING
-
-
-def worst_first(diags: list[Diagnosis]) -> list[Diagnosis]:
-    return sorted(diags, key=lambda d: (SEVERITY[overall(d)], d.table))
 
 
 def text(diag: Diagnosis) -> str:

@@ -11,7 +11,8 @@ from botocore.exceptions import NoRegionError
 
 from .catalog import load_catalog
 from .core import SyncBot
-from .diagnostics.runner import Diagnoser, Gateways
+from .diagnostics.runner import Diagnoser
+from .gateways import Gateways
 from .doctor import Backends
 from .gateways.aurora import AuroraGateway
 from .gateways.dms import DmsGateway

@@ -9,7 +9,7 @@ from slack_sdk.models.blocks import (
 
 from bot.models import ACTION_LABELS, ActionKind, CheckResult, Diagnosis, Section, Status
 from bot.offers import Offer
-from bot.report import overall, worst_first
+from bot.models import overall, worst_first
 
 from .ids import BlockId, fix_action_id
 

@@ -9,7 +9,8 @@ import urllib.request
 import waitress
 
 from bot.core import SyncBot
-from bot.diagnostics.runner import Diagnoser, Gateways
+from bot.diagnostics.runner import Diagnoser
+from bot.gateways import Gateways
 from handlers.acks import AcksFirst
 from handlers.app import web_client
 from syncbot.fakeslack import signed_headers, slash_command_body

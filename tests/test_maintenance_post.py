@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError
 from bot.catalog import Maintenance
 from bot.core import SyncBot
 from bot.diagnostics.runner import Diagnoser
-from bot.diagnostics.runner import Gateways
+from bot.gateways import Gateways
 from bot.gateways.aurora import AuroraGateway
 from bot.maintenance import Finding, MaintenanceReport, Topic, collect, due_period, post_due_maintenance
 from bot.models import Status

@@ -4,7 +4,8 @@ import threading
 import time
 
 from bot.diagnostics import runner
-from bot.diagnostics.runner import Diagnoser, Gateways
+from bot.diagnostics.runner import Diagnoser
+from bot.gateways import Gateways
 from bot.models import CheckName, Section, Status
 
 

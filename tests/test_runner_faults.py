@@ -2,7 +2,8 @@
 import threading
 import time
 
-from bot.diagnostics.runner import Diagnoser, Gateways
+from bot.diagnostics.runner import Diagnoser
+from bot.gateways import Gateways
 from bot.gateways import GatewayError
 from bot.models import CheckName, Section, Status, Where
 

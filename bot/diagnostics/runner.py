@@ -17,17 +17,13 @@ import uuid
 from collections.abc import Hashable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable
 
 from ..catalog import TableSpec
-from ..gateways import GatewayError
-from ..gateways.aurora import AuroraGateway
+from ..gateways import GatewayError, Gateways
 from ..gateways.dms import DmsGateway
-from ..gateways.s3 import S3Gateway
-from ..gateways.snowflake import SnowflakeGateway
-from ..models import CheckName, CheckResult, Diagnosis
+from ..models import CheckName, CheckResult, Diagnosis, utcnow
 from . import checks
 from .verdict import decide
 
@@ -38,18 +34,6 @@ log = logging.getLogger(__name__)
 LANE_WIDTH = {"aws": 8, "snowflake": 8, "aurora": 4}
 # Items per call in a multi-table round; chunks of one read run side by side on their lane.
 CHUNK = {"latency": 250, "pipe": 100, "history": 50, "newest": 100, "sfcols": 200, "pgcols": 500}
-
-
-@dataclass
-class Gateways:
-    dms: DmsGateway
-    s3: S3Gateway
-    snowflake: SnowflakeGateway
-    aurora: AuroraGateway
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class _InFlight:

@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from ..catalog import Catalog, TableSpec
-from ..diagnostics.runner import Gateways, utcnow
+from ..gateways import Gateways
+from ..models import utcnow
 from ..gateways import GatewayError
 from ..models import Status
 from . import findings as f

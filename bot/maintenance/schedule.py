@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from croniter import croniter
 
-from ..diagnostics.runner import utcnow
+from ..models import utcnow
 from .collect import maintenance_report
 from .report import MaintenanceReport
 

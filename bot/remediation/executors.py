@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..catalog import TableSpec
-from ..diagnostics.runner import Gateways
+from ..gateways import Gateways
 from ..gateways import GatewayError
 from ..models import ActionKind
 

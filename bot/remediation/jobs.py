@@ -13,7 +13,7 @@ from typing import Callable, Protocol
 
 from ..catalog import TableSpec
 from ..core import SyncBot
-from ..diagnostics.runner import Gateways
+from ..gateways import Gateways
 from ..gateways import GatewayError
 from ..models import ActionKind, Diagnosis
 from .approvals import ApprovalRequest, Approvals

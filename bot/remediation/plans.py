@@ -10,7 +10,7 @@ from typing import Any
 
 from ..catalog import TableSpec
 from ..diagnostics.checks import check_schema
-from ..diagnostics.runner import Gateways
+from ..gateways import Gateways
 from ..gateways.snowflake import copy_with_files, relative_to_source
 from ..models import ActionKind
 from ..diagnostics.typemap import snowflake_type

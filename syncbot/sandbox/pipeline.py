@@ -14,7 +14,7 @@ from fakesnow.instance import FakeSnow
 from moto import mock_aws
 
 from bot.catalog import Catalog, TableSpec, parse_catalog
-from bot.diagnostics.runner import Gateways
+from bot.gateways import Gateways
 from bot.diagnostics.typemap import snowflake_type
 from bot.gateways import GatewayError, NotFound
 from bot.gateways.aurora import AuroraGateway, PgColumn, Slot, VacuumStats
