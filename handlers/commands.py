@@ -10,7 +10,7 @@ from slack_sdk.errors import SlackApiError
 from bot.core import SyncBot
 from bot.maintenance import maintenance_report
 
-from . import blocks, maintenance
+from . import blocks, maintenance, pictures
 from .ids import COMMAND
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,8 @@ def register(app: App, bot: SyncBot) -> None:
             ack(response_type="ephemeral", text=f"Running the runbook checks for *{spec.name}*…")
             diag = bot.diagnose(spec)
             offers = bot.offer(diag, channel)
-            publish(client, respond, channel, blocks.diagnosis_blocks(diag, offers), blocks.fallback_text(diag))
+            ts = publish(client, respond, channel, blocks.diagnosis_blocks(diag, offers), blocks.fallback_text(diag))
+            pictures.post_latency_picture(client, bot, spec, channel, ts)
 
 
 def unknown_table_text(typed: str, close: list[str], known: list[str]) -> str:

@@ -2,6 +2,7 @@
 come from the task itself."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -11,6 +12,7 @@ from botocore.exceptions import ClientError
 from . import GatewayError, NotFound
 
 LATENCY_METRICS = ("CDCLatencySource", "CDCLatencyTarget")
+LATENCY_PERIOD_S, LATENCY_STAT = 300, "Maximum"  # the check's series and the picture's, alike
 METRIC_QUERIES_PER_CALL = 500  # GetMetricData's limit
 
 
@@ -69,13 +71,26 @@ def _latency_queries(targets: list[tuple[str, str]]) -> list[dict]:
                     {"Name": "ReplicationInstanceIdentifier", "Value": instance},
                     {"Name": "ReplicationTaskIdentifier", "Value": resource_id},
                 ]},
-                "Period": 300,
-                "Stat": "Maximum",
+                "Period": LATENCY_PERIOD_S,
+                "Stat": LATENCY_STAT,
             },
         }
         for t, (instance, resource_id) in enumerate(targets)
         for m, metric in enumerate(LATENCY_METRICS)
     ]
+
+
+def latency_widget(instance: str, resource_id: str, hours: int = 3) -> str:
+    """GetMetricWidgetImage's MetricWidget (CloudWatch's "Metric Widget Structure"): the latency check's
+    own metrics, dimensions, period and statistic, drawn by CloudWatch over the same hours."""
+    return json.dumps({
+        "title": f"CDC latency (seconds), last {hours} h",
+        "view": "timeSeries", "stacked": False, "width": 800, "height": 300,
+        "start": f"-PT{hours}H", "period": LATENCY_PERIOD_S, "stat": LATENCY_STAT,
+        "yAxis": {"left": {"min": 0, "label": "seconds", "showUnits": False}},
+        "metrics": [["AWS/DMS", metric, "ReplicationInstanceIdentifier", instance,
+                     "ReplicationTaskIdentifier", resource_id, {"label": metric}] for metric in LATENCY_METRICS],
+    })
 
 
 class DmsGateway:
@@ -174,6 +189,19 @@ class DmsGateway:
             token = resp.get("NextToken")
             if not token:
                 return points
+
+    def latency_image(self, instance: str, task_resource_id: str, hours: int = 3) -> bytes:
+        """The latency graph as a PNG rendered by CloudWatch itself (GetMetricWidgetImage)."""
+        self.calls += 1
+        try:
+            resp = self._cw.get_metric_widget_image(MetricWidget=latency_widget(instance, task_resource_id, hours),
+                                                    OutputFormat="png")
+        except ClientError as exc:
+            raise GatewayError(f"GetMetricWidgetImage failed: {_code(exc)}") from None
+        image = resp.get("MetricWidgetImage") or b""
+        if not image.startswith(b"\x89PNG"):
+            raise GatewayError("GetMetricWidgetImage returned no PNG")
+        return image
 
     # Remediation calls -------------------------------------------------------------------------
 

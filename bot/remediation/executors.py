@@ -25,11 +25,17 @@ def execute(kind: ActionKind, data: dict, spec: TableSpec, gw: Gateways, *, stop
         if kind is ActionKind.RESTART_TASK:
             return _restart(data, spec, gw, stop_wait_s, poll_s, sleep)
         if kind in (ActionKind.PAUSE_PIPE, ActionKind.RESUME_PIPE):
-            gw.snowflake.set_pipe_paused(spec.pipe, data["paused"])
+            if data.get("force"):
+                gw.snowflake.force_resume_pipe(spec.pipe)
+            else:
+                gw.snowflake.set_pipe_paused(spec.pipe, data["paused"])
             state = gw.snowflake.pipe_status(spec.pipe).execution_state
             return Outcome(True, f"pipe {spec.pipe} is now {state}")
-        if kind is ActionKind.ADD_COLUMNS:
-            return _add_columns(data, spec, gw)
+        if kind is ActionKind.FIX_COLUMNS:
+            return _fix_columns(data, spec, gw)
+        if kind is ActionKind.RESUME_TASK:
+            gw.snowflake.resume_task(spec.merge_task)
+            return Outcome(True, f"resumed merge task {spec.merge_task}")
         if kind is ActionKind.RETRY_FILES:
             gw.snowflake.load_files(data["definition"], data["files"])
             return Outcome(True, f"reloaded {len(data['files'])} files with the pipe's COPY statement")
@@ -55,21 +61,22 @@ def _restart(data: dict, spec: TableSpec, gw: Gateways, wait_s: float, poll_s: f
     return Outcome(True, f"restarted DMS task {spec.dms_task}", tuple(lines))
 
 
-def _add_columns(data: dict, spec: TableSpec, gw: Gateways) -> Outcome:
-    lines = []
-    for table, column, sf_type in data["columns"]:
-        gw.snowflake.add_column(table, column, sf_type)
-        lines.append(f"added {column} {sf_type} to {table}")
-    added = sorted({column for _, column, _ in data["columns"]})
+def _fix_columns(data: dict, spec: TableSpec, gw: Gateways) -> Outcome:
+    # change_columns checks every statement before it runs the first.
+    lines = gw.snowflake.change_columns([tuple(change) for change in data["changes"]])
+    summary = f"ran {len(lines)} column changes"
+    added = data.get("added", [])
+    if not added:
+        return Outcome(True, summary, tuple(lines))
     try:
         definition = gw.snowflake.definition("TASK", spec.merge_task).upper()
     except GatewayError as exc:
         lines.append(f"warning: could not read the merge task {spec.merge_task}: {exc}")
-        return Outcome(True, f"added {len(data['columns'])} columns", tuple(lines))
+        return Outcome(True, summary, tuple(lines))
     absent = [c for c in added if c not in definition]
     if absent:
         lines.append(f"warning: the merge task {spec.merge_task} does not mention {', '.join(absent)}: "
                      "update its logic (runbook Schema Mismatch step 4)")
     else:
         lines.append(f"the merge task {spec.merge_task} already mentions the new columns")
-    return Outcome(True, f"added {len(data['columns'])} columns", tuple(lines))
+    return Outcome(True, summary, tuple(lines))
