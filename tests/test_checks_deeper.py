@@ -213,3 +213,18 @@ def test_a_just_restarted_task_gives_no_insert_rate():
     stat = TableStat("public", "orders", "Table completed", inserts=1_000_000)
     result = checks.check_rows(RowCount(100_000, True), 10_000, NOW, young, stat, SPEC, NOW)
     assert result.facts["missing_rows"]
+
+
+def test_a_pipe_paused_by_an_administrator_gets_no_resume_button():
+    result = checks.check_snowpipe(PipeStatus("PAUSED_BY_SNOWFLAKE_ADMIN"), [], SPEC, NOW)
+    verdict, actions = decide((result,))
+    assert "open a support case before resuming" in verdict.summary and actions == ()
+
+
+def test_an_odd_column_name_snowflake_already_has_is_no_problem():
+    aurora = [PgColumn("Total Due", "numeric", precision=10, scale=2)]
+    have = {"TOTAL DUE": SfColumn("TOTAL DUE", "NUMBER", None, 10, 2)}
+    assert checks.check_schema(aurora, have, dict(have), SPEC).status is Status.OK
+    narrow = {"TOTAL DUE": SfColumn("TOTAL DUE", "NUMBER", None, 8, 2)}
+    result = checks.check_schema(aurora, narrow, dict(narrow), SPEC)
+    assert result.facts["alters"] == [] and "change it by hand" in result.facts["unfixable"][0]

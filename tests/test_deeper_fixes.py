@@ -93,3 +93,17 @@ def test_console_scenarios_press_the_fix(scenario, press, statement):
         console.close()
     assert any(statement in s for s in console.sandbox.snowflake.statements), console.sandbox.snowflake.statements
     assert f"ran *{press}*" in out.getvalue() or f"ran {press}" in out.getvalue()
+
+
+def test_fixes_that_no_longer_apply_are_refused_with_the_reason(make_sandbox):
+    from bot.remediation.plans import PlanError, build_plan
+
+    sandbox = make_sandbox("healthy", real_aurora=False)
+    spec, tables = sandbox.catalog.find("orders"), list(sandbox.catalog.tables)
+    with pytest.raises(PlanError, match="STAGING.ORDERS_MERGE is already started"):
+        build_plan(ActionKind.RESUME_TASK, spec, sandbox.gateways, tables)
+    sandbox.snowflake.pipes["STAGING.ORDERS_PIPE"]["executionState"] = "STOPPED_STAGE_DROPPED"
+    with pytest.raises(PlanError, match="which resuming does not fix: its stage was dropped"):
+        build_plan(ActionKind.RESUME_PIPE, spec, sandbox.gateways, tables)
+    with pytest.raises(PlanError, match="nothing to change"):
+        build_plan(ActionKind.FIX_COLUMNS, spec, sandbox.gateways, tables)

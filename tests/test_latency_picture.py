@@ -88,3 +88,22 @@ def test_a_failed_upload_costs_only_the_picture(harness, monkeypatch):
     assert response.status == 200
     assert h.slack.of("chat.postMessage")[0].params["text"].startswith("orders: DMS Task Stalled")
     assert h.slack.of("files.completeUploadExternal") == []
+
+
+def test_each_annotated_table_gets_its_picture_in_the_alert_thread(harness):
+    from test_alert_events import deliver, recorded
+
+    h = harness("stalled")
+    alarm = recorded("chatbot_cloudwatch_alarm", h)
+    assert deliver(h, alarm).status == 200
+    shared = h.slack.of("files.completeUploadExternal")
+    assert [c.params["thread_ts"] for c in shared] == [alarm["ts"]] * 3
+    assert [json.loads(c.params["files"])[0]["title"].split(":")[0] for c in shared] == ["orders", "customers",
+                                                                                       "payments"]
+
+
+def test_no_picture_without_a_message_to_thread_under(harness):
+    h = harness("stalled")
+    h.slack.not_in_channels.add(CHANNEL)  # the answer goes through response_url: it has no ts
+    h.app.dispatch(bolt_request(slash_command_body("orders", "U0ALICE01", CHANNEL, h.slack.response_url()), h.secret))
+    assert h.slack.of("response_url") and h.slack.of("files.getUploadURLExternal") == []

@@ -105,7 +105,7 @@ def check_snowpipe(pipe: PipeStatus, history: list[LoadRecord], spec: TableSpec,
              "failed_files": [r.file_name for r in failed], "column_mismatch": mismatch,
              "type_mismatch": any(m in r.first_error_message.lower() for r in failed for m in TYPE_ERRORS),
              "pending": pipe.pending_file_count, "loaded_recently": any(r.status.lower() == "loaded" for r in history),
-             "paused": pipe.execution_state.startswith("PAUSED"), "stale": stale,
+             "paused": pipe.execution_state == "PAUSED", "stale": stale,
              "state_meaning": PIPE_STATES.get(pipe.execution_state, "")}
     if pipe.execution_state != "RUNNING":
         summary = f"pipe {spec.pipe} is {pipe.execution_state}"
@@ -151,24 +151,29 @@ def check_schema(aurora: list[PgColumn], final: dict[str, SfColumn], staging: di
     """Names and types: a column Snowflake lacks is added, one too narrow (length, precision) is
     widened in place, one Snowflake cannot change in place is explained. Final table first, then
     staging (runbook order). A column name that is not a plain identifier is reported, never put in SQL."""
-    bad = [c.name for c in aurora if not plain_identifier(c.name)]
-    plain = [c for c in aurora if plain_identifier(c.name)]
+    bad: list[str] = []
     changes: list[tuple[str, str, str, str]] = []
     missing: dict[str, list[str]] = {}
     gaps: dict[str, TypeGap] = {}
     unfixable: list[str] = []
     for table, have in ((spec.final_table, final), (spec.staging_table, staging)):
-        for col in plain:
+        for col in aurora:
             name, found = col.name.upper(), have.get(col.name.upper())
-            if found is None:
+            plain = plain_identifier(col.name)
+            if found is None and not plain:
+                bad.append(col.name)  # Snowflake lacks it, and its name must not be pasted into SQL
+            elif found is None:
                 changes.append((table, name, "add", snowflake_type(col)))
                 missing.setdefault(table, []).append(name)
             elif (gap := type_gap(col, found)) is not None:
                 gaps.setdefault(name, gap)
-                if gap.target:
+                if gap.target and plain:
                     changes.append((table, name, "type", gap.target))
                 else:
-                    unfixable.append(f"{table}.{name}: {gap.why}")
+                    unfixable.append(f"{table}.{name[:80]}: {gap.why}" if plain else
+                                     f"{table}.{name[:80]}: {gap.why}; its name is not a plain identifier, so "
+                                     "change it by hand")
+    bad = list(dict.fromkeys(bad))
     alters = [column_ddl(*change) + ";" for change in changes]
     facts = {"missing": missing, "alters": alters, "changes": [list(c) for c in changes],
              "widened": sorted(n for n, g in gaps.items() if g.target), "unfixable": unfixable, "bad_names": bad}
