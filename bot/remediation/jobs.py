@@ -68,6 +68,7 @@ class Runtime:
     # Short leases: a dead worker is taken over within one lease. The heartbeat renews it three times
     # per lease while a step runs.
     lease_s: float = 30.0
+    heartbeat_every_s: float | None = None  # default: three times per lease
     # TRUNCATE runs with Snowflake's STATEMENT_TIMEOUT_IN_SECONDS below the lease: a worker killed
     # mid-statement cannot have its TRUNCATE land (Snowflake keeps detached statements running)
     # after another worker took over and started the reload.
@@ -77,7 +78,7 @@ class Runtime:
 
     @property
     def heartbeat_s(self) -> float:
-        return self.lease_s / 3
+        return self.heartbeat_every_s or self.lease_s / 3
 
 
 _runtime: Runtime | None = None
