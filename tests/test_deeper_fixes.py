@@ -3,9 +3,9 @@ statement it runs (fakesnow for tables, the sandbox's Snowpipe and task stand-in
 import pytest
 
 from bot.models import ActionKind, CheckName
-from bot.remediation.executors import execute
+from bot.remediation.steps import StepContext, StepFailed, steps_for
 
-from test_remediation import ALICE, CHANNEL, click, diagnose, statements
+from test_remediation import ALICE, click, diagnose, run_worker, statements, thread_note
 
 HOSTILE = "X NUMBER; GRANT ROLE ACCOUNTADMIN TO USER MALLORY; --"
 
@@ -15,12 +15,13 @@ def test_resume_merge_task_runs_alter_task_resume_after_the_confirm_dialog(harne
     ts, buttons = diagnose(h)
     button = buttons["resume_task"]
     assert button["text"]["text"] == "Resume merge task" and button["confirm"]["confirm"]["text"] == "Resume merge task"
-    answer = click(h, button, ALICE, message_ts=ts)
-    assert "resumed merge task STAGING.ORDERS_MERGE" in answer
+    assert "queued" in click(h, button, ALICE, message_ts=ts)
+    run_worker(h)
     assert statements(h, "ALTER TASK") == ["ALTER TASK STAGING.ORDERS_MERGE RESUME"]
     assert h.sandbox.snowflake.tasks["STAGING.ORDERS_MERGE"]["state"] == "started"
-    note = h.slack.of("chat.postMessage")[-1].params
+    note = thread_note(h)
     assert note["thread_ts"] == ts and "ran *Resume merge task*" in note["text"]
+    assert "resumed merge task STAGING.ORDERS_MERGE" in note["text"]
 
 
 def test_resume_of_a_stale_pipe_force_resumes_it(harness):
@@ -30,6 +31,7 @@ def test_resume_of_a_stale_pipe_force_resumes_it(harness):
     verdict = h.slack.of("chat.postMessage")[-1].params["blocks"][1]["text"]["text"]
     assert "older than 14 days may not load" in verdict
     click(h, buttons["resume_pipe"], ALICE, message_ts=ts)
+    run_worker(h)
     assert h.sandbox.snowflake.statements == [
         "SELECT SYSTEM$PIPE_FORCE_RESUME('STAGING.ORDERS_PIPE', 'STALENESS_CHECK_OVERRIDE')"]
     assert h.sandbox.snowflake.pipes["STAGING.ORDERS_PIPE"]["executionState"] == "RUNNING"
@@ -39,8 +41,9 @@ def test_fix_columns_widens_final_then_staging(harness):
     h = harness("column-widened")
     ts, buttons = diagnose(h)
     assert buttons["add_columns"]["text"]["text"] == "Fix columns"
-    answer = click(h, buttons["add_columns"], ALICE, message_ts=ts)
-    assert "ran 4 column changes" in answer
+    click(h, buttons["add_columns"], ALICE, message_ts=ts)
+    run_worker(h)
+    assert "ran *Fix columns* on `orders`" in thread_note(h)["text"]
     assert statements(h, "ALTER TABLE") == [
         "ALTER TABLE PUBLIC.ORDERS ALTER COLUMN STATUS SET DATA TYPE VARCHAR(255)",
         "ALTER TABLE PUBLIC.ORDERS ALTER COLUMN TOTAL SET DATA TYPE NUMBER(14,2)",
@@ -57,18 +60,21 @@ def test_rows_missing_offers_resync(harness):
     _, buttons = diagnose(h)
     assert set(buttons) == {"resync"}
     text = str(h.slack.of("chat.postMessage")[-1].params["blocks"])
-    assert "Aurora holds 48,000 rows and the final table 1" in text
+    assert "Aurora holds 3,000 rows and the final table 2" in text
 
 
 def test_a_hostile_column_name_in_a_plan_runs_nothing(make_sandbox):
     """Plan data tampered in the approval store (or a name that slipped past the check) must not leave
-    the tables half changed: the valid ALTER before the hostile one does not run either."""
+    the tables half changed: the valid ALTER before the hostile one does not run either. The steps
+    run in order, as the worker runs them, until one fails."""
     sandbox = make_sandbox("column-widened", real_aurora=False)
-    spec = sandbox.catalog.find("orders")
     data = {"changes": [["PUBLIC.ORDERS", "STATUS", "type", "VARCHAR(255)"],
-                        ["PUBLIC.ORDERS", HOSTILE, "add", "NUMBER(10,0)"]], "added": [HOSTILE]}
-    outcome = execute(ActionKind.FIX_COLUMNS, data, spec, sandbox.gateways)
-    assert not outcome.ok and "not a plain identifier" in outcome.summary
+                        ["PUBLIC.ORDERS", HOSTILE, "add", "NUMBER(10,0)"]],
+            "added": [HOSTILE], "merge_task": "STAGING.ORDERS_MERGE"}
+    ctx = StepContext(gw=sandbox.gateways, lease=None, data=data, resumed=False, started_at=0.0, rt=None)
+    with pytest.raises(StepFailed, match="nothing was changed: refusing column name"):
+        for step in steps_for(ActionKind.FIX_COLUMNS, data):
+            step.run(ctx)
     assert sandbox.snowflake.statements == []
     assert sandbox.snowflake.column_types("PUBLIC.ORDERS")["STATUS"].char_length == 32
 

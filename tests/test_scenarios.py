@@ -65,7 +65,7 @@ def test_fleet_is_sorted_worst_first(make_sandbox, scenario):
 
 @pytest.mark.parametrize("scenario, evidence", [
     ("merge-task-suspended", (CheckName.MERGE_TASK, "merge task STAGING.ORDERS_MERGE is suspended")),
-    ("rows-missing", (CheckName.ROWS, "47,999 rows missing: Aurora has 48,000 (exact), PUBLIC.ORDERS has 1")),
+    ("rows-missing", (CheckName.ROWS, "2,998 rows missing: Aurora has 3,000 (exact), PUBLIC.ORDERS has 2")),
     ("column-widened", (CheckName.SCHEMA, "column STATUS is character varying(255) in Aurora but VARCHAR(32)")),
     ("stale-pipe", (CheckName.SNOWPIPE, "stale (paused longer than the 14 days notifications are kept)")),
 ])

@@ -9,7 +9,7 @@ from croniter import croniter
 
 from ..catalog import TableSpec
 from ..gateways.aurora import PgColumn, RowCount, Slot
-from ..gateways.dms import Series, TableStat, TaskInfo
+from ..gateways.dms import TABLE_STATES_BAD, Series, TableStat, TaskInfo
 from ..gateways.s3 import CdcFiles
 from ..gateways.snowflake import (
     TASK_HISTORY_HOURS, LoadRecord, PipeStatus, SfColumn, TaskRun, TaskState, column_ddl, plain_identifier,
@@ -25,7 +25,7 @@ COLUMN_MISMATCH = "number of columns in file"
 # Snowpipe's errors for a value its column cannot hold: a column widened in Aurora, not in Snowflake.
 TYPE_ERRORS = ("character length limit", "numeric value", "out of range")
 _TABLE_STATE_OK = ("table completed", "full load", "before load")
-_TABLE_STATE_BAD = ("table error", "table cancelled", "table does not exist")
+_TABLE_STATE_BAD = TABLE_STATES_BAD
 _MAX_LISTED = 5
 
 

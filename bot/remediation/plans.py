@@ -51,7 +51,7 @@ def _restart(spec: TableSpec, gw: Gateways, tables: list[TableSpec]) -> Plan:
     facts = (f"task {task.identifier} is {task.status}" + (f" ({task.stop_reason})" if task.stop_reason else ""),
              f"the task replicates {len(sharing)} catalog tables: {', '.join(sharing)}")
     return Plan(ActionKind.RESTART_TASK, spec.name, tuple(steps), facts,
-                {"task_arn": task.arn, "stop_first": task.status == "running"})
+                {"task": task.identifier, "task_arn": task.arn, "stop_first": task.status == "running"})
 
 
 def _pipe(paused: bool):
@@ -67,12 +67,12 @@ def _pipe(paused: bool):
             step = f"SELECT SYSTEM$PIPE_FORCE_RESUME('{spec.pipe}', 'STALENESS_CHECK_OVERRIDE')"
             facts += ("no file loaded for longer than the 14 days Snowflake keeps notifications: the pipe is "
                       "stale, so it is force-resumed; files older than that may not load (re-sync the table)",)
-            return Plan(kind, spec.name, (step,), facts, {"paused": False, "force": True})
+            return Plan(kind, spec.name, (step,), facts, {"pipe": spec.pipe, "paused": False, "force": True})
         if not paused and status.execution_state != "PAUSED":
             raise PlanError(f"The pipe {spec.pipe} is {status.execution_state}, which resuming does not fix: "
                             f"{PIPE_STATES.get(status.execution_state, 'see the diagnosis')}.")
         step = f"ALTER PIPE {spec.pipe} SET PIPE_EXECUTION_PAUSED = {'TRUE' if paused else 'FALSE'}"
-        return Plan(kind, spec.name, (step,), facts, {"paused": paused})
+        return Plan(kind, spec.name, (step,), facts, {"pipe": spec.pipe, "paused": paused})
     return build
 
 
@@ -89,7 +89,8 @@ def _fix_columns(spec: TableSpec, gw: Gateways, tables: list[TableSpec]) -> Plan
                                             "mention the new columns (runbook step 4)",)
     facts = (drift.summary,) + tuple(f"not changed here: {u}" for u in drift.facts["unfixable"])
     added = sorted({c for cols in drift.facts["missing"].values() for c in cols})
-    return Plan(ActionKind.FIX_COLUMNS, spec.name, steps, facts, {"changes": drift.facts["changes"], "added": added})
+    return Plan(ActionKind.FIX_COLUMNS, spec.name, steps, facts,
+                {"changes": drift.facts["changes"], "added": added, "merge_task": spec.merge_task})
 
 
 def _resume_task(spec: TableSpec, gw: Gateways, tables: list[TableSpec]) -> Plan:
@@ -100,7 +101,7 @@ def _resume_task(spec: TableSpec, gw: Gateways, tables: list[TableSpec]) -> Plan
         raise PlanError(f"The merge task {spec.merge_task} is already {state.state}.")
     return Plan(ActionKind.RESUME_TASK, spec.name, (f"ALTER TASK {spec.merge_task} RESUME",),
                 (f"merge task {spec.merge_task} is suspended; schedule {state.schedule or 'after its predecessor'}",
-                 "its next run merges what staging gathered meanwhile"), {})
+                 "its next run merges what staging gathered meanwhile"), {"merge_task": spec.merge_task})
 
 
 def _retry(spec: TableSpec, gw: Gateways, tables: list[TableSpec]) -> Plan:
@@ -125,14 +126,18 @@ def _resync(spec: TableSpec, gw: Gateways, tables: list[TableSpec]) -> Plan:
     steps = (f"TRUNCATE TABLE {spec.staging_table}", f"TRUNCATE TABLE {spec.final_table}",
              f"AWS DMS ReloadTables(ReplicationTaskArn={task.arn}, TablesToReload=[{{SchemaName: "
              f"{spec.source_schema}, TableName: {spec.source_table}}}], ReloadOption=data-reload)",
-             "follow DescribeTableStatistics until the table is loaded and Snowpipe until it catches up, "
-             "then diagnose again")
+             "follow DescribeTableStatistics until the reload has started and finished, Snowpipe and the merge "
+             "until the final table holds Aurora's rows (fewer than 90% is a failed re-sync), then diagnose again")
     facts = (f"{spec.staging_table}: {staging_rows:,} rows now (deleted)",
              f"{spec.final_table}: {final_rows:,} rows now (deleted, then reloaded)",
              f"Aurora {spec.source}: ≈{estimate:,} rows to reload" if estimate is not None
              else f"Aurora {spec.source}: row estimate unavailable",
              f"DMS task {task.identifier} is {task.status}; only this table is reloaded")
-    return Plan(ActionKind.RESYNC, spec.name, steps, facts, {"task_arn": task.arn})
+    # Everything the worker touches is fixed here and bound by the approval: an edited catalog cannot
+    # make an approved re-sync truncate other tables.
+    return Plan(ActionKind.RESYNC, spec.name, steps, facts, {
+        "task_arn": task.arn, "source_schema": spec.source_schema, "source_table": spec.source_table,
+        "staging_table": spec.staging_table, "final_table": spec.final_table, "pipe": spec.pipe})
 
 
 _BUILDERS = {

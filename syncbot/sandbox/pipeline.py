@@ -57,6 +57,9 @@ channels = ["C0ALERTS1"]
 """
 
 
+AURORA_ROWS = 2  # rows in each sandbox source table; a re-sync brings the final table to as many
+
+
 class SandboxSnowflake(SnowflakeGateway):
     """Real SQL against fakesnow for tables; Snowpipe's telemetry and pipe DDL from memory."""
 
@@ -68,6 +71,7 @@ class SandboxSnowflake(SnowflakeGateway):
         # name -> {"state", "schedule", "runs": [TaskRun, newest first]}.
         self.tasks = tasks or {}
         self.statements: list[str] = []  # pipe DDL and loads seen, for tests and the console
+        self.statement_timeouts: list[int] = []  # STATEMENT_TIMEOUT_IN_SECONDS of bounded statements
 
     def pipe_status(self, pipe: str) -> PipeStatus:
         self.calls += 1
@@ -121,6 +125,11 @@ class SandboxSnowflake(SnowflakeGateway):
             self._load(sql.split()[2].upper(), list(params))
             return
         super().execute(sql, params)
+
+    def execute_bounded(self, sql: str, timeout_s: int) -> None:
+        """fakesnow has no session parameters: the bound is recorded, the statement runs in fakesnow."""
+        self.statement_timeouts.append(timeout_s)
+        self.execute(sql)
 
     def definition(self, kind: str, name: str) -> str:
         self.calls += 1
@@ -184,7 +193,11 @@ class ScriptedAurora:
 
     def row_estimate(self, schema: str, table: str) -> int | None:
         self.calls += 1
-        return 50_000
+        return self._rows.get(f"{schema}.{table}", AURORA_ROWS)
+
+    def row_count(self, schema: str, table: str, exact_below: int = 1_000_000) -> int | None:
+        self.calls += 1
+        return self._rows.get(f"{schema}.{table}", AURORA_ROWS)
 
     def vacuum_stats(self, sources: list[str]) -> dict[str, VacuumStats]:
         self.calls += 1
@@ -232,7 +245,8 @@ class Sandbox:
         spec = self.catalog.find(f"{stat['SchemaName']}.{stat['TableName']}")
         cur = self.fakesnow.connect(database="SYNC", schema="PUBLIC").cursor()
         now = datetime.now(timezone.utc).replace(tzinfo=None)
-        cur.execute(f"INSERT INTO {spec.final_table} (ID, {spec.freshness_column}) VALUES (1, %s), (2, %s)", (now, now))
+        cur.execute(f"INSERT INTO {spec.final_table} (ID, {spec.freshness_column}) SELECT SEQ4() + 1, %s "
+                    f"FROM TABLE(GENERATOR(ROWCOUNT => {self._aurora_rows(spec):d}))", (now,))
         stamp = datetime.now(timezone.utc)
         key = spec.s3_table_prefix + stamp.strftime("%Y%m%d-%H%M%S") + f"{stamp.microsecond // 1000:03d}.csv"
         self.s3_client.put_object(Bucket=spec.s3_bucket, Key=key, Body=b"I,1\n")
@@ -278,7 +292,8 @@ class Sandbox:
     def _table_stat(self, spec: TableSpec) -> dict[str, Any]:
         world = self.world(spec)
         return {"SchemaName": spec.source_schema, "TableName": spec.source_table, "TableState": world.table_state,
-                "Inserts": 1200, "Updates": 340, "Deletes": 12, "FullLoadRows": 50_000, "FullLoadErrorRows": 0,
+                "Inserts": 1200, "Updates": 340, "Deletes": 12, "FullLoadRows": AURORA_ROWS, "FullLoadErrorRows": 0,
+                "FullLoadStartTime": (self.now - timedelta(days=3)).isoformat(),
                 "LastUpdateTime": (self.now - timedelta(minutes=min(world.file_minutes_ago or (0,)))).isoformat()}
 
     def _seed_s3(self) -> None:
@@ -305,8 +320,9 @@ class Sandbox:
             cur.execute(f"CREATE TABLE {spec.final_table} ({cols})")
             cur.execute(f"CREATE TABLE {spec.staging_table} (OP VARCHAR(1), {cols})")
             newest = self.now - timedelta(minutes=world.newest_row_minutes_ago)
-            cur.execute(f"INSERT INTO {spec.final_table} (ID, {spec.freshness_column}) VALUES (1, %s)",
-                        (newest.replace(tzinfo=None),))
+            cur.execute(f"INSERT INTO {spec.final_table} (ID, {spec.freshness_column}) "
+                        f"VALUES {', '.join(['(%s, %s)'] * AURORA_ROWS)}",
+                        tuple(v for i in range(1, AURORA_ROWS + 1) for v in (i, newest.replace(tzinfo=None))))
             ingested = [m for m, status, _ in world.loads if status == "Loaded"]
             pipes[spec.pipe] = {
                 "executionState": world.pipe_state, "pendingFileCount": world.pending_files,
@@ -345,9 +361,9 @@ class Sandbox:
         return tuple((name, widened.get(name, dtype)) for name, dtype in world.columns) + world.new_in_aurora
 
     def _aurora_rows(self, spec: TableSpec) -> int:
-        """The final table holds one row; Aurora as many unless the scenario says otherwise."""
+        """Aurora holds as many rows as the final table unless the scenario says otherwise."""
         rows = self.world(spec).aurora_rows
-        return 1 if rows is None else rows
+        return AURORA_ROWS if rows is None else rows
 
     def _seed_aurora(self, dsn: str | None) -> Any:
         s = self.scenario

@@ -94,7 +94,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              tables=_orders(task_state="suspended", task_runs=((190, "SUCCEEDED", ""), (191, "SUCCEEDED", "")),
                             **_STALE)),
     Scenario("rows-missing", "Everything flows, but the final table holds far fewer rows than Aurora.",
-             tables=_orders(aurora_rows=48_000)),
+             tables=_orders(aurora_rows=3_000)),
     Scenario("column-widened", "public.orders.status was widened to varchar(255); Snowpipe rejects longer values.",
              tables=_orders(widened_in_aurora=(("status", "character varying(255)"), ("total", "numeric(14,2)")),
                             loads=((52, "Load failed", LENGTH_ERROR), (33, "Load failed", LENGTH_ERROR),
