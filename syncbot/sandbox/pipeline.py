@@ -195,7 +195,7 @@ class ScriptedAurora:
         self.calls += 1
         return self._rows.get(f"{schema}.{table}", AURORA_ROWS)
 
-    def row_count(self, schema: str, table: str, exact_below: int = 1_000_000) -> int | None:
+    def row_count(self, schema: str, table: str) -> int | None:
         self.calls += 1
         return self._rows.get(f"{schema}.{table}", AURORA_ROWS)
 
