@@ -257,7 +257,6 @@ class FakeSnowflake:
             snowflake_sql.pipe_statuses_sql(n): ("SYSTEM$PIPE_STATUS", self._pipes),
             snowflake_sql.copy_histories_sql(n // 3): ("COPY_HISTORY", self._history),
             snowflake_sql.newest_many_sql(n // 2): ("MAX(freshness column)", self._newest),
-            snowflake_sql.columns_many_sql(n // 2): ("information_schema.columns", self._columns),
             snowflake_sql.column_types_many_sql(n // 2): ("information_schema.columns", self._column_types),
             snowflake_sql.row_counts_sql(n): ("COUNT(*) of final tables", self._counts),
             snowflake_sql.task_histories_sql(n // 4): ("TASK_HISTORY", self._task_runs),

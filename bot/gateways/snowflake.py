@@ -165,12 +165,6 @@ def newest_many_sql(count: int) -> str:
     return "SELECT " + ", ".join(["(SELECT MAX(IDENTIFIER(%s)) FROM IDENTIFIER(%s))"] * count)
 
 
-def columns_many_sql(count: int) -> str:
-    return ("SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE (table_schema, table_name) IN (" + ", ".join(["(%s, %s)"] * count) + ") "
-            "ORDER BY table_schema, table_name, ordinal_position")
-
-
 class SnowflakeGateway:
     """Holds at most `pool_size` open connections: bounded concurrency towards the warehouse.
 
@@ -271,19 +265,6 @@ class SnowflakeGateway:
             return {pair: _utc(value) if isinstance(value, datetime) else None for pair, value in zip(chunk, row)}
 
         return self._batched(pairs, NEWEST_BATCH, run)
-
-    def columns_many(self, tables: list[str]) -> dict[str, dict[str, str] | GatewayError]:
-        """One information_schema query for many tables; a table it does not list is NotFound."""
-        def run(chunk: list[str]) -> dict[str, dict[str, str] | GatewayError]:
-            keys = {table: tuple(part.upper() for part in table.split(".")[-2:]) for table in chunk}
-            found: dict[tuple[str, str], dict[str, str]] = {}
-            params = tuple(p for key in keys.values() for p in key)
-            for schema, name, column, dtype in self.query(columns_many_sql(len(chunk)), params):
-                found.setdefault((schema.upper(), name.upper()), {})[column.upper()] = dtype.upper()
-            return {table: found.get(key) or NotFound(f"Snowflake table {table} not found (or not visible to this role)")
-                    for table, key in keys.items()}
-
-        return self._batched(tables, COLUMNS_BATCH, run)
 
     def column_types(self, table: str) -> dict[str, SfColumn]:
         found = self.column_types_many([table])[table]
