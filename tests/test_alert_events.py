@@ -220,7 +220,7 @@ def test_url_verification_is_answered(harness):
 
 def test_task_aliases_come_from_dms_once_an_hour(make_sandbox):
     sandbox = make_sandbox("healthy", real_aurora=False)
-    dms = DmsGateway(sandbox.dms_client, sandbox.cloudwatch_client)
+    dms = DmsGateway(sandbox.dms_client, sandbox.cloudwatch_client, sandbox.logs_client)
     now = [0.0]
     aliases = TaskAliases(dms, ["aurora-snowflake-cdc", "not-a-task"], clock=lambda: now[0])
     expected = {sandbox.task_arn.rsplit(":", 1)[-1]: "aurora-snowflake-cdc"}
