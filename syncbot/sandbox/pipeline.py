@@ -22,7 +22,7 @@ from bot.gateways.dms import DmsGateway, task_log_names
 from bot.gateways.s3 import S3Gateway
 from bot.gateways.snowflake import LoadRecord, PipeStatus, SnowflakeGateway, parse_pipe_status
 
-from . import maintenance, moto_dms
+from . import maintenance, moto_dms, moto_logs
 from .scenarios import SCENARIOS, Scenario, TableWorld
 
 REGION = "us-east-1"
@@ -158,6 +158,7 @@ class Sandbox:
         self.now = now or datetime.now(timezone.utc)
         self.catalog: Catalog = parse_catalog(CATALOG_TOML, "sandbox catalog")
         moto_dms.install()
+        moto_logs.install()
         self._mock = mock_aws()
         self._mock.start()
         self.dms_client = _client("dms")
