@@ -1,15 +1,17 @@
 """The task log in diagnoses, through the sandbox (moto's CloudWatch Logs holds each scenario's log):
 read only for a task shown broken, once per task however many of its tables are shown, and shown in
 the DMS check's evidence down to the console."""
+import io
 import json
-import subprocess
-import sys
 import time
+
+from botocore.stub import Stubber
 
 from bot.catalog import parse_catalog
 from bot.diagnostics.runner import Diagnoser
 from bot.gateways import Gateways
 from bot.models import CheckName, Section, Status
+from syncbot.console import Console
 from syncbot.sandbox.pipeline import CATALOG_TOML
 
 
@@ -144,8 +146,6 @@ def test_an_unexpected_failure_of_the_log_read_gives_a_reference_and_no_secret(m
 
 def test_a_refused_log_read_is_said_in_the_evidence(make_sandbox):
     sandbox = make_sandbox("stalled", real_aurora=False)
-    from botocore.stub import Stubber
-
     stubber = Stubber(sandbox.logs_client)
     stubber.add_client_error("filter_log_events", service_error_code="AccessDeniedException", http_status_code=400)
     stubber.activate()
@@ -156,10 +156,14 @@ def test_a_refused_log_read_is_said_in_the_evidence(make_sandbox):
 
 
 def console(scenario: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "syncbot.cli", "console", "--scenario", scenario],
-                            input="/sync-status orders\n", capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    """`syncbot console --scenario SCENARIO` fed `/sync-status orders`, as its scripted mode runs it."""
+    out = io.StringIO()
+    session = Console(scenario, out=out)
+    try:
+        session.run(["/sync-status orders"], echo=True)
+    finally:
+        session.close()
+    return out.getvalue()
 
 
 def test_the_console_shows_the_latest_distinct_errors_with_counts():
