@@ -272,6 +272,15 @@ def test_task_logging_off_is_a_warning_with_the_setting(deployment):
     assert "Logging.EnableLogging" in line.fix and report.ok
 
 
+def test_an_unknown_task_skips_its_log_read(deployment):
+    deployment.catalog.write_text(CATALOG_TOML.replace('dms_task = "aurora-snowflake-cdc"', 'dms_task = "no-such-task"'))
+    report = deployment.run()
+    by_subject = {line.subject: line for line in report.lines}
+    assert by_subject["dms:DescribeReplicationTasks (task no-such-task)"].status is Status.FAILING
+    skipped = by_subject["logs:FilterLogEvents (task no-such-task)"]
+    assert skipped.status is Status.UNKNOWN and skipped.detail == "not checked: needs the task"
+
+
 def test_missing_remediation_permission_is_found_by_simulation(deployment):
     deployment.grant("remediation", {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": ["dms:StartReplicationTask", "dms:StopReplicationTask"], "Resource": "*"}]})
