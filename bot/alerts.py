@@ -126,12 +126,24 @@ _SECTION = re.compile(r"(?im)^[^\w\n]*(?:alerts?\s+)?(firing|resolved)[^\w\n]*$"
 
 def _units(parts: Iterable[Part]) -> list[Unit]:
     units: list[Unit] = []
-    budget = MAX_TEXT
+    budget = MAX_TEXT  # characters for the whole post: headlines, texts and fields alike
+
+    def take(text: str) -> str:
+        nonlocal budget
+        taken = text[:budget]
+        budget -= len(taken)
+        return taken
+
     for part in parts:
-        headline, text = part.headline[:budget], part.text[:budget]
-        budget = max(0, budget - len(headline) - len(text))
-        fields = tuple(Field(f.title[:200], f.value[:2000]) for f in part.fields[:100])
-        units.extend(_split(Unit(headline, text, fields)))
+        headline, text = take(part.headline), take(part.text)
+        fields = []
+        for f in part.fields:
+            if not budget:
+                break
+            fields.append(Field(take(f.title), take(f.value)))
+        units.extend(_split(Unit(headline, text, tuple(fields))))
+        if not budget:
+            break
     return units
 
 

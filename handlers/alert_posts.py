@@ -38,7 +38,7 @@ def post_of(event: Mapping[str, Any]) -> Post | None:
     channel, ts = event.get("channel"), event.get("ts")
     if not isinstance(channel, str) or not isinstance(ts, str):
         return None
-    in_thread = subtype == "thread_broadcast" or event.get("thread_ts") not in (None, ts)
+    in_thread = event.get("thread_ts") not in (None, ts)  # a thread_broadcast has one too
     emails = _emails(event)
     integration = bool(event.get("bot_id")) or subtype == "bot_message" or bool(emails)
     parts = tuple(p for p in _parts(event, emails) if p.headline or p.text or p.fields)
