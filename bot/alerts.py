@@ -168,7 +168,7 @@ DEFINITE, HEADLINE, WORDS, NOTHING = 3, 2, 1, 0
 # State values, as tools spell them (compared lower case, without back-ticks, bold or emoji).
 _ALERT_STATES = {"alarm", "alert", "alerting", "firing", "triggered", "re-triggered", "retriggered", "critical",
                  "error", "errored", "fail", "failed", "failure", "warn", "warning", "no data", "nodata",
-                 "no_data", "insufficient_data", "insufficient data", "stale", "breached", "down"}
+                 "insufficient data", "stale", "breached", "down"}
 _RECOVERY_STATES = {"ok", "resolved", "recovered", "recovery", "pass", "passed", "success", "succeeded",
                     "healthy", "normal", "warn recovery", "alert recovery", "no data recovery"}
 # Field titles that carry the alert's state now (never "Old State" / "Previous State").
@@ -186,7 +186,8 @@ _CLOUDWATCH = [
     re.compile(r"(?m)^" + _STATE + r': "'),                                # SNS subject: ALARM: "name" in ...
 ]
 # "Title: value" on a line of its own, as tools write fields inline: "*Current State:* `OK`", "Status: warn |".
-_INLINE_FIELD = re.compile(r"(?m)^[\s>•\-*_]*([A-Za-z][A-Za-z ]{1,30}?)[*_\s]*:[*_\s]*([^\n|]{1,40}?)[\s|]*$")
+# Within one line ([ \t], never \s): a pattern that can cross lines goes quadratic on a post of blank lines.
+_INLINE_FIELD = re.compile(r"(?m)^[ \t>•\-*_]*([A-Za-z][A-Za-z ]{1,30}?)[*_ \t]*:[*_ \t]*([^\n|]{1,40}?)[ \t|]*$")
 
 # DMS event ids (SNS "Event ID: ...#DMS-EVENT-0079", EventBridge "eventName"): the user guide's table.
 _DMS_EVENT = re.compile(r"DMS-EVENT-(\d{4})")
@@ -212,7 +213,7 @@ _EMOJI = re.compile(r":[a-z0-9_+\-]+:")
 _RECOVERY_WORDS = re.compile(r"(?i)(?<![a-z0-9-])(resolved|recovered|recovery|back to normal)(?![a-z0-9-])")
 _ALERT_WORDS = re.compile(r"(?i)(?<![a-z0-9-])(alarms?|alerts?|alerting|triggered|firing|critical|failed|failure|"
                           r"errors?|stale|breached?|incidents?|anomaly|anomalies)(?![a-z0-9-])")
-_LABEL_LINE = re.compile(r"(?m)^\s*-\s*\w+\s*=.*$")  # " - alertname = DmsTaskFailed": a name, not a state
+_LABEL_LINE = re.compile(r"(?m)^[ \t]*-[ \t]*\w+[ \t]*=.*$")  # " - alertname = DmsTaskFailed": a name, not a state
 _URL = re.compile(r"https?://\S+")
 
 

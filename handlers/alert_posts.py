@@ -23,9 +23,10 @@ from bot.alerts import Author, Field, Part, Post
 _NEW_POST_SUBTYPES = {None, "bot_message", "file_share", "thread_broadcast"}
 _ATTACHMENT_TEXT = ("text", "author_name", "footer")
 # A Block Kit field written as a title and a value: "*Status*\nTriggered", "*Status:* warn |".
-_TITLED = re.compile(r"^\s*\*([^*\n]{1,60}?):?\*:?\s*(?:\n|\s)\s*(\S.*?)[\s|]*$", re.S)
-_MENTION = re.compile(r"<[@!][^>]*>")  # <@U123|dana>, <!subteam^S1|@oncall>, <!here>
-_CHANNEL = re.compile(r"<#[A-Z0-9]+(?:\|([^>]*))?>")
+_TITLED = re.compile(r"[ \t]*\*([^*\n]{1,60}?):?\*:?[ \t]*[\n \t]")
+# Never [^>]*: "<@<@<@..." without a ">" would make that quadratic.
+_MENTION = re.compile(r"<[@!][^<>]*>")  # <@U123|dana>, <!subteam^S1|@oncall>, <!here>
+_CHANNEL = re.compile(r"<#[A-Z0-9]+(?:\|([^<>]*))?>")
 _LINK = re.compile(r"<([^<>|]+)\|([^<>]*)>")
 _BARE_LINK = re.compile(r"<((?:https?|mailto):[^<>]*)>")
 
@@ -80,8 +81,9 @@ def _blocks(blocks: Any) -> Part:
     def text_of(node: Mapping[str, Any]) -> None:
         text = _plain(node.get("text"))
         titled = _TITLED.match(text)
-        if titled and titled.group(2).strip():
-            fields.append(Field(titled.group(1).strip(), titled.group(2).strip()))
+        value = text[titled.end():].strip(" \t\n|") if titled else ""
+        if value:
+            fields.append(Field(titled.group(1).strip(), value))
         elif text:
             lines.append(text)
 
