@@ -33,7 +33,8 @@ def build_gateways(settings: Settings) -> Gateways:
     if settings.aurora_database_url is None:
         raise ValueError("AURORA_DATABASE_URL is not set")
     return Gateways(
-        dms=DmsGateway(session.client("dms", config=AWS_CONFIG), session.client("cloudwatch", config=AWS_CONFIG)),
+        dms=DmsGateway(session.client("dms", config=AWS_CONFIG), session.client("cloudwatch", config=AWS_CONFIG),
+                       session.client("logs", config=AWS_CONFIG)),
         s3=S3Gateway(session.client("s3", config=AWS_CONFIG)),
         snowflake=SnowflakeGateway(lambda: snowflake.connector.connect(**args), settings.snowflake_pool_size,
                                    read_timeout_s=settings.check_timeout_seconds),
@@ -43,6 +44,14 @@ def build_gateways(settings: Settings) -> Gateways:
 
 def build_redis(settings: Settings) -> redis.Redis:
     return redis.Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=2, socket_connect_timeout=2)
+
+
+def build_queue_redis(settings: Settings) -> redis.Redis:
+    """For RQ's worker loop: it waits for jobs with a blocking pop of several minutes, which a 2 s socket
+    timeout turns into "could not connect" and an exponential back-off (a new worker then sat idle for a
+    minute before taking over a dead one's re-sync). Keepalives and health checks find a dead Redis."""
+    return redis.Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=None, socket_connect_timeout=2,
+                                socket_keepalive=True, health_check_interval=30)
 
 
 def build_bot(settings: Settings) -> SyncBot:
@@ -58,7 +67,8 @@ def build_doctor_backends(settings: Settings) -> Backends:
     dms = s3 = iam = None
     try:
         session = boto3.session.Session()
-        dms = DmsGateway(session.client("dms", config=AWS_CONFIG), session.client("cloudwatch", config=AWS_CONFIG))
+        dms = DmsGateway(session.client("dms", config=AWS_CONFIG), session.client("cloudwatch", config=AWS_CONFIG),
+                         session.client("logs", config=AWS_CONFIG))
         s3 = S3Gateway(session.client("s3", config=AWS_CONFIG))
         iam = IamGateway(session.client("sts", config=AWS_CONFIG), session.client("iam", config=AWS_CONFIG))
     except NoRegionError:

@@ -25,7 +25,7 @@ def test_the_picture_asks_cloudwatch_for_the_checks_own_metrics():
                                 lambda params, **_: seen.append(params))
     with Stubber(client) as stub:  # validates the request against botocore's model of the call
         stub.add_response("get_metric_widget_image", {"MetricWidgetImage": PNG})
-        assert DmsGateway(None, client).latency_image("dms-prod", "RESOURCEID", 3) == PNG
+        assert DmsGateway(None, client, None).latency_image("dms-prod", "RESOURCEID", 3) == PNG
     [params] = seen
     assert params["OutputFormat"] == "png"
     sent, query = json.loads(params["MetricWidget"]), _latency_queries([("dms-prod", "RESOURCEID")])
@@ -48,7 +48,7 @@ def test_a_failed_render_is_a_gateway_error(answer):
         else:
             stub.add_response("get_metric_widget_image", answer["service_response"])
         with pytest.raises(GatewayError):
-            DmsGateway(None, client).latency_image("dms-prod", "RESOURCEID", 3)
+            DmsGateway(None, client, None).latency_image("dms-prod", "RESOURCEID", 3)
 
 
 def sync_status(h, table="orders"):
