@@ -210,6 +210,12 @@ class FakeLogs(_Aws):
         return {"events": [], "searchedLogStreams": []}
 
 
+    def get_metric_widget_image(self, **params: Any) -> dict[str, Any]:
+        """The latency picture posted after a table's diagnosis: a fixed PNG, as CloudWatch returns one."""
+        self._request("GetMetricWidgetImage", params)
+        return {"MetricWidgetImage": b"\x89PNG\r\n\x1a\n" + bytes(64)}
+
+
 class FakeS3(_Aws):
     """ListObjectsV2 over sorted keys: Prefix, StartAfter, ContinuationToken, MaxKeys up to 1000."""
 

@@ -16,10 +16,10 @@ log = logging.getLogger(__name__)
 def post_latency_picture(client: WebClient, bot: SyncBot, spec: TableSpec, channel: str, thread_ts: str | None) -> None:
     if not thread_ts:  # answered through response_url: no message to thread under
         return
-    picture = bot.latency_picture(spec)
-    if picture is None:
-        return
     try:
+        picture = bot.latency_picture(spec)
+        if picture is None:
+            return
         client.files_upload_v2(channel=channel, thread_ts=thread_ts, content=picture.png,
                                filename=picture.filename, title=picture.title, alt_txt=picture.title)
     except Exception as exc:  # noqa: BLE001 - the diagnosis is posted; only the picture is lost

@@ -107,3 +107,16 @@ def test_no_picture_without_a_message_to_thread_under(harness):
     h.slack.not_in_channels.add(CHANNEL)  # the answer goes through response_url: it has no ts
     h.app.dispatch(bolt_request(slash_command_body("orders", "U0ALICE01", CHANNEL, h.slack.response_url()), h.secret))
     assert h.slack.of("response_url") and h.slack.of("files.getUploadURLExternal") == []
+
+
+def test_an_unexpected_failure_of_the_picture_costs_only_the_picture(harness, monkeypatch, caplog):
+    h = harness("stalled")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the renderer")
+
+    monkeypatch.setattr(h.sandbox.gateways.dms, "latency_image", broken)
+    posted = sync_status(h)
+    assert posted.params["text"].startswith("orders: DMS Task Stalled")
+    assert h.slack.of("files.getUploadURLExternal") == []
+    assert "latency picture for orders not posted: RuntimeError" in caplog.text
