@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from slack_sdk.models.blocks import (
-    ActionsBlock, Block, ButtonElement, ConfirmObject, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock,
+    ActionsBlock, Block, ButtonElement, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock,
 )
 
 from bot.models import ACTION_LABELS, ActionKind
 from bot.remediation.approvals import ApprovalRequest
 
-from .blocks import escape, truncate
+from .blocks import confirm_dialog, escape, truncate
 from .ids import APPROVE_ACTION, REJECT_ACTION
 
 STATE_TITLE = {"requested": "approval needed", "approved": "approved", "running": "running",
@@ -51,8 +51,8 @@ def request_blocks(req: ApprovalRequest) -> list[Block]:
     if req.state == "requested":
         blocks.append(ActionsBlock(elements=[
             ButtonElement(text="Approve", action_id=APPROVE_ACTION, value=req.id, style="primary",
-                          confirm=ConfirmObject(title="Approve?", text=f"{label} of *{escape(req.table)}* runs "
-                                                "as soon as enough approvers agree.", confirm="Approve", deny="Cancel")),
+                          confirm=confirm_dialog("Approve?", f"{label} of {req.table} runs as soon as enough approvers "
+                                                 "agree.", "Approve")),
             ButtonElement(text="Reject", action_id=REJECT_ACTION, value=req.id, style="danger"),
         ]))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"request `{req.id}` · `syncbot audit --table "

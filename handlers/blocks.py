@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import (
     ActionsBlock, Block, ButtonElement, ConfirmObject, ContextBlock, DividerBlock, HeaderBlock,
-    MarkdownTextObject, SectionBlock,
+    MarkdownTextObject, PlainTextObject, SectionBlock,
 )
 
 from bot.models import ACTION_LABELS, ActionKind, CheckResult, Diagnosis, Section, Status
@@ -67,16 +67,25 @@ def check_block(check: CheckResult) -> SectionBlock:
 def fix_button(offer: Offer) -> ButtonElement:
     label = ACTION_LABELS[offer.action]
     destructive = offer.action in DESTRUCTIVE
-    confirm = ConfirmObject(
-        title="Re-sync needs two people" if destructive else f"{label}?",
-        text=(f"This asks a second approver to truncate and reload *{escape(offer.table)}*."
-              if destructive else f"{label} for *{escape(offer.table)}*. This changes production."),
-        confirm="Request approval" if destructive else label,
-        deny="Cancel",
+    confirm = confirm_dialog(
+        "Re-sync needs two people" if destructive else f"{label}?",
+        (f"This asks a second approver to truncate and reload {offer.table}."
+         if destructive else f"{label} for {offer.table}. This changes production."),
+        "Request approval" if destructive else label,
         style="danger" if destructive else None,
     )
     return ButtonElement(text=label, action_id=fix_action_id(offer.action), value=offer.id,
                          style="danger" if destructive else "primary", confirm=confirm)
+
+
+CONFIRM_TEXT_LIMIT = 300  # Slack: the confirmation dialog's text is plain_text, at most 300 characters
+
+
+def confirm_dialog(title: str, text: str, confirm: str, style: str | None = None) -> ConfirmObject:
+    """Slack's confirmation dialog takes plain_text only (slack_sdk would send a bare string as mrkdwn)."""
+    return ConfirmObject(title=PlainTextObject(text=truncate(title, 100)),
+                         text=PlainTextObject(text=truncate(text, CONFIRM_TEXT_LIMIT)),
+                         confirm=confirm, deny="Cancel", style=style)
 
 
 def fleet_blocks(diags: list[Diagnosis]) -> list[Block]:
