@@ -12,6 +12,7 @@ from bot.maintenance import maintenance_report
 
 from . import blocks, maintenance
 from .ids import COMMAND
+from .reporting import CANNOT_POST
 
 log = logging.getLogger(__name__)
 MAX_ARG = 128
@@ -90,7 +91,7 @@ def publish(client, respond, channel: str, message_blocks: list, text: str) -> s
     try:
         return client.chat_postMessage(channel=channel, text=text, blocks=payload)["ts"]
     except SlackApiError as exc:
-        if exc.response.get("error") not in ("not_in_channel", "channel_not_found"):
+        if exc.response.get("error") not in CANNOT_POST:
             raise
         log.info("not in channel %s; answering through response_url", channel)
         respond(response_type="in_channel", text=text, blocks=payload)

@@ -16,6 +16,9 @@ from . import blocks
 from .approval_blocks import fallback, request_blocks
 
 log = logging.getLogger(__name__)
+# chat.postMessage errors meaning "the bot may not post here" (not invited, a private channel it cannot
+# see, archived): the answer then goes through the interaction's response_url.
+CANNOT_POST = ("not_in_channel", "channel_not_found", "is_archived")
 
 
 class SlackReporter:
