@@ -8,6 +8,7 @@ from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 
 from bot.models import ACTION_LABELS, ActionKind
+from bot.redaction import redact
 from bot.remediation.service import Answer, Remediation
 
 from . import blocks
@@ -69,7 +70,7 @@ def _show(answer: Answer, user: str, client, respond, remediation: Remediation, 
         error = exc.response.get("error", "an error")
         log.warning("telling the channel about request %s failed: %s", req.id if req else "-", error)
         note = f"\nI could not post this in the channel (Slack answered `{blocks.escape(str(error))}`)."
-    respond(response_type="ephemeral", replace_original=False, text=answer.text + note)
+    respond(response_type="ephemeral", replace_original=False, text=redact(answer.text) + note)
 
 
 def _post(client, respond, channel: str, thread_ts: str | None, text: str, message_blocks: list | None = None

@@ -9,6 +9,7 @@ from slack_sdk.models.blocks import (
 
 from bot.models import ACTION_LABELS, ActionKind, CheckResult, Diagnosis, Section, Status
 from bot.offers import Offer
+from bot.redaction import redact
 from bot.models import overall, worst_first
 
 from .ids import BlockId, fix_action_id
@@ -26,8 +27,9 @@ _MAX_DETAIL_LINES = 8
 
 
 def escape(text: str) -> str:
-    """Slack mrkdwn control characters, so nothing echoed can mention @channel or forge a link."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Everything a message echoes (errors, names, outcomes) passes here: configured secrets are
+    masked first, then Slack's mrkdwn control characters, so nothing can mention @channel or forge a link."""
+    return redact(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def truncate(text: str, limit: int = SECTION_LIMIT) -> str:
