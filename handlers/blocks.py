@@ -1,5 +1,7 @@
 """Block Kit for diagnoses, built with slack_sdk's typed models, within Slack's limits
-(50 blocks a message, 3000 characters a section, 150 a header)."""
+(50 blocks a message, 3000 characters a section, 150 a header, 300 a confirm dialog's text). Slack
+also refuses a message whose blocks together carry much over 13,000 characters (msg_blocks_too_long,
+undocumented: slackapi/bolt-js#2509), so every message keeps its text under MESSAGE_TEXT_BUDGET."""
 from __future__ import annotations
 
 from slack_sdk.models.blocks import (
@@ -16,7 +18,11 @@ from .ids import BlockId, fix_action_id
 
 SECTION_LIMIT = 3000
 MAX_BLOCKS = 50
-FLEET_TEXT_BUDGET = 12_000
+MESSAGE_TEXT_BUDGET = 12_000
+FLEET_TEXT_BUDGET = MESSAGE_TEXT_BUDGET
+# A message's plain `text` (no blocks): Slack truncates past 40,000 characters and advises under 4,000.
+PLAIN_TEXT_LIMIT = 3000
+VERDICT_LIMIT = 2000
 EMOJI = {Status.OK: ":large_green_circle:", Status.WARNING: ":large_yellow_circle:",
          Status.FAILING: ":red_circle:", Status.UNKNOWN: ":white_circle:"}
 RUNBOOK_REF = {Section.LAGGING: "§1 Sync Lagging / Data Missing", Section.SCHEMA: "§2 Schema Mismatch",
@@ -43,9 +49,12 @@ def diagnosis_blocks(diag: Diagnosis, offers: list[Offer]) -> list[Block]:
     lines = [f"{EMOJI[overall(diag)]} *{escape(v.summary)}*",
              f"*Where:* {v.where}   ·   *Runbook:* {RUNBOOK_REF[v.section]}"]
     lines += [f"• {escape(r)}" for r in v.reasons]
-    blocks.append(SectionBlock(block_id=BlockId.VERDICT, text=MarkdownTextObject(text=truncate("\n".join(lines)))))
+    blocks.append(SectionBlock(block_id=BlockId.VERDICT,
+                               text=MarkdownTextObject(text=truncate("\n".join(lines), VERDICT_LIMIT))))
     blocks.append(DividerBlock())
-    blocks += [check_block(c) for c in diag.checks]
+    # What is left of the message's budget, shared by the checks (the header and footer are short).
+    per_check = min(SECTION_LIMIT, (MESSAGE_TEXT_BUDGET - VERDICT_LIMIT - 500) // max(len(diag.checks), 1))
+    blocks += [check_block(c, per_check) for c in diag.checks]
     if offers:
         blocks.append(ActionsBlock(block_id=BlockId.FIXES, elements=[fix_button(o) for o in offers]))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(
@@ -54,16 +63,33 @@ def diagnosis_blocks(diag: Diagnosis, offers: list[Offer]) -> list[Block]:
     return blocks[:MAX_BLOCKS]
 
 
-def check_block(check: CheckResult) -> SectionBlock:
-    text = f"{EMOJI[check.status]} *{check.name}*: {escape(check.summary)}"
-    if check.trend:
-        text += f"\n`{check.trend}`"
-    details = list(check.details[:_MAX_DETAIL_LINES])
-    if len(check.details) > _MAX_DETAIL_LINES:
-        details.append(f"… and {len(check.details) - _MAX_DETAIL_LINES} more")
-    if details:
-        text += "\n```" + escape("\n".join(details)) + "```"
-    return SectionBlock(text=MarkdownTextObject(text=truncate(text)))
+def check_block(check: CheckResult, limit: int = SECTION_LIMIT) -> SectionBlock:
+    """The details (the exact ALTER TABLEs of a drift, the files that failed) are what a person acts
+    on, so they get their room first and the summary is cut to what is left; details that do not fit
+    are counted. `syncbot diagnose <table>` prints everything."""
+    trend = f"\n`{check.trend}`" if check.trend else ""
+    details = _details(check.details, limit // 2)
+    head = f"{EMOJI[check.status]} *{check.name}*: "
+    summary = truncate(escape(check.summary), max(limit - len(head) - len(trend) - len(details), 80))
+    return SectionBlock(text=MarkdownTextObject(text=truncate(head + summary + trend + details, limit)))
+
+
+def _details(lines: tuple[str, ...], budget: int) -> str:
+    """Up to _MAX_DETAIL_LINES whole lines within budget, as a code block, then how many were left out."""
+    shown: list[str] = []
+    used = 0
+    for line in lines[:_MAX_DETAIL_LINES]:
+        line = truncate(escape(line), 300)
+        if shown and used + len(line) + 1 > budget:
+            break
+        shown.append(line)
+        used += len(line) + 1
+    if not shown:
+        return ""
+    text = "\n```" + "\n".join(shown) + "```"
+    if len(lines) > len(shown):
+        text += f"\n… and {len(lines) - len(shown)} more not shown"
+    return text
 
 
 def fix_button(offer: Offer) -> ButtonElement:
@@ -100,7 +126,7 @@ def fleet_blocks(diags: list[Diagnosis]) -> list[Block]:
     shown = used = in_chunk = 0
     chunk: list[str] = []
     for line in lines:
-        if shown and used + len(line) > FLEET_TEXT_BUDGET:
+        if shown and used + len(line) > FLEET_TEXT_BUDGET - 300:  # the header and the footer need the rest
             break
         if in_chunk + len(line) > SECTION_LIMIT:
             blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(chunk))))
@@ -122,6 +148,30 @@ def verdict_line(diag: Diagnosis) -> str:
     """One table's state in one line: the fleet view and recovery notes."""
     line = f"{EMOJI[overall(diag)]} *{escape(diag.table)}* — {diag.verdict.section}"
     return line if diag.verdict.healthy else f"{line} — {diag.verdict.where}"
+
+
+def verdict_lines(diags: list[Diagnosis], prefix: str = "", limit: int = PLAIN_TEXT_LIMIT) -> str:
+    """Many tables' verdict lines on one line (a recovery note for a whole DMS task), worst first,
+    within `limit` characters: the healthiest that do not fit become a count."""
+    ordered = worst_first(diags)
+    parts: list[str] = []
+    used = len(prefix)
+    for i, diag in enumerate(ordered):
+        line, tail = verdict_line(diag), _more(ordered[i + 1:])
+        # Room for this line and for the count that would follow it; otherwise the count goes here.
+        if parts and used + 2 + len(line) + (2 + len(tail) if tail else 0) > limit:
+            parts.append(_more(ordered[i:]))
+            break
+        used += len(line) + (2 if parts else 0)
+        parts.append(line)
+    return truncate(prefix + "; ".join(parts), limit)
+
+
+def _more(rest: list[Diagnosis]) -> str:
+    if not rest:
+        return ""
+    healthy = sum(1 for d in rest if overall(d) is Status.OK)
+    return f"… and {len(rest)} more tables ({healthy} healthy): `/sync-status` lists them all"
 
 
 def fallback_text(diag: Diagnosis) -> str:
