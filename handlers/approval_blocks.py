@@ -11,7 +11,7 @@ from slack_sdk.models.blocks import (
 from bot.models import ACTION_LABELS, ActionKind
 from bot.remediation.approvals import ApprovalRequest
 
-from .blocks import confirm_dialog, escape, truncate
+from .blocks import MESSAGE_TEXT_BUDGET, code_sections, confirm_dialog, escape, truncate
 from .ids import APPROVE_ACTION, REJECT_ACTION
 
 STATE_TITLE = {"requested": "approval needed", "approved": "approved", "running": "running",
@@ -19,6 +19,10 @@ STATE_TITLE = {"requested": "approval needed", "approved": "approved", "running"
 STATE_EMOJI = {"requested": ":hourglass_flowing_sand:", "approved": ":white_check_mark:", "running": ":gear:",
                "succeeded": ":large_green_circle:", "failed": ":red_circle:", "rejected": ":no_entry_sign:",
                "expired": ":alarm_clock:"}
+
+
+# What the other sections (who, facts, decisions, progress, outcome) leave of a message's text.
+STEPS_BUDGET = MESSAGE_TEXT_BUDGET - 4500
 
 
 def _at(epoch: float) -> str:
@@ -33,11 +37,11 @@ def request_blocks(req: ApprovalRequest) -> list[Block]:
     if req.state == "requested":
         who += f" · *expires* {_at(req.expires_at)}"
     blocks.append(SectionBlock(text=MarkdownTextObject(text=who)))
-    steps = "\n".join(f"{i}. {s}" for i, s in enumerate(req.plan_steps, 1))
-    blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(f"*What will run*\n```{escape(steps)}```"))))
+    # Every step an approver agrees to, over several sections if need be, within the message's budget.
+    blocks += code_sections("*What will run*", [f"{i}. {s}" for i, s in enumerate(req.plan_steps, 1)], STEPS_BUDGET)
     if req.plan_facts:
         facts = "\n".join(f"• {escape(f)}" for f in req.plan_facts)
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(f"*When requested*\n{facts}"))))
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(f"*When requested*\n{facts}", 1000))))
     decided = _decisions(req)
     if decided:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=decided)))
@@ -45,9 +49,9 @@ def request_blocks(req: ApprovalRequest) -> list[Block]:
     if req.extra.get("live"):
         progress.append(f"• _{escape(req.extra['live'])}_")
     if progress:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate("*Progress*\n" + "\n".join(progress)))))
+        blocks.append(SectionBlock(text=MarkdownTextObject(text="*Progress*\n" + _latest(progress, 1500))))
     if req.outcome:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(f"*Outcome*: {escape(req.outcome)}"))))
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(f"*Outcome*: {escape(req.outcome)}", 1000))))
     if req.state == "requested":
         blocks.append(ActionsBlock(elements=[
             ButtonElement(text="Approve", action_id=APPROVE_ACTION, value=req.id, style="primary",
@@ -58,6 +62,20 @@ def request_blocks(req: ApprovalRequest) -> list[Block]:
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"request `{req.id}` · `syncbot audit --table "
                                                                  f"{escape(req.table)}` for the trail")]))
     return blocks
+
+
+def _latest(lines: list[str], limit: int) -> str:
+    """The newest lines that fit in `limit` characters (a re-sync can report for hours), earlier ones counted."""
+    kept: list[str] = []
+    used = 40  # room for the count
+    for line in reversed(lines):
+        line = truncate(line, 300)
+        if used + len(line) + 1 > limit:
+            break
+        kept.insert(0, line)
+        used += len(line) + 1
+    earlier = len(lines) - len(kept)
+    return "\n".join(([f"… {earlier} earlier step(s)"] if earlier else []) + kept)
 
 
 def _decisions(req: ApprovalRequest) -> str:

@@ -116,6 +116,32 @@ def confirm_dialog(title: str, text: str, confirm: str, style: str | None = None
                          confirm=confirm, deny="Cancel", style=style)
 
 
+def code_sections(title: str, lines: list[str], budget: int) -> list[SectionBlock]:
+    """Lines (SQL statements, AWS calls) as code blocks over as many sections as `budget` characters
+    allow, each line whole unless it alone is longer than a section; the lines left out are counted."""
+    sections: list[SectionBlock] = []
+    chunk: list[str] = []
+    size = used = shown = 0
+    for line in lines:
+        line = truncate(escape(line), SECTION_LIMIT - 200)
+        if used + len(line) + 1 > budget and shown:
+            break
+        if chunk and size + len(line) + 1 > SECTION_LIMIT - len(title) - 20:
+            sections.append(_code(title if not sections else "", chunk))
+            chunk, size = [], 0
+        chunk.append(line)
+        size, used, shown = size + len(line) + 1, used + len(line) + 1, shown + 1
+    if chunk:
+        sections.append(_code(title if not sections else "", chunk))
+    if shown < len(lines):
+        sections.append(SectionBlock(text=MarkdownTextObject(text=f"… and {len(lines) - shown} more not shown here")))
+    return sections
+
+
+def _code(title: str, lines: list[str]) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=(f"{title}\n" if title else "") + "```" + "\n".join(lines) + "```"))
+
+
 def fleet_blocks(diags: list[Diagnosis]) -> list[Block]:
     """One line a table, worst first. Slack refuses big messages below the documented sums
     (msg_blocks_too_long), so the text is capped and the rest, healthiest last, becomes a count."""

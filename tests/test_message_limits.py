@@ -99,3 +99,23 @@ def test_a_diagnosis_whose_every_check_is_long_fits_one_message(harness):
     assert_within_limits(blocks)
     assert all("more not shown" in b["text"]["text"] for b in blocks if b["type"] == "section"
                and "```" in b["text"]["text"])
+
+
+def test_an_approval_request_for_400_statements_and_a_long_run_fits_and_counts_the_rest():
+    from bot.remediation.approvals import ApprovalRequest
+    from handlers.approval_blocks import request_blocks
+
+    steps = tuple(f"ALTER TABLE PUBLIC.ORDERS ADD COLUMN CUSTOMER_ATTRIBUTE_{i:03d}_LONG_NAME VARCHAR(255)"
+                  for i in range(400)) + ("COPY INTO STAGING.ORDERS_CDC FROM @STAGE FILES = (" + "'f.csv', " * 2000 + ")",)
+    req = ApprovalRequest(id="r1", action="add_columns", table="orders", requester="U0ALICE01", people=2,
+                          state="running", created_at=1.0, expires_at=2.0, plan_steps=steps,
+                          plan_facts=("f" * 500,) * 10, plan_hash="h", plan_data={},
+                          progress=tuple(f"step {i} done after a long wait on Snowflake" for i in range(300)),
+                          outcome="o" * 5000)
+    blocks = [b.to_dict() for b in request_blocks(req)]
+    assert_within_limits(blocks)
+    sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    shown = sum(s.count("ALTER TABLE") for s in sections)
+    assert shown >= 50 and f"… and {401 - shown} more not shown here" in sections
+    [progress] = [s for s in sections if s.startswith("*Progress*")]
+    assert "step 299 done" in progress and "earlier step(s)" in progress
