@@ -64,6 +64,9 @@ def _show(answer: Answer, user: str, client, respond, remediation: Remediation, 
                     f"{blocks.escape(req.outcome)}")
             if _post(client, respond, req.channel, req.thread_ts, text) is None:
                 note = NOT_A_MEMBER.format(table=req.table)
+        elif answer.changed and req is not None and req.people > 1 and not req.message_ts:
+            # The request went out through a response_url (the bot is not in the channel): nothing to redraw.
+            note = NOT_A_MEMBER.format(table=req.table)
         elif answer.changed:
             reporter.request_changed(req)
     except SlackApiError as exc:

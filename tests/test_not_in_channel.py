@@ -60,6 +60,7 @@ def test_an_approval_request_outside_is_posted_through_response_url_with_its_but
     # The second approver's click from that message is accepted (the re-sync is queued for the worker).
     [answer] = press(h, approve, BOB)
     assert "Sorry" not in answer.params["text"] and len(h.wiring.queue) == 1
+    assert "cannot be drawn here" in answer.params["text"]  # not "progress follows in the thread" alone
 
 
 def test_an_unexpected_error_after_a_click_does_not_claim_nothing_changed(harness, monkeypatch):
