@@ -1,5 +1,6 @@
-"""Fix, Approve and Reject buttons. The core decides; this module acknowledges, shows the answer
-privately to the clicker, and keeps the thread's messages up to date."""
+"""Fix, Approve, Reject and Cancel buttons, and the diagnosis's overflow menu. The core decides; this
+module acknowledges, shows the answer privately to the clicker, and keeps the thread's messages up
+to date. Fixes themselves run in the worker, which reports their outcome in the thread."""
 from __future__ import annotations
 
 import logging
@@ -7,13 +8,14 @@ import logging
 from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 
-from bot.models import ACTION_LABELS, ActionKind
+from bot.models import ActionKind
 from bot.redaction import redact
 from bot.remediation.service import Answer, Remediation
 
 from . import blocks
 from .approval_blocks import fallback, request_blocks
-from .ids import APPROVE_ACTION, FIX_ACTION, FIX_PREFIX, REJECT_ACTION
+from .ids import APPROVE_ACTION, CANCEL_ACTION, FIX_ACTION, FIX_PREFIX, MORE_ACTION, REJECT_ACTION
+from .blocks import mention
 from .reporting import CANNOT_POST, SlackReporter
 
 log = logging.getLogger(__name__)
@@ -25,31 +27,51 @@ def register(app: App, remediation: Remediation, reporter: SlackReporter) -> Non
     @app.action(FIX_ACTION)
     def fix_clicked(ack, action, body, client, respond):
         ack()
-        container = body.get("container", {})
-        thread = container.get("thread_ts") or container.get("message_ts", "")
         kind = ActionKind(action["action_id"][len(FIX_PREFIX):])  # the listener's regex admits only known kinds
-        answer = remediation.click(action.get("value", ""), kind, body["user"]["id"], thread)
-        _show(answer, body["user"]["id"], client, respond, remediation, reporter)
+        answer = remediation.click(action.get("value", ""), kind, body["user"]["id"], _thread(body))
+        show(answer, client, respond, remediation, reporter, body.get("response_url", ""))
+
+    @app.action(MORE_ACTION)
+    def more_chosen(ack, action, body, client, respond):
+        ack()
+        # The menu offers only the re-sync; the value is its opaque offer id, checked like a button's.
+        value = (action.get("selected_option") or {}).get("value", "")
+        answer = remediation.click(value, ActionKind.RESYNC, body["user"]["id"], _thread(body))
+        show(answer, client, respond, remediation, reporter, body.get("response_url", ""))
 
     @app.action(APPROVE_ACTION)
     def approve_clicked(ack, action, body, client, respond):
         ack()
-        answer = remediation.approve(action.get("value", ""), body["user"]["id"])
-        _show(answer, body["user"]["id"], client, respond, remediation, reporter)
+        show(remediation.approve(action.get("value", ""), body["user"]["id"]), client, respond, remediation, reporter,
+             body.get("response_url", ""))
 
     @app.action(REJECT_ACTION)
     def reject_clicked(ack, action, body, client, respond):
         ack()
-        answer = remediation.reject(action.get("value", ""), body["user"]["id"])
-        _show(answer, body["user"]["id"], client, respond, remediation, reporter)
+        show(remediation.reject(action.get("value", ""), body["user"]["id"]), client, respond, remediation, reporter,
+             body.get("response_url", ""))
+
+    @app.action(CANCEL_ACTION)
+    def cancel_clicked(ack, action, body, client, respond):
+        ack()
+        show(remediation.cancel(action.get("value", ""), body["user"]["id"]), client, respond, remediation, reporter,
+             body.get("response_url", ""))
 
 
-def _show(answer: Answer, user: str, client, respond, remediation: Remediation, reporter: SlackReporter) -> None:
-    """Tells the channel (when something was requested or ran) and then the clicker what really
-    happened. The fix has already run when this is called, so a failure to post here must neither
-    hide the outcome from the clicker nor be reported as "nothing changed"."""
+def _thread(body: dict) -> str:
+    container = body.get("container", {})
+    return container.get("thread_ts") or container.get("message_ts", "")
+
+
+def show(answer: Answer, client, respond, remediation: Remediation, reporter: SlackReporter,
+         response_url: str = "") -> None:
+    """Tells the channel (a new approval request) and then the clicker what really happened. Where
+    the bot cannot post, the request goes out through the click's response_url, which the worker
+    also keeps for the outcome; a failure to post is said, never hidden behind "nothing changed"."""
     req = answer.request
     note = ""
+    if req is not None and response_url:
+        reporter.remember_response_url(req.id, response_url)
     try:
         if answer.post_request and req is not None:
             ts = _post(client, respond, req.channel, req.thread_ts, fallback(req), request_blocks(req))
@@ -57,23 +79,19 @@ def _show(answer: Answer, user: str, client, respond, remediation: Remediation, 
                 remediation.approvals.attach_message(req.id, req.channel, ts)
             else:
                 note = NOT_A_MEMBER.format(table=req.table)
-        elif answer.changed and req is not None and req.people == 1 and req.state in ("succeeded", "failed"):
-            # A one-person fix has no approval message: say in the thread, for everyone, what ran and how it went.
-            mark = ":white_check_mark:" if req.state == "succeeded" else ":x:"
-            text = (f"{mark} <@{user}> ran *{ACTION_LABELS[ActionKind(req.action)]}* on `{req.table}`: "
-                    f"{blocks.escape(req.outcome)}")
-            if _post(client, respond, req.channel, req.thread_ts, text) is None:
-                note = NOT_A_MEMBER.format(table=req.table)
         elif answer.changed and req is not None and req.people > 1 and not req.message_ts:
             # The request went out through a response_url (the bot is not in the channel): nothing to redraw.
             note = NOT_A_MEMBER.format(table=req.table)
-        elif answer.changed:
+        elif answer.changed and req is not None:
             reporter.request_changed(req)
     except SlackApiError as exc:
         error = exc.response.get("error", "an error")
         log.warning("telling the channel about request %s failed: %s", req.id if req else "-", error)
         note = f"\nI could not post this in the channel (Slack answered `{blocks.escape(str(error))}`)."
-    respond(response_type="ephemeral", replace_original=False, text=redact(answer.text) + note)
+    text = redact(answer.text) + note
+    if answer.ask:
+        text += " Ask one of " + ", ".join(mention(who) for who in answer.ask) + "."
+    respond(response_type="ephemeral", replace_original=False, text=text)
 
 
 def _post(client, respond, channel: str, thread_ts: str | None, text: str, message_blocks: list | None = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import (
     ActionsBlock, Block, ButtonElement, ConfirmObject, ContextBlock, DividerBlock, HeaderBlock,
-    MarkdownTextObject, PlainTextObject, SectionBlock,
+    MarkdownTextObject, Option, OverflowMenuElement, PlainTextObject, SectionBlock,
 )
 
 from bot.models import ACTION_LABELS, ActionKind, CheckResult, Diagnosis, Section, Status
@@ -14,7 +14,7 @@ from bot.offers import Offer
 from bot.redaction import redact
 from bot.models import overall, worst_first
 
-from .ids import BlockId, fix_action_id
+from .ids import MORE_ACTION, BlockId, fix_action_id
 
 SECTION_LIMIT = 3000
 MAX_BLOCKS = 50
@@ -38,6 +38,11 @@ def escape(text: str) -> str:
     return redact(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def mention(who: str) -> str:
+    """A user id (U…/W…) or a usergroup id (S…) as Slack renders a mention of it."""
+    return f"<!subteam^{who}>" if who.startswith("S") else f"<@{who}>"
+
+
 def truncate(text: str, limit: int = SECTION_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -55,8 +60,12 @@ def diagnosis_blocks(diag: Diagnosis, offers: list[Offer]) -> list[Block]:
     # What is left of the message's budget, shared by the checks (the header and footer are short).
     per_check = min(SECTION_LIMIT, (MESSAGE_TEXT_BUDGET - VERDICT_LIMIT - 500) // max(len(diag.checks), 1))
     blocks += [check_block(c, per_check) for c in diag.checks]
-    if offers:
-        blocks.append(ActionsBlock(block_id=BlockId.FIXES, elements=[fix_button(o) for o in offers]))
+    # The verdict's fixes are buttons; anything offered for every table waits in the overflow menu,
+    # so it never crowds them.
+    fixes = [fix_button(o) for o in offers if o.action in diag.actions]
+    more = [o for o in offers if o.action not in diag.actions]
+    if fixes or more:
+        blocks.append(ActionsBlock(block_id=BlockId.FIXES, elements=[*fixes, *([more_menu(more)] if more else [])]))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(
         text=f"`{escape(diag.source)}` · checked in {diag.elapsed_ms} ms at {diag.generated_at:%H:%M:%S} UTC "
              f"· `/sync-status {escape(diag.table)}` to re-run")]))
@@ -109,11 +118,11 @@ def fix_button(offer: Offer) -> ButtonElement:
 CONFIRM_TEXT_LIMIT = 300  # Slack: the confirmation dialog's text is plain_text, at most 300 characters
 
 
-def confirm_dialog(title: str, text: str, confirm: str, style: str | None = None) -> ConfirmObject:
+def confirm_dialog(title: str, text: str, confirm: str, style: str | None = None, deny: str = "Cancel") -> ConfirmObject:
     """Slack's confirmation dialog takes plain_text only (slack_sdk would send a bare string as mrkdwn)."""
     return ConfirmObject(title=PlainTextObject(text=truncate(title, 100)),
                          text=PlainTextObject(text=truncate(text, CONFIRM_TEXT_LIMIT)),
-                         confirm=confirm, deny="Cancel", style=style)
+                         confirm=confirm, deny=deny, style=style)
 
 
 def code_sections(title: str, lines: list[str], budget: int) -> list[SectionBlock]:
@@ -140,6 +149,11 @@ def code_sections(title: str, lines: list[str], budget: int) -> list[SectionBloc
 
 def _code(title: str, lines: list[str]) -> SectionBlock:
     return SectionBlock(text=MarkdownTextObject(text=(f"{title}\n" if title else "") + "```" + "\n".join(lines) + "```"))
+
+
+def more_menu(offers: list[Offer]) -> OverflowMenuElement:
+    return OverflowMenuElement(action_id=MORE_ACTION, options=[
+        Option(text=f"{ACTION_LABELS[o.action]}…", value=o.id) for o in offers])
 
 
 def fleet_blocks(diags: list[Diagnosis]) -> list[Block]:

@@ -55,6 +55,9 @@ channels = ["C0ALERTS1"]
 """
 
 
+AURORA_ROWS = 2  # rows in each sandbox source table; a re-sync brings the final table to as many
+
+
 class SandboxSnowflake(SnowflakeGateway):
     """Real SQL against fakesnow for tables; Snowpipe's telemetry and pipe DDL from memory."""
 
@@ -63,6 +66,7 @@ class SandboxSnowflake(SnowflakeGateway):
         super().__init__(lambda: fake.connect(database="SYNC", schema="PUBLIC"))
         self.pipes, self.history, self.definitions = pipes, history, definitions
         self.statements: list[str] = []  # pipe DDL and loads seen, for tests and the console
+        self.statement_timeouts: list[int] = []  # STATEMENT_TIMEOUT_IN_SECONDS of bounded statements
 
     def pipe_status(self, pipe: str) -> PipeStatus:
         self.calls += 1
@@ -100,6 +104,11 @@ class SandboxSnowflake(SnowflakeGateway):
             self._load(sql.split()[2].upper(), list(params))
             return
         super().execute(sql, params)
+
+    def execute_bounded(self, sql: str, timeout_s: int) -> None:
+        """fakesnow has no session parameters: the bound is recorded, the statement runs in fakesnow."""
+        self.statement_timeouts.append(timeout_s)
+        self.execute(sql)
 
     def definition(self, kind: str, name: str) -> str:
         self.calls += 1
@@ -144,7 +153,11 @@ class ScriptedAurora:
 
     def row_estimate(self, schema: str, table: str) -> int | None:
         self.calls += 1
-        return 50_000
+        return AURORA_ROWS
+
+    def row_count(self, schema: str, table: str, exact_below: int = 1_000_000) -> int | None:
+        self.calls += 1
+        return AURORA_ROWS
 
     def vacuum_stats(self, sources: list[str]) -> dict[str, VacuumStats]:
         self.calls += 1
@@ -192,7 +205,9 @@ class Sandbox:
         spec = self.catalog.find(f"{stat['SchemaName']}.{stat['TableName']}")
         cur = self.fakesnow.connect(database="SYNC", schema="PUBLIC").cursor()
         now = datetime.now(timezone.utc).replace(tzinfo=None)
-        cur.execute(f"INSERT INTO {spec.final_table} (ID, {spec.freshness_column}) VALUES (1, %s), (2, %s)", (now, now))
+        rows = ", ".join(["(%s, %s)"] * AURORA_ROWS)
+        cur.execute(f"INSERT INTO {spec.final_table} (ID, {spec.freshness_column}) VALUES {rows}",
+                    tuple(v for i in range(1, AURORA_ROWS + 1) for v in (i, now)))
         stamp = datetime.now(timezone.utc)
         key = spec.s3_table_prefix + stamp.strftime("%Y%m%d-%H%M%S") + f"{stamp.microsecond // 1000:03d}.csv"
         self.s3_client.put_object(Bucket=spec.s3_bucket, Key=key, Body=b"I,1\n")
@@ -238,7 +253,8 @@ class Sandbox:
     def _table_stat(self, spec: TableSpec) -> dict[str, Any]:
         world = self.world(spec)
         return {"SchemaName": spec.source_schema, "TableName": spec.source_table, "TableState": world.table_state,
-                "Inserts": 1200, "Updates": 340, "Deletes": 12, "FullLoadRows": 50_000, "FullLoadErrorRows": 0,
+                "Inserts": 1200, "Updates": 340, "Deletes": 12, "FullLoadRows": AURORA_ROWS, "FullLoadErrorRows": 0,
+                "FullLoadStartTime": (self.now - timedelta(days=3)).isoformat(),
                 "LastUpdateTime": (self.now - timedelta(minutes=min(world.file_minutes_ago or (0,)))).isoformat()}
 
     def _seed_s3(self) -> None:
@@ -265,8 +281,9 @@ class Sandbox:
             cur.execute(f"CREATE TABLE {spec.final_table} ({cols})")
             cur.execute(f"CREATE TABLE {spec.staging_table} (OP VARCHAR(1), {cols})")
             newest = self.now - timedelta(minutes=world.newest_row_minutes_ago)
-            cur.execute(f"INSERT INTO {spec.final_table} (ID, {spec.freshness_column}) VALUES (1, %s)",
-                        (newest.replace(tzinfo=None),))
+            cur.execute(f"INSERT INTO {spec.final_table} (ID, {spec.freshness_column}) "
+                        f"VALUES {', '.join(['(%s, %s)'] * AURORA_ROWS)}",
+                        tuple(v for i in range(1, AURORA_ROWS + 1) for v in (i, newest.replace(tzinfo=None))))
             ingested = [m for m, status, _ in world.loads if status == "Loaded"]
             pipes[spec.pipe] = {
                 "executionState": world.pipe_state, "pendingFileCount": world.pending_files,
@@ -305,6 +322,7 @@ class Sandbox:
                 cols = ", ".join(f"{name} {dtype}" for name, dtype in self._source_columns(spec))
                 conn.execute(f"DROP TABLE IF EXISTS {spec.source}")
                 conn.execute(f"CREATE TABLE {spec.source} ({cols})")
+                conn.execute(f"INSERT INTO {spec.source} (id) SELECT generate_series(1, {AURORA_ROWS})")
         return AuroraGateway(dsn)
 
 
