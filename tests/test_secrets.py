@@ -180,3 +180,28 @@ def test_a_fix_that_cannot_be_prepared_answers_without_the_secret(hostile_settin
     answer = click(h, buttons["resume_pipe"], "U0ALICE01", message_ts=ts)
     assert "I could not prepare Resume pipe" in answer and "[redacted]" in answer
     assert leaked(json.dumps([c.params for c in h.slack.calls])) == []
+
+
+def test_doctor_and_diagnose_print_no_secret_from_any_setting(tmp_path):
+    """Every secret-bearing setting holds a hostile (well-encoded) value; every backend refuses the
+    connection; DEBUG logging is on. Whatever the drivers and libraries say, neither stdout nor stderr
+    carries a secret in any spelling (a regression guard: the in-process tests above are the ones that
+    show the redaction step itself at work)."""
+    from urllib.parse import quote
+
+    env = {**{name: value for name, value in SECRETS.items()},
+           "SLACK_API_URL": "http://127.0.0.1:1/api/",
+           "REDIS_URL": f"redis://:{quote(PASSWORD_REDIS, safe='')}@127.0.0.1:1/0",
+           "AURORA_DATABASE_URL": f"postgresql://syncbot:{quote(PASSWORD_PG, safe='')}@127.0.0.1:1/app",
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+           "AWS_ENDPOINT_URL": "http://127.0.0.1:1", "AWS_MAX_ATTEMPTS": "1"}
+    doctor = cli("doctor", "--json", "--manifest", str(MANIFEST), env=env)
+    assert doctor.returncode == 1 and json.loads(doctor.stdout)["ok"] is False
+    assert "Aurora" in doctor.stdout and "Traceback" not in doctor.stderr
+    catalog = tmp_path / "syncbot.toml"
+    catalog.write_text('[[tables]]\nname = "orders"\nsource = "public.orders"\n')
+    diagnose = cli("diagnose", "orders", "--json", env={**env, "SYNCBOT_CATALOG": str(catalog), "LOG_LEVEL": "DEBUG"})
+    assert diagnose.returncode == 3, diagnose.stderr  # could not tell: every backend is down
+    for result in (doctor, diagnose):
+        out = result.stdout + result.stderr
+        assert leaked(out) == [] and quote(PASSWORD_PG, safe="") not in out
