@@ -54,10 +54,10 @@ def build_app(bot: SyncBot, remediation: Remediation, reporter: SlackReporter, *
 
 
 def error_reply(body: dict, ref: str) -> str:
-    """A command only reads, so nothing changed; a button may have run a fix before the failure, so
-    the reply says where to find out rather than claiming nothing changed."""
+    """A command never runs a fix (a requested one waits for approval and the worker); a button may
+    have queued or approved one before the failure, so the reply says where to find out instead."""
     sorry = f"Sorry, something went wrong on my side (reference `{ref}`)."
     if body.get("type") == "block_actions":
         return (f"{sorry} A fix you pressed may already have run: `syncbot audit` records every fix, and "
                 "`/sync-status <table>` shows the state now.")
-    return f"{sorry} Nothing was changed."
+    return f"{sorry} Nothing in the pipeline was changed."
