@@ -74,12 +74,12 @@ def show(answer: Answer, client, respond, remediation: Remediation, reporter: Sl
         reporter.remember_response_url(req.id, response_url)
     try:
         if answer.post_request and req is not None:
-            ts = _post(client, respond, req.channel, req.thread_ts, fallback(req), request_blocks(req))
+            ts = _post(client, respond, req.channel, req.thread, fallback(req), request_blocks(req))
             if ts:
                 remediation.approvals.attach_message(req.id, req.channel, ts)
             else:
                 note = NOT_A_MEMBER.format(table=req.table)
-        elif answer.changed and req is not None and req.people > 1 and not req.message_ts:
+        elif answer.changed and req is not None and req.people > 1 and not req.message:
             # The request went out through a response_url (the bot is not in the channel): nothing to redraw.
             note = NOT_A_MEMBER.format(table=req.table)
         elif answer.changed and req is not None:

@@ -24,15 +24,15 @@ from syncbot.wiring import wire
 MANIFEST = Path(__file__).resolve().parents[1] / "manifest.yml"
 
 # One hostile value per secret-bearing setting: the characters that break parsers and quoting. Each
-# piece is marked Qz, so a fragment a driver quotes is found as surely as the whole value.
-PASSWORD_PG = "QzPg%zz Qzpa#Qzss/Qzw@Qzrd"     # unencoded %, space, #, / and @
-PASSWORD_REDIS = "QzRd#Qzse/Qzcr%Qzet"
+# piece is marked Qz~, so a fragment a driver quotes is found as surely as the whole value.
+PASSWORD_PG = "Qz~Pg%zz Qz~pa#Qz~ss/Qz~w@Qz~rd"     # unencoded %, space, #, / and @
+PASSWORD_REDIS = "Qz~Rd#Qz~se/Qz~cr%Qz~et"
 SECRETS = {
-    "SLACK_BOT_TOKEN": "xoxb-1111-2222-QzBotQzToken",
-    "SLACK_SIGNING_SECRET": "Qzsigning\"Qzsecret'<&>Qz",
-    "SLACK_APP_TOKEN": "xapp-1-A0-3333-QzAppQzToken",
-    "SNOWFLAKE_PASSWORD": "QzSf pass\"Qzword%41#Qz",
-    "SNOWFLAKE_PRIVATE_KEY_FILE_PWD": "Qzkey phrase/Qzwith%2FQzslash",
+    "SLACK_BOT_TOKEN": "xoxb-1111-2222-Qz~BotQz~Token",
+    "SLACK_SIGNING_SECRET": "Qz~signing\"Qz~secret'<&>Qz~",
+    "SLACK_APP_TOKEN": "xapp-1-A0-3333-Qz~AppQz~Token",
+    "SNOWFLAKE_PASSWORD": "Qz~Sf pass\"Qz~word%41#Qz~",
+    "SNOWFLAKE_PRIVATE_KEY_FILE_PWD": "Qz~key phrase/Qz~with%2FQz~slash",
 }
 
 
@@ -114,7 +114,7 @@ ALL_SECRETS = [*SECRETS.values(), PASSWORD_PG, PASSWORD_REDIS]
 
 def leaked(text: str) -> list[str]:
     """The secrets, or marked pieces of them, found in text."""
-    return [s for s in ALL_SECRETS if s in text or json.dumps(s)[1:-1] in text] + (["a piece"] if "Qz" in text else [])
+    return [s for s in ALL_SECRETS if s in text or json.dumps(s)[1:-1] in text] + (["a piece"] if "Qz~" in text else [])
 
 
 def test_a_driver_error_echoing_the_password_never_reaches_slack_or_the_log(hostile_settings, make_sandbox,
