@@ -57,9 +57,7 @@ def diagnosis_blocks(diag: Diagnosis, offers: list[Offer]) -> list[Block]:
     blocks.append(SectionBlock(block_id=BlockId.VERDICT,
                                text=MarkdownTextObject(text=truncate("\n".join(lines), VERDICT_LIMIT))))
     blocks.append(DividerBlock())
-    # What is left of the message's budget, shared by the checks (the header and footer are short).
-    per_check = min(SECTION_LIMIT, (MESSAGE_TEXT_BUDGET - VERDICT_LIMIT - 500) // max(len(diag.checks), 1))
-    blocks += [check_block(c, per_check) for c in diag.checks]
+    blocks += check_blocks(diag.checks, MESSAGE_TEXT_BUDGET - VERDICT_LIMIT - 500)  # header and footer are short
     # The verdict's fixes are buttons; anything offered for every table waits in the overflow menu,
     # so it never crowds them.
     fixes = [fix_button(o) for o in offers if o.action in diag.actions]
@@ -72,12 +70,25 @@ def diagnosis_blocks(diag: Diagnosis, offers: list[Offer]) -> list[Block]:
     return blocks[:MAX_BLOCKS]
 
 
+def check_blocks(checks: tuple[CheckResult, ...], room: int) -> list[SectionBlock]:
+    """Each check in full when they fit in `room` together; otherwise the short ones stay whole and
+    the long ones share what is left."""
+    full = [check_block(c) for c in checks]
+    sizes = [len(b.text.text) for b in full]
+    if sum(sizes) <= room:
+        return full
+    fair = room // max(len(checks), 1)
+    kept = sum(size for size in sizes if size <= fair)
+    share = (room - kept) // max(sum(1 for size in sizes if size > fair), 1)
+    return [block if size <= fair else check_block(check, share) for check, block, size in zip(checks, full, sizes)]
+
+
 def check_block(check: CheckResult, limit: int = SECTION_LIMIT) -> SectionBlock:
     """The details (the exact ALTER TABLEs of a drift, the files that failed) are what a person acts
     on, so they get their room first and the summary is cut to what is left; details that do not fit
     are counted. `syncbot diagnose <table>` prints everything."""
     trend = f"\n`{check.trend}`" if check.trend else ""
-    details = _details(check.details, limit // 2)
+    details = _details(check.details, limit - 300)  # at least the check's name and a line of summary
     head = f"{EMOJI[check.status]} *{check.name}*: "
     summary = truncate(escape(check.summary), max(limit - len(head) - len(trend) - len(details), 80))
     return SectionBlock(text=MarkdownTextObject(text=truncate(head + summary + trend + details, limit)))
