@@ -7,8 +7,9 @@ from slack_sdk.models.blocks import (
     MarkdownTextObject, Option, OverflowMenuElement, SectionBlock,
 )
 
-from bot.models import ACTION_LABELS, ActionKind, CheckResult, Diagnosis, Section, Status
+from bot.models import ACTION_LABELS, CheckResult, Diagnosis, Section, Status
 from bot.offers import Offer
+from bot.remediation.policy import POLICIES
 from bot.models import overall, worst_first
 
 from .ids import MORE_ACTION, BlockId, fix_action_id
@@ -21,7 +22,6 @@ EMOJI = {Status.OK: ":large_green_circle:", Status.WARNING: ":large_yellow_circl
 RUNBOOK_REF = {Section.LAGGING: "§1 Sync Lagging / Data Missing", Section.SCHEMA: "§2 Schema Mismatch",
                Section.STALLED: "§3 DMS Task Stalled", Section.HEALTHY: "no action needed",
                Section.UNKNOWN: "re-run when the backends answer"}
-DESTRUCTIVE = {ActionKind.RESYNC}
 _MAX_DETAIL_LINES = 8
 
 
@@ -75,7 +75,7 @@ def check_block(check: CheckResult) -> SectionBlock:
 
 def fix_button(offer: Offer) -> ButtonElement:
     label = ACTION_LABELS[offer.action]
-    destructive = offer.action in DESTRUCTIVE
+    destructive = POLICIES[offer.action].destructive
     confirm = ConfirmObject(
         title="Re-sync needs two people" if destructive else f"{label}?",
         text=(f"This asks a second approver to truncate and reload *{escape(offer.table)}*."

@@ -207,7 +207,7 @@ def _audit(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from rq import SimpleWorker
 
-    from bot.services import build_bot
+    from bot.services import build_bot, build_queue_redis
     from bot.settings import Settings
     from handlers.app import web_client
 
@@ -216,7 +216,10 @@ def _worker(args: argparse.Namespace) -> int:
     settings = Settings()
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     bot = build_bot(settings)
-    parts = build_worker(bot, web_client(token, settings.slack_api_url))
+    # Snowflake's statement bound on TRUNCATE stays below the lease (see jobs.Runtime).
+    parts = build_worker(bot, web_client(token, settings.slack_api_url), lease_s=settings.job_lease_seconds,
+                         poll_s=settings.job_poll_seconds,
+                         statement_timeout_s=max(1, int(settings.job_lease_seconds * 2 / 3)))
     names = [name.strip() for name in (args.queues or ",".join(QUEUES)).split(",") if name.strip()]
     unknown = [name for name in names if name not in parts.queues]
     if unknown:
@@ -228,15 +231,17 @@ def _worker(args: argparse.Namespace) -> int:
     # A worker that starts takes over at once what a dead one left (lease lapsed) or a lost queue entry.
     log.info("worker %s starting on %s; %d stranded request(s) queued again", parts.runtime.worker_id,
              ", ".join(names), len(recover(parts)))
-    threading.Thread(target=_clock, args=(bot, parts), daemon=True, name="clock").start()
+    threading.Thread(target=_clock, args=(bot, parts, min(10.0, settings.job_lease_seconds)), daemon=True,
+                     name="clock").start()
     # SimpleWorker runs jobs in this process: the gateways' connection pools are not shared across forks.
-    SimpleWorker([parts.queues[name] for name in names], connection=bot.redis).work()
+    queue_redis = build_queue_redis(settings)
+    SimpleWorker([parts.queues[name] for name in names], connection=queue_redis).work()
     return 0
 
 
 def _clock(bot, parts, every_s: float = 10.0) -> None:
-    """On every replica: every 10 s, requests whose worker died are queued again (a dead worker is
-    noticed within one lease); once a minute, the scheduled maintenance report (its Redis claim makes
+    """On every replica: every 10 s (or every lease, if shorter), requests whose worker died are queued
+    again (a dead worker is noticed within one lease); once a minute, the scheduled maintenance report (its Redis claim makes
     one replica post per period) and expiring undecided or never-started approval requests."""
     from handlers.maintenance import post_due
 

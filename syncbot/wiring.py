@@ -22,7 +22,6 @@ from handlers.reporting import SlackReporter, usergroup_members
 
 log = logging.getLogger(__name__)
 QUEUES = (jobs.QUEUE_FIXES, jobs.QUEUE_RESYNC)
-REQUEUE_EVERY_S = 60  # a stranded request is queued again at most this often
 
 
 def queue_name(kind: ActionKind) -> str:
@@ -75,12 +74,13 @@ def wire(bot: SyncBot, *, client: WebClient, signing_secret: str, queue: Queue |
 
 
 def recover(parts: WorkerParts) -> list[str]:
-    """Queues again every request a dead worker or a lost queue entry left behind, each at most once a
-    minute across replicas (the claim makes duplicates harmless; this keeps the queue short)."""
+    """Queues again every request a dead worker or a lost queue entry left behind, each at most once per
+    lease across replicas (the claim makes duplicates harmless; this keeps the queue short)."""
     approvals = parts.runtime.approvals
+    every_s = max(1, round(parts.runtime.lease_s))
 
     def enqueue(request: ApprovalRequest) -> None:
-        if approvals.redis.set(f"syncbot:requeued:{request.id}", 1, nx=True, ex=REQUEUE_EVERY_S):
+        if approvals.redis.set(f"syncbot:requeued:{request.id}", 1, nx=True, ex=every_s):
             log.warning("request %s (%s) lost its worker; queued again", request.id, request.state)
             parts.enqueue(request)
 

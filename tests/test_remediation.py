@@ -17,7 +17,7 @@ def diagnose(h, table="orders", user=ALICE):
     h.app.dispatch(bolt_request(slash_command_body(table, user, CHANNEL, h.slack.response_url()), h.secret))
     message = h.slack.of("chat.postMessage")[-1]
     buttons = {e["action_id"].rsplit(".", 1)[-1]: e for b in message.params["blocks"] if b["type"] == "actions"
-               for e in b["elements"]}
+               for e in b["elements"] if e["type"] == "button"}
     return message.ts, buttons
 
 
@@ -394,3 +394,103 @@ def test_undecided_requests_expire_and_lose_their_buttons(harness):
     final = h.slack.messages[message.ts].params
     assert final["text"] == "Re-sync table orders: expired" and '"actions"' not in json.dumps(final["blocks"])
     assert ("expired", "syncbot") in events(h)
+
+
+# -- re-sync for any table, cancel, the lock ---------------------------------------------------------
+
+def menu(message):
+    return next(e for b in message.params["blocks"] if b["type"] == "actions" for e in b["elements"]
+                if e["type"] == "overflow")
+
+
+def choose(h, overflow, option, user, message_ts):
+    action = {"type": "overflow", "action_id": overflow["action_id"], "block_id": "b", "selected_option": option}
+    body = block_actions_body(action, user, CHANNEL, message_ts, h.slack.response_url())
+    assert h.app.dispatch(bolt_request(body, h.secret)).status == 200
+    return h.slack.of("response_url")[-1].params["text"]
+
+
+def test_a_healthy_table_offers_the_resync_in_its_menu_not_among_the_fixes(harness):
+    h = harness("healthy")
+    ts, buttons = diagnose(h)
+    assert buttons == {}  # no fix buttons for a healthy table
+    overflow = menu(h.slack.of("chat.postMessage")[-1])
+    [option] = overflow["options"]
+    assert option["text"]["text"] == "Re-sync table…"
+    assert "1 more approver(s) must approve" in choose(h, overflow, option, ALICE, ts)
+    message, approve = approval_message(h)
+    assert message.params["thread_ts"] == ts
+    forged = {**option, "value": "x" * 22}
+    assert "no longer valid" in choose(h, overflow, forged, ALICE, ts)
+    assert "Only approvers can run fixes" in choose(h, overflow, option, MALLORY, ts)
+    assert len([c for c in h.slack.of("chat.postMessage") if c.params.get("text", "").startswith("Re-sync")]) == 1
+
+
+def test_resync_command_asks_for_the_same_two_person_request(harness):
+    h = harness("healthy")
+    h.app.dispatch(bolt_request(slash_command_body("resync orders", ALICE, CHANNEL, h.slack.response_url()), h.secret))
+    message, buttons = approval_message(h)
+    assert message.params.get("thread_ts") is None  # the request itself starts the thread
+    assert "TRUNCATE TABLE PUBLIC.ORDERS" in json.dumps(message.params["blocks"])
+    assert "a second approver" in click(h, buttons["Approve"], ALICE, message_ts=message.ts)
+    click(h, buttons["Approve"], BOB, message_ts=message.ts)
+    run_worker(h)
+    assert h.slack.messages[message.ts].params["text"] == "Re-sync table orders: done"
+    assert len(h.sandbox.dms_task().reloads) == 1
+
+
+@pytest.mark.parametrize("text, expected", [("resync nosuchtable", "I don't know a table called `nosuchtable`"),
+                                            ("resync", "`/sync-status resync` takes one table name."),
+                                            ("resync orders payments", "takes one table name")])
+def test_resync_command_refuses_bad_input_and_changes_nothing(harness, text, expected):
+    h = harness("healthy")
+    response = h.app.dispatch(bolt_request(slash_command_body(text, ALICE, CHANNEL, h.slack.response_url()), h.secret))
+    assert expected in json.loads(response.body)["text"]
+    assert h.slack.of("chat.postMessage") == [] and events(h) == []
+
+
+def test_an_approved_resync_can_be_cancelled_until_it_starts(harness):
+    h = harness("stalled")
+    _, message, buttons = request_resync(h)
+    click(h, buttons["Approve"], BOB)
+    drawn = h.slack.messages[message.ts].params
+    cancel = next(e for b in drawn["blocks"] if b["type"] == "actions" for e in b["elements"]
+                  if e["text"]["text"] == "Cancel")
+    assert "Only approvers can cancel" in click(h, cancel, MALLORY)
+    assert click(h, cancel, CAROL) == "Cancelled; nothing ran."
+    run_worker(h)  # the queued job finds the request cancelled
+    assert h.sandbox.snowflake.statements == [] and h.sandbox.dms_task().reloads == []
+    assert h.slack.messages[message.ts].params["text"] == "Re-sync table orders: cancelled"
+    assert ("cancelled", CAROL) in events(h)
+
+
+def test_a_quick_fix_is_refused_while_a_resync_holds_the_table(harness):
+    h = harness("stalled")
+    _, _, buttons = request_resync(h)
+    click(h, buttons["Approve"], BOB)
+    request_id = buttons["Approve"]["value"]
+    # A worker has claimed the re-sync (and with it the table's lock) and is in its first step.
+    claim = h.wiring.approvals.claim(request_id, "orders", "worker-elsewhere", 60, 600)
+    assert claim.result.value == "claimed"
+    ts, fixes = diagnose(h)
+    answer = click(h, fixes["restart_task"], ALICE, message_ts=ts)
+    assert f"Another fix (request {request_id}) is running on `orders`" in answer
+    run_worker(h)
+    assert h.sandbox.dms_task().status == "running" and statements(h, "TRUNCATE") == []
+
+
+def test_one_person_fix_that_fails_says_what_ran_in_the_thread(harness):
+    h = harness("dms-failed")
+    ts, buttons = diagnose(h)
+    click(h, buttons["restart_task"], ALICE, message_ts=ts)
+    gateways = h.bot.diagnoser.gateways
+
+    def refused(*args, **kwargs):
+        from bot.gateways import GatewayError
+        raise GatewayError("StartReplicationTask failed: InvalidResourceStateFault")
+
+    gateways.dms.start_task = refused
+    run_worker(h)
+    note = thread_note(h)["text"]
+    assert "ran, and it failed" in note and "InvalidResourceStateFault" in note
+    assert "before changing anything" in note  # the only step refused: nothing else ran

@@ -189,7 +189,7 @@ def _run_steps(rt: Runtime, lease: Lease, steps: tuple[Step, ...]) -> str:
     except Exception as exc:  # noqa: BLE001 - every other failure ends the request, with its reason
         reason = str(exc) if isinstance(exc, StepFailed) else f"{type(exc).__name__}: {exc}"
         return _end(rt, lease, False, _failure(label, reason, done))
-    return _end(rt, lease, True, "; ".join(done[-1:]) or f"{label} done")
+    return _end(rt, lease, True, "; ".join(done) or f"{label} done")
 
 
 def _failure(label: str, reason: str, done: list[str]) -> str:
