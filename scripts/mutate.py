@@ -131,6 +131,9 @@ MUTATIONS = (
       "    if False:\n        before = ctx.lease.request.extra",
       J + "test_a_worker_killed_after_reload_tables_returned_is_resumed_without_a_second_reload",
       J + "test_a_reload_that_already_completed_before_the_resume_is_not_called_again"),
+    m("truncate-bounded-by-statement-timeout", STEPS,
+      "ctx.gw.snowflake.truncate(table, timeout_s=ctx.rt.statement_timeout_s)", "ctx.gw.snowflake.truncate(table)",
+      J + "test_every_truncate_is_bounded_on_the_server_below_the_lease"),
     m("reload-seen-by-newer-start-time", STEPS, "    return bool(start) and start != before", "    return False",
       J + "test_a_reload_that_already_completed_before_the_resume_is_not_called_again"),
     # -- the service and the wiring ------------------------------------------------------------------------
@@ -145,7 +148,7 @@ MUTATIONS = (
       "            self._enqueue(request)\n        except Exception as exc:",
       "            self._enqueue(request)\n        except ZeroDivisionError as exc:",
       J + "test_a_queue_failure_after_approval_keeps_it_approved_and_recovery_runs_it_once"),
-    m("recovery-queues-once-across-replicas", "syncbot/wiring.py", "1, nx=True, ex=REQUEUE_EVERY_S", "1, ex=REQUEUE_EVERY_S",
+    m("recovery-queues-once-across-replicas", "syncbot/wiring.py", "1, nx=True, ex=every_s", "1, ex=every_s",
       J + "test_a_queue_failure_after_approval_keeps_it_approved_and_recovery_runs_it_once"),
     # -- diagnosis -------------------------------------------------------------------------------------------
     m("stalled-by-latency-or-slot", "bot/diagnostics/verdict.py", "(stale or latency_high or slot_problem)", "stale",
@@ -170,13 +173,15 @@ MUTATIONS = (
 
 def pytest(copy: Path, tests: list[str], env: dict[str, str], timeout: float) -> tuple[bool | None, str]:
     """True: all passed; False: a test failed; None: timed out."""
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-o", "addopts=", *tests]
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-rf", "-p", "no:cacheprovider", "-o", "addopts=", *tests]
     try:
         done = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return None, f"timed out after {timeout:.0f}s"
     lines = [line for line in done.stdout.splitlines() if line.strip()]
-    return done.returncode == 0, (lines[-1] if lines else done.stderr.strip()[-200:])
+    failed = [line.split()[1].split("::")[-1] for line in lines if line.startswith("FAILED ")]
+    summary = lines[-1].strip("= ") if lines else done.stderr.strip()[-200:]
+    return done.returncode == 0, summary + (f" ({failed[0]})" if failed else "")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -165,6 +165,17 @@ def test_a_truncate_outliving_its_lease_leaves_the_table_to_the_worker_that_took
     assert truncates(h) == ["TRUNCATE TABLE STAGING.ORDERS_CDC"] * 2 + ["TRUNCATE TABLE PUBLIC.ORDERS"]
 
 
+def test_every_truncate_is_bounded_on_the_server_below_the_lease(harness):
+    # Snowflake keeps running a statement whose client died: only STATEMENT_TIMEOUT_IN_SECONDS below
+    # the lease keeps a dead worker's TRUNCATE from landing after another worker took over.
+    h = harness("stalled")
+    request_id = approved_resync(h)
+    rt = worker(h, lease_s=30, statement_timeout_s=20)
+    assert jobs.run_request(rt, request_id) == "succeeded"
+    assert h.sandbox.snowflake.statement_timeouts == [20, 20] and len(truncates(h)) == 2
+    assert max(h.sandbox.snowflake.statement_timeouts) < rt.lease_s
+
+
 def test_the_heartbeat_keeps_a_slow_step_from_being_taken_over(harness, monkeypatch):
     h = harness("stalled")
     request_id = approved_resync(h)
