@@ -34,7 +34,7 @@ def create(approvals, *, people=1, table="orders", offer=None, ttl_s=3600, plan_
     reply = approvals.create(offer_id=offer or secrets.token_hex(8), action=action, table=table, requester=requester,
                              people=people, ttl_s=ttl_s, steps=("ALTER PIPE",), facts=(), plan_hash=plan_hash,
                              data={"pipe": "STAGING.ORDERS_PIPE", "paused": True}, channel="C0INCIDNT",
-                             thread_ts="1.0")
+                             thread="1.0")
     assert reply.result in (Result.CREATED, Result.EXISTS)
     return reply.value
 
@@ -72,7 +72,7 @@ def test_an_offer_makes_one_request_whatever_the_number_of_concurrent_creates(re
     requests = [k for k in redis.scan_iter("syncbot:req:*") if not k.endswith(b":people")]
     assert requests == [f"syncbot:req:{ids[0]}".encode()]
     again = replicas[0].create(offer_id=offer, action="pause_pipe", table="orders", requester=CAROL, people=1,
-                               ttl_s=60, steps=(), facts=(), plan_hash="x", data={}, channel="C", thread_ts="")
+                               ttl_s=60, steps=(), facts=(), plan_hash="x", data={}, channel="C", thread="")
     assert (again.result, again.value) == (Result.EXISTS, ids[0])
 
 
