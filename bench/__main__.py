@@ -85,8 +85,11 @@ FLEET_CALLS = [
     ("logs", "FilterLogEvents", "per broken task (every task runs: none)"), ("s3", "ListObjectsV2", "per table prefix"),
     ("snowflake", "SYSTEM$PIPE_STATUS", "100 pipes a statement"), ("snowflake", "COPY_HISTORY", "50 tables a statement"),
     ("snowflake", "MAX(freshness column)", "100 tables a statement"),
-    ("snowflake", "information_schema.columns", "200 tables a statement"), ("snowflake", "login", "pool of 4, warm"),
-    ("aurora", "information_schema.columns", "one query"), ("aurora", "pg_replication_slots", "one query"),
+    ("snowflake", "information_schema.columns", "200 tables a statement"),
+    ("snowflake", "COUNT(*) of final tables", "100 tables a statement"), ("snowflake", "SHOW TASKS", "per database"),
+    ("snowflake", "TASK_HISTORY", "50 tasks a statement"), ("snowflake", "login", "pool of 4, warm"),
+    ("aurora", "information_schema.columns", "one query"), ("aurora", "row counts", "100 tables a query"),
+    ("aurora", "pg_replication_slots", "one query"),
     ("aurora", "login", "one per query"),
 ]
 
@@ -105,7 +108,8 @@ def fleet() -> list[tuple[bool, str]]:
     n, tasks = big.tables, -(-big.tables // 100)
     # Snowflake: one statement per chunk of each read (final and staging columns: two tables each).
     statements = sum(-(-n * per // CHUNK[kind]) for kind, per in (("pipe", 1), ("history", 1), ("newest", 1),
-                                                                   ("sfcols", 2)))
+                                                                   ("sfcols", 2), ("rows", 1), ("taskruns", 1),
+                                                                   ("tasks", 1)))
     snowflake = sum(v for (backend, _), v in big.calls.items() if backend == "snowflake")
     bounded = (big.calls["dms", "DescribeReplicationTasks"] == tasks
                and big.calls["dms", "DescribeTableStatistics"] == tasks

@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 # setting); Snowflake's lane only needs to keep its connection pool busy.
 LANE_WIDTH = {"aws": 8, "snowflake": 8, "aurora": 4}
 # Items per call in a multi-table round; chunks of one read run side by side on their lane.
-CHUNK = {"latency": 250, "pipe": 100, "history": 50, "newest": 100, "sfcols": 200, "pgcols": 500}
+CHUNK = {"latency": 250, "pipe": 100, "history": 50, "newest": 100, "sfcols": 200, "pgcols": 500,
+         "tasks": 1000, "taskruns": 50, "rows": 100, "pgrows": 100}
 
 
 class _InFlight:
@@ -128,6 +129,10 @@ class _Round:
         self._gather("newest", [(s.final_table, s.freshness_column) for s in specs])
         self._gather("sfcols", [t for s in specs for t in (s.final_table, s.staging_table)])
         self._gather("pgcols", [(s.source_schema, s.source_table) for s in specs])
+        self._gather("tasks", [s.merge_task for s in specs])
+        self._gather("taskruns", [s.merge_task for s in specs])
+        self._gather("rows", [s.final_table for s in specs])
+        self._gather("pgrows", [(s.source_schema, s.source_table) for s in specs])
         self._need("aurora", "slots", [()], _one(lambda _: gw.aurora.replication_slots()))
 
     def future(self, kind: str, key: Hashable) -> Future:
@@ -203,6 +208,13 @@ def _one(fn: Callable[[Any], Any]) -> Callable[[list], dict]:
     return lambda keys: {keys[0]: fn(keys[0])}
 
 
+def _optional(future: Future) -> Future:
+    """A future that answers None where `future` failed: for a read a check can do without."""
+    out: Future = Future()
+    future.add_done_callback(lambda done: out.set_result(None if done.cancelled() or done.exception() else done.result()))
+    return out
+
+
 def _when_done(futures: list[Future], then: Callable[[], None]) -> None:
     """Runs `then` (on the thread that completes the last future) once every future is done."""
     if not futures:
@@ -230,9 +242,19 @@ _PLAN: dict[CheckName, tuple[str, Callable[[_Round, TableSpec], list[Future]], C
     CheckName.S3: ("S3", lambda r, s: [r.future("s3", (s.s3_bucket, s.s3_table_prefix))],
                    lambda s, now, files: checks.check_s3(files, s, now)),
     CheckName.SNOWPIPE: ("Snowflake", lambda r, s: [r.future("pipe", s.pipe), r.future("history", s.staging_table)],
-                         lambda s, now, pipe, hist: checks.check_snowpipe(pipe, hist, s)),
+                         lambda s, now, pipe, hist: checks.check_snowpipe(pipe, hist, s, now)),
+    CheckName.MERGE_TASK: ("Snowflake", lambda r, s: [r.future("tasks", s.merge_task), r.future("taskruns", s.merge_task)],
+                           lambda s, now, state, runs: checks.check_merge_task(state, runs, s, now)),
     CheckName.FRESHNESS: ("Snowflake", lambda r, s: [r.future("newest", (s.final_table, s.freshness_column))],
                           lambda s, now, newest: checks.check_freshness(newest, s, now)),
+    # The lag that explains a gap comes from the freshness and DMS reads: without them the check
+    # still runs, allowing only the counts' own precision.
+    CheckName.ROWS: ("Aurora/Snowflake",
+                     lambda r, s: [r.future("pgrows", (s.source_schema, s.source_table)), r.future("rows", s.final_table),
+                                   _optional(r.future("newest", (s.final_table, s.freshness_column))),
+                                   _optional(r.future("task", s.dms_task)), _optional(r.future("stats", s.dms_task))],
+                     lambda s, now, count, rows, newest, task, stats: checks.check_rows(
+                         count, rows, newest, task, (stats or {}).get((s.source_schema, s.source_table)), s, now)),
     CheckName.SCHEMA: ("Aurora/Snowflake",
                        lambda r, s: [r.future("pgcols", (s.source_schema, s.source_table)),
                                      r.future("sfcols", s.final_table), r.future("sfcols", s.staging_table)],
@@ -257,8 +279,10 @@ class Diagnoser:
         self._batches = {kind: _Batches(kind, self._lanes[backend], self._reader(backend, method), self._inflight)
                          for kind, backend, method in (
                              ("pipe", "snowflake", "pipe_statuses"), ("history", "snowflake", "copy_histories"),
-                             ("newest", "snowflake", "newest_many"), ("sfcols", "snowflake", "columns_many"),
-                             ("pgcols", "aurora", "columns_many"))}
+                             ("newest", "snowflake", "newest_many"), ("sfcols", "snowflake", "column_types_many"),
+                             ("pgcols", "aurora", "columns_many"), ("tasks", "snowflake", "task_states"),
+                             ("taskruns", "snowflake", "task_histories"), ("rows", "snowflake", "row_counts"),
+                             ("pgrows", "aurora", "row_counts"))}
 
     def _reader(self, backend: str, method: str) -> Callable[[list], dict]:
         """Looked up at each call, so a gateway replaced or patched later is the one asked."""
