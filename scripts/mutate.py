@@ -161,12 +161,12 @@ MUTATIONS = (
     # -- redaction -------------------------------------------------------------------------------------------
     m("doctor-gets-redacted-redis-url", "bot/services.py", "redis_where=redacted_url(url)", "redis_where=url",
       D + "test_the_doctor_shows_the_redis_url_without_its_password"),
-    m("aurora-error-trimmed", "bot/gateways/aurora.py", "GatewayError(str(exc).strip().splitlines()[0][:300] or",
-      "GatewayError(str(exc) or",
+    m("aurora-error-trimmed", "bot/gateways/aurora.py", "GatewayError(redact(str(exc)).strip().splitlines()[0][:300] or",
+      "GatewayError(redact(str(exc)) or",
       D + "test_aurora_errors_reach_users_as_one_trimmed_line",
       "tests/test_gateway_aurora.py::test_unreachable_database_is_a_gateway_error_of_one_trimmed_line"),
-    m("error-reply-without-exception-text", "handlers/app.py", "(reference `{ref}`). Nothing else",
-      "(reference `{ref}`): {error}. Nothing else",
+    m("error-reply-without-exception-text", "handlers/app.py", "text=error_reply(body, ref))",
+      "text=f\"{error_reply(body, ref)} ({error})\")",
       D + "test_an_unexpected_error_in_a_click_is_answered_without_its_text"),
 )
 
