@@ -21,7 +21,7 @@ def diagnose(h, table="orders", user=ALICE):
     return message.ts, buttons
 
 
-def click(h, button, user, message_ts="1.000001", thread_ts=None, app=None):
+def click(h, button, user, message_ts="1.000001", thread_ts=None, app=None, status=200):
     action = {"action_id": button["action_id"], "block_id": "b", "value": button["value"], "text": button["text"]}
     body = json.loads(__import__("urllib.parse").parse.parse_qs(
         block_actions_body(action, user, CHANNEL, message_ts, h.slack.response_url()))["payload"][0])
@@ -29,7 +29,7 @@ def click(h, button, user, message_ts="1.000001", thread_ts=None, app=None):
         body["container"]["thread_ts"] = thread_ts
     raw = __import__("urllib.parse").parse.urlencode({"payload": json.dumps(body)})
     response = (app or h.app).dispatch(bolt_request(raw, h.secret))
-    assert response.status == 200
+    assert response.status == status
     return h.slack.of("response_url")[-1].params["text"]
 
 
@@ -54,6 +54,15 @@ def run_worker(h):
 
 def queued(h):
     return sum(len(q) for q in h.wiring.queues.values())
+
+
+def redeliver_and_run(h, request_id):
+    """A stale or forged queue entry for a request that must not run: the worker really tries it,
+    so "nothing ran" afterwards is the claim's refusal, not an empty queue."""
+    h.wiring.queues["syncbot-resync"].enqueue("bot.remediation.jobs.run_job", request_id)
+    assert queued(h) == 1
+    run_worker(h)
+    assert queued(h) == 0
 
 
 def thread_note(h):
@@ -215,7 +224,7 @@ def test_self_approval_and_non_approvers_are_refused(harness, who, expected):
     h = harness("stalled")
     _, _, buttons = request_resync(h)
     assert expected in click(h, buttons["Approve"], who)
-    run_worker(h)
+    redeliver_and_run(h, buttons["Approve"]["value"])
     assert h.sandbox.snowflake.statements == [] and h.sandbox.dms_task().reloads == []
 
 
@@ -272,18 +281,33 @@ def test_a_queued_job_delivered_twice_runs_once(harness):
     _, _, buttons = request_resync(h)
     click(h, buttons["Approve"], BOB)
     request_id = buttons["Approve"]["value"]
-    h.wiring.queues["syncbot-resync"].enqueue("bot.remediation.jobs.run_job", request_id)  # a redelivery
-    run_worker(h)
+    queue = h.wiring.queues["syncbot-resync"]
+    queue.enqueue("bot.remediation.jobs.run_job", request_id)  # a redelivery
+    deliveries = queue.jobs
+    assert len(deliveries) == 2
+    barrier, results = threading.Barrier(2), []
+
+    def perform(job):  # both deliveries run at the same moment, as two workers would run them
+        barrier.wait()
+        results.append(job.perform())
+
+    threads = [threading.Thread(target=perform, args=(job,)) for job in deliveries]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == ["busy", "succeeded"]
     assert len(statements(h, "TRUNCATE")) == 2 and len(h.sandbox.dms_task().reloads) == 1
 
 
 def test_rejected_and_expired_requests_cannot_be_approved(harness):
     h = harness("stalled")
     _, message, buttons = request_resync(h)
+    assert "Only approvers can reject" in click(h, buttons["Reject"], MALLORY)
     assert click(h, buttons["Reject"], CAROL) == "Rejected; nothing will run."
     assert "already rejected" in click(h, buttons["Approve"], BOB)
     assert "Rejected by* <@U0CAROL03>" in json.dumps(h.slack.messages[message.ts].params["blocks"])
-    run_worker(h)
+    redeliver_and_run(h, buttons["Approve"]["value"])
     assert h.sandbox.snowflake.statements == []
 
 
@@ -293,7 +317,7 @@ def test_expired_request_cannot_be_approved(harness):
     key = f"syncbot:req:{buttons2['Approve']['value']}"
     h2.redis.hset(key, "expires_at", "1")
     assert "expired before it was approved" in click(h2, buttons2["Approve"], BOB)
-    run_worker(h2)
+    redeliver_and_run(h2, buttons2["Approve"]["value"])
     assert h2.sandbox.snowflake.statements == [] and h2.sandbox.dms_task().reloads == []
     assert h2.slack.messages[message2.ts].params["text"] == "Re-sync table orders: expired"
 
@@ -321,7 +345,7 @@ def test_approval_does_not_carry_over_to_a_changed_plan(harness):
     task.arn = task.arn.rsplit(":", 1)[0] + ":" + resource_id()
     backend.replication_tasks[task.arn] = task
     assert "approval does not carry over" in click(h, buttons["Approve"], BOB)
-    run_worker(h)
+    redeliver_and_run(h, buttons["Approve"]["value"])
     assert h.sandbox.snowflake.statements == [] and task.reloads == []
 
 

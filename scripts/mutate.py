@@ -1,0 +1,253 @@
+"""Deletes each safety guard in turn and checks that a test notices.
+
+    .venv/bin/python scripts/mutate.py                 # every mutation (several minutes)
+    .venv/bin/python scripts/mutate.py --list          # the names
+    .venv/bin/python scripts/mutate.py fence-token claim-lease   # some of them
+
+Each mutation is an exact text replacement in production code (it must match exactly once, or the
+mutation is reported stale) together with the tests that stand for that guard. The repository is
+copied to a temporary directory once; each mutation is applied there, its tests run with
+`pytest -x -q` against the copy (PYTHONPATH points at it, never at the working tree), and the file is
+restored. "caught" means a test failed (or hung past the timeout); "survived" means every test passed
+with the guard gone. Exits 1 if any mutation survived or was stale, or if the tests fail before any
+mutation. Tests flush their Redis database: set SYNCBOT_TEST_REDIS_URL (or --redis-url) to one no
+other test run uses."""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SKIP = shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info", ".pytest_cache", "build")
+
+A = "tests/test_guard_approvals.py::"
+J = "tests/test_guard_jobs.py::"
+D = "tests/test_guard_diagnostics.py::"
+R = "tests/test_remediation.py::"
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    edits: tuple[tuple[str, str, str], ...]  # (file, exact text, replacement)
+    tests: tuple[str, ...]
+
+
+def m(name: str, path: str, old: str, new: str, *tests: str) -> Mutation:
+    return Mutation(name, ((path, old, new),), tests)
+
+
+APPROVALS = "bot/remediation/approvals.py"
+JOBS = "bot/remediation/jobs.py"
+STEPS = "bot/remediation/steps.py"
+SERVICE = "bot/remediation/service.py"
+
+MUTATIONS = (
+    # -- the approval store's scripts ----------------------------------------------------------------
+    m("create-once-per-offer", APPROVALS, "if existing then return {'exists', '', existing} end\n", "",
+      A + "test_an_offer_makes_one_request_whatever_the_number_of_concurrent_creates",
+      J + "test_eight_concurrent_clicks_on_two_replicas_make_one_request_that_runs_once"),
+    m("claim-state-check", APPROVALS, "elseif state ~= 'running' or num('lease_until') >= now then",
+      "elseif num('lease_until') >= now then",
+      A + "test_claim_takes_only_an_approved_request_or_a_running_one_whose_lease_lapsed",
+      R + "test_self_approval_and_non_approvers_are_refused"),
+    m("claim-lease-check", APPROVALS, "elseif state ~= 'running' or num('lease_until') >= now then",
+      "elseif state ~= 'running' then",
+      A + "test_concurrent_claims_on_two_replicas_give_the_request_to_one_worker",
+      A + "test_a_live_lease_of_another_worker_is_not_taken_over",
+      J + "test_a_job_delivered_twice_at_once_runs_once", R + "test_a_queued_job_delivered_twice_runs_once"),
+    m("claim-start-window", APPROVALS, "  if num('start_by') <= now then", "  if false then",
+      A + "test_an_approved_request_not_started_within_its_window_expires_by_claim_or_by_clock"),
+    m("expire-start-window", APPROVALS, "if state == 'approved' and num('start_by') <= now then", "if false then",
+      A + "test_an_approved_request_not_started_within_its_window_expires_by_claim_or_by_clock"),
+    m("claim-honours-table-lock", APPROVALS, "if holder and holder ~= id then", "if false then",
+      A + "test_the_claim_takes_the_table_lock_and_honours_another_requests"),
+    m("claim-takes-table-lock", APPROVALS, "redis.call('SET', KEYS[2], id, 'EX', ARGV[4])\n", "",
+      A + "test_the_claim_takes_the_table_lock_and_honours_another_requests",
+      J + "test_a_quick_fix_is_refused_while_a_worker_holds_the_table_for_a_resync"),
+    m("fence-token", APPROVALS,
+      "if redis.call('HGET', req, 'worker') ~= ARGV[2] or redis.call('HGET', req, 'fence') ~= ARGV[3] then",
+      "if false then",
+      A + "test_a_lapsed_lease_is_taken_over_with_a_new_token_and_the_old_worker_is_fenced_off",
+      A + "test_a_stale_token_of_the_same_worker_is_refused",
+      J + "test_a_truncate_outliving_its_lease_leaves_the_table_to_the_worker_that_took_over"),
+    m("fence-lease-lapsed", APPROVALS, "if num('lease_until') < now then return {'lost', 'lease lapsed'} end\n", "",
+      A + "test_a_lease_that_lapsed_without_a_takeover_fails_the_fence"),
+    m("fence-missing", APPROVALS, "_FENCE = _PRELUDE + \"\"\"\nif redis.call('EXISTS', req) == 0 then return {'missing'} end\n",
+      "_FENCE = _PRELUDE + \"\"\"\n",
+      A + "test_the_fence_says_missing_when_the_record_vanished",
+      J + "test_redis_losing_the_request_mid_run_stops_the_job_loudly"),
+    m("finish-token", APPROVALS,
+      "if state ~= 'running' or redis.call('HGET', req, 'worker') ~= ARGV[2] or redis.call('HGET', req, 'fence') ~= ARGV[3] then",
+      "if state ~= 'running' then",
+      A + "test_a_lapsed_lease_is_taken_over_with_a_new_token_and_the_old_worker_is_fenced_off",
+      A + "test_a_stale_token_of_the_same_worker_is_refused"),
+    m("cancel-too-late", APPROVALS,
+      "if state == 'running' and redis.call('HGET', req, 'changed') == '1' then return {'too_late', state} end\n", "",
+      A + "test_cancel_after_the_first_change_is_too_late",
+      J + "test_cancel_is_refused_once_the_first_truncate_started"),
+    m("approve-deadline", APPROVALS, "if num('expires_at') <= now then", "if false then",
+      A + "test_a_process_clock_far_behind_approves_no_expired_request",
+      R + "test_expired_request_cannot_be_approved"),
+    m("approve-self", APPROVALS, "if redis.call('HGET', req, 'requester') == ARGV[2] then return {'self'} end\n", "",
+      A + "test_approve_refuses_the_requester_and_a_changed_plan"),
+    m("approve-plan-hash", APPROVALS, "if redis.call('HGET', req, 'plan_hash') ~= ARGV[3] then", "if false then",
+      A + "test_approve_refuses_the_requester_and_a_changed_plan",
+      R + "test_approval_does_not_carry_over_to_a_changed_plan"),
+    Mutation("process-clock-instead-of-redis-time", (
+        (APPROVALS, "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) + tonumber(t[2]) / 1000000\nlocal function",
+         "local now = tonumber(redis.call('GET', 'syncbot:mutant-clock'))\nlocal function"),
+        (APPROVALS, "        return Reply.of(self._scripts[name](",
+         "        self.redis.set('syncbot:mutant-clock', __import__('time').time())\n"
+         "        return Reply.of(self._scripts[name](")),
+        (A + "test_a_process_clock_far_ahead_takes_over_no_live_lease",
+         A + "test_a_process_clock_far_behind_approves_no_expired_request")),
+    # -- the job engine ----------------------------------------------------------------------------------
+    m("fence-before-each-step", JOBS,
+      'at = lease.fence(f"{step.name}: started", changes=step.changes, step_started=index)', "at = 0.0",
+      J + "test_cancel_is_refused_once_the_first_truncate_started",
+      J + "test_a_worker_killed_after_reload_tables_returned_is_resumed_without_a_second_reload"),
+    m("missing-record-is-state-lost", JOBS, "        if reply.result is Result.MISSING:\n            raise StateLost",
+      "        if False:\n            raise StateLost",
+      J + "test_redis_losing_the_request_mid_run_stops_the_job_loudly"),
+    m("skip-checkpointed-steps", JOBS, "if now.step_done >= index:\n", "if False:\n",
+      J + "test_a_worker_killed_after_reload_tables_returned_is_resumed_without_a_second_reload"),
+    m("heartbeat", JOBS, "        self._thread.start()\n", "        pass\n",
+      J + "test_the_heartbeat_keeps_a_slow_step_from_being_taken_over"),
+    m("any-step-error-fails-the-request", JOBS, "    except Exception as exc:  # noqa: BLE001 - every other",
+      "    except StepFailed as exc:  # noqa: BLE001 - every other",
+      J + "test_an_aws_network_error_in_a_step_fails_the_request_saying_what_already_ran"),
+    m("failure-says-what-ran", JOBS, "    if not done:\n        return f\"{label} failed before changing anything",
+      "    if True:\n        return f\"{label} failed before changing anything",
+      J + "test_an_aws_network_error_in_a_step_fails_the_request_saying_what_already_ran"),
+    m("reload-asks-dms-on-resume", STEPS, "    if ctx.resumed:\n        before = ctx.lease.request.extra",
+      "    if False:\n        before = ctx.lease.request.extra",
+      J + "test_a_worker_killed_after_reload_tables_returned_is_resumed_without_a_second_reload",
+      J + "test_a_reload_that_already_completed_before_the_resume_is_not_called_again"),
+    m("truncate-bounded-by-statement-timeout", STEPS,
+      "ctx.gw.snowflake.truncate(table, timeout_s=ctx.rt.statement_timeout_s)", "ctx.gw.snowflake.truncate(table)",
+      J + "test_every_truncate_is_bounded_on_the_server_below_the_lease"),
+    m("reload-seen-by-newer-start-time", STEPS, "    return bool(start) and start != before", "    return False",
+      J + "test_a_reload_that_already_completed_before_the_resume_is_not_called_again"),
+    # -- the service and the wiring ------------------------------------------------------------------------
+    m("reject-approver-check", SERVICE, "        if user != request.requester and not self.approvers.allows(user):\n"
+      "            return _refuse(\"Only approvers can reject.\"",
+      "        if False:\n            return _refuse(\"Only approvers can reject.\"",
+      J + "test_only_approvers_or_the_requester_may_reject", R + "test_rejected_and_expired_requests_cannot_be_approved"),
+    m("click-refused-while-table-locked", SERVICE, "if holder := self.approvals.lock_holder(spec.name):",
+      "if holder := None:",
+      J + "test_a_quick_fix_is_refused_while_a_worker_holds_the_table_for_a_resync"),
+    m("enqueue-failure-answered-truthfully", SERVICE,
+      "            self._enqueue(request)\n        except Exception as exc:",
+      "            self._enqueue(request)\n        except ZeroDivisionError as exc:",
+      J + "test_a_queue_failure_after_approval_keeps_it_approved_and_recovery_runs_it_once"),
+    m("recovery-queues-once-across-replicas", "syncbot/wiring.py", "1, nx=True, ex=every_s", "1, ex=every_s",
+      J + "test_a_queue_failure_after_approval_keeps_it_approved_and_recovery_runs_it_once"),
+    # -- diagnosis -------------------------------------------------------------------------------------------
+    m("stalled-by-latency-or-slot", "bot/diagnostics/verdict.py", "(stale or latency_high or slot_problem)", "stale",
+      D + "test_a_running_task_without_files_is_stalled_by_latency_or_the_slot_even_while_fresh"),
+    m("errored-table-offers-resync", "bot/diagnostics/verdict.py",
+      "if task_running is False else (ActionKind.RESYNC,)", "if task_running is False else (ActionKind.RESTART_TASK,)",
+      D + "test_an_errored_table_while_the_task_runs_offers_resync_not_restart"),
+    m("latency-in-one-call", "bot/diagnostics/runner.py", '"latency": 250', '"latency": 1',
+      D + "test_the_latency_of_several_tasks_comes_from_one_get_metric_data_call"),
+    # -- redaction -------------------------------------------------------------------------------------------
+    m("doctor-gets-redacted-redis-url", "bot/services.py", "redis_where=redacted_url(url)", "redis_where=url",
+      D + "test_the_doctor_shows_the_redis_url_without_its_password"),
+    m("aurora-error-trimmed", "bot/gateways/aurora.py", "GatewayError(redact(str(exc)).strip().splitlines()[0][:300] or",
+      "GatewayError(redact(str(exc)) or",
+      D + "test_aurora_errors_reach_users_as_one_trimmed_line",
+      "tests/test_gateway_aurora.py::test_unreachable_database_is_a_gateway_error_of_one_trimmed_line"),
+    m("error-reply-without-exception-text", "handlers/app.py", "text=error_reply(body, ref))",
+      "text=f\"{error_reply(body, ref)} ({error})\")",
+      D + "test_an_unexpected_error_in_a_click_is_answered_without_its_text"),
+)
+
+
+def pytest(copy: Path, tests: list[str], env: dict[str, str], timeout: float) -> tuple[bool | None, str]:
+    """True: all passed; False: a test failed; None: timed out."""
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-rf", "-p", "no:cacheprovider", "-o", "addopts=", *tests]
+    try:
+        done = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None, f"timed out after {timeout:.0f}s"
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    failed = [line.split()[1].split("::")[-1] for line in lines if line.startswith("FAILED ")]
+    summary = lines[-1].strip("= ") if lines else done.stderr.strip()[-200:]
+    return done.returncode == 0, summary + (f" ({failed[0]})" if failed else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help="mutations to run (default: all)")
+    parser.add_argument("--list", action="store_true", help="print the mutations and exit")
+    parser.add_argument("--redis-url", default=os.environ.get("SYNCBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/14"),
+                        help="the Redis database the tests may flush (default: $SYNCBOT_TEST_REDIS_URL or db 14)")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds per mutation's test run")
+    args = parser.parse_args(argv)
+    if args.list:
+        for mutation in MUTATIONS:
+            print(f"{mutation.name:40} {', '.join(sorted({path for path, _, _ in mutation.edits}))}")
+        return 0
+    chosen = [mu for mu in MUTATIONS if not args.names or mu.name in args.names]
+    unknown = set(args.names) - {mu.name for mu in MUTATIONS}
+    if unknown:
+        parser.error(f"no such mutation: {', '.join(sorted(unknown))}")
+
+    with tempfile.TemporaryDirectory(prefix="syncbot-mutants-") as tmp:
+        copy = Path(tmp) / "repo"
+        shutil.copytree(ROOT, copy, ignore=SKIP)
+        env = {**os.environ, "PYTHONPATH": str(copy), "SYNCBOT_TEST_REDIS_URL": args.redis_url,
+               "PYTHONDONTWRITEBYTECODE": "1"}
+        probe = subprocess.run([sys.executable, "-c", "import bot; print(bot.__file__)"], cwd=copy, env=env,
+                               capture_output=True, text=True)
+        if not probe.stdout.startswith(str(copy)):
+            print(f"the copy is not what the tests import ({probe.stdout.strip() or probe.stderr.strip()})")
+            return 2
+        every_test = list(dict.fromkeys(t for mu in chosen for t in mu.tests))
+        passed, summary = pytest(copy, every_test, env, args.timeout * 2)
+        print(f"baseline ({len(every_test)} tests, no mutation): {summary}")
+        if not passed:
+            print("the tests fail without any mutation; fix that first")
+            return 2
+        results = []
+        for mutation in chosen:
+            results.append((mutation.name, *run_one(copy, mutation, env, args.timeout)))
+            name, verdict, detail, took = results[-1]
+            print(f"{verdict.upper():9} {name:40} {took:5.1f}s  {detail}", flush=True)
+    counts = {v: sum(1 for _, verdict, _, _ in results if verdict == v) for v in ("caught", "survived", "stale")}
+    print(f"\n{counts['caught']} caught, {counts['survived']} survived, {counts['stale']} stale "
+          f"of {len(results)} mutations")
+    return 0 if counts["caught"] == len(results) else 1
+
+
+def run_one(copy: Path, mutation: Mutation, env: dict[str, str], timeout: float) -> tuple[str, str, float]:
+    originals: dict[Path, str] = {}
+    try:
+        for path, old, new in mutation.edits:
+            file = copy / path
+            text = originals.setdefault(file, file.read_text())
+            current = file.read_text()
+            if current.count(old) != 1:
+                return "stale", f"{path}: the text to replace occurs {current.count(old)} times", 0.0
+            file.write_text(current.replace(old, new))
+        started = time.monotonic()
+        passed, summary = pytest(copy, list(mutation.tests), env, timeout)
+        took = time.monotonic() - started
+        if passed:
+            return "survived", summary, took
+        return "caught", summary, took
+    finally:
+        for file, text in originals.items():
+            file.write_text(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
