@@ -5,6 +5,7 @@ or wire). Used by the tests of the connection handling and by the benchmark; nee
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import threading
 import time
@@ -18,6 +19,9 @@ def serving(wrap: Callable[[Any], Any] = lambda app: app, host: str = "127.0.0.1
     fakesnow.server module replaces that function, so it starts a server only once per process."""
     import uvicorn
     from fakesnow.server import app
+
+    # fakesnow's server logs every login and every refused statement's whole text at INFO.
+    logging.getLogger("fakesnow.server").setLevel(logging.WARNING)
 
     with contextlib.closing(socket.socket()) as sock:
         sock.bind((host, 0))
