@@ -166,10 +166,9 @@ class World:
     def _connect_args(self) -> dict[str, Any]:
         """The bot's own connect arguments (bot.settings), pointed at the proxy in front of fakesnow."""
         settings = Settings(snowflake_account="fakesnow", snowflake_user="fake", snowflake_password="snow",
-                            snowflake_database="SYNC", snowflake_host="127.0.0.1",
+                            snowflake_database="SYNC", snowflake_schema="PUBLIC", snowflake_host="127.0.0.1",
                             snowflake_port=self.servers["snowflake"].port, snowflake_protocol="http", _env_file=None)
-        return {**settings.snowflake_connect_args(), "schema": "PUBLIC",
-                "session_parameters": {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False}}
+        return {**settings.snowflake_connect_args(), "session_parameters": {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False}}
 
     def _count_aws(self, event_name: str, **_: Any) -> None:
         _, service, operation = event_name.split(".", 2)

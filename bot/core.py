@@ -9,7 +9,7 @@ from redis.exceptions import RedisError
 
 from .catalog import Catalog, TableSpec
 from .diagnostics.runner import Diagnoser
-from .models import Diagnosis
+from .models import ActionKind, Diagnosis
 from .offers import Offer, OfferStore
 from .models import worst_first
 
@@ -38,13 +38,26 @@ class SyncBot:
         return worst_first(self.diagnoser.diagnose_many(list(self.catalog.tables)))
 
     def offer(self, diag: Diagnosis, channel: str) -> list[Offer]:
-        """Stores each applicable fix and returns the opaque ids its buttons will carry. Without Redis
-        there are no buttons (fixes fail closed), but the diagnosis is still shown."""
+        """Stores each applicable fix, and the re-sync for every table (the runbook's re-sync is for data
+        that is corrupted or needs a full reload, which no check sees), and returns the opaque ids
+        their buttons will carry. Without Redis there are no buttons (fixes fail closed), but the
+        diagnosis is still shown."""
+        actions = [*diag.actions, *([] if ActionKind.RESYNC in diag.actions else [ActionKind.RESYNC])]
         try:
-            return [self.offers.create(diag.table, action, channel) for action in diag.actions]
+            return [self.offers.create(diag.table, action, channel) for action in actions]
         except RedisError:
             log.warning("Redis unreachable: posting %s's diagnosis without fix buttons", diag.table)
             return []
+
+    def warnings(self) -> list[str]:
+        """What works today but will hurt later: Redis without persistence loses approvals and re-sync
+        checkpoints on a restart."""
+        try:
+            aof = str(self.redis.info("persistence").get("aof_enabled", "0")) == "1"
+        except Exception:  # noqa: BLE001 - readiness reports the outage itself
+            return []
+        return [] if aof else ["Redis persistence (appendonly) is off: a Redis restart loses approvals and "
+                               "re-sync checkpoints. Run Redis with appendonly yes."]
 
     def readiness(self) -> dict[str, str]:
         try:

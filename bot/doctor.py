@@ -135,7 +135,15 @@ def _redis(backends: Backends) -> Line:
     except Exception as exc:  # noqa: BLE001 - any failure to answer is the finding
         return Line("Redis", backends.redis_where, Status.FAILING, f"does not answer ({type(exc).__name__})",
                     "check REDIS_URL and that Redis is reachable from here: fix buttons and approvals live there")
-    return Line("Redis", backends.redis_where, Status.OK, "answers")
+    try:
+        aof = str(backends.redis.info("persistence").get("aof_enabled", "0")) == "1"
+    except Exception:  # noqa: BLE001 - managed Redis may refuse INFO; say so rather than guess
+        return Line("Redis", backends.redis_where, Status.WARNING, "answers; persistence could not be read",
+                    "make sure Redis keeps an append-only file: approvals and re-sync checkpoints live there")
+    if not aof:
+        return Line("Redis", backends.redis_where, Status.WARNING, "answers, but persistence (appendonly) is off",
+                    "run Redis with appendonly yes: a restart would lose approvals and re-sync checkpoints")
+    return Line("Redis", backends.redis_where, Status.OK, "answers, append-only file on")
 
 
 # -- Aurora ---------------------------------------------------------------------------------------

@@ -45,6 +45,14 @@ def build_redis(settings: Settings) -> redis.Redis:
     return redis.Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=2, socket_connect_timeout=2)
 
 
+def build_queue_redis(settings: Settings) -> redis.Redis:
+    """For RQ's worker loop: it waits for jobs with a blocking pop of several minutes, which a 2 s socket
+    timeout turns into "could not connect" and an exponential back-off (a new worker then sat idle for a
+    minute before taking over a dead one's re-sync). Keepalives and health checks find a dead Redis."""
+    return redis.Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=None, socket_connect_timeout=2,
+                                socket_keepalive=True, health_check_interval=30)
+
+
 def build_bot(settings: Settings) -> SyncBot:
     catalog = load_catalog(settings.catalog_path)
     diagnoser = Diagnoser(build_gateways(settings), settings.check_timeout_seconds, settings.max_workers)

@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     snowflake_role: str | None = None
     snowflake_warehouse: str | None = None
     snowflake_database: str | None = None
+    snowflake_schema: str | None = None  # a session default; catalog names carry their schema anyway
     snowflake_host: str | None = None
     snowflake_port: int | None = None
     snowflake_protocol: str | None = None
@@ -34,6 +35,10 @@ class Settings(BaseSettings):
     # Bounded concurrency towards Snowflake (connections kept open) and towards the whole fleet.
     snowflake_pool_size: int = Field(4, validation_alias="SYNCBOT_SNOWFLAKE_POOL")
     max_workers: int = Field(32, validation_alias="SYNCBOT_MAX_WORKERS")
+    # The worker's hold on a running fix: a dead worker is taken over within one lease (the heartbeat
+    # renews it three times per lease); follow steps poll DMS and Snowflake this often.
+    job_lease_seconds: float = Field(30.0, validation_alias="SYNCBOT_JOB_LEASE", gt=1)
+    job_poll_seconds: float = Field(30.0, validation_alias="SYNCBOT_JOB_POLL", gt=0)
 
     def snowflake_connect_args(self) -> dict:
         """Arguments for snowflake.connector.connect; the connector's own host/port/protocol pass through."""
@@ -43,6 +48,7 @@ class Settings(BaseSettings):
             "role": self.snowflake_role,
             "warehouse": self.snowflake_warehouse,
             "database": self.snowflake_database,
+            "schema": self.snowflake_schema,
             "host": self.snowflake_host,
             "port": self.snowflake_port,
             "protocol": self.snowflake_protocol,

@@ -33,7 +33,7 @@ def build_app(bot: SyncBot, remediation: Remediation, reporter: SlackReporter, *
     app.use(acks)
     # Answers that come in during a burst (a diagnosis started earlier) wait for its acks too.
     bot.diagnoser.before_answer = acks.after_burst
-    commands.register(app, bot)
+    commands.register(app, bot, remediation, reporter)
     actions.register(app, remediation, reporter)
     events.register(app, bot)
 

@@ -9,16 +9,17 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.models import ACTION_LABELS, ActionKind
-from bot.remediation.approvals import ApprovalRequest
+from bot.remediation.approvals import ApprovalRequest, State
 
-from .blocks import escape, truncate
-from .ids import APPROVE_ACTION, REJECT_ACTION
+from .blocks import escape, mention, truncate
+from .ids import APPROVE_ACTION, CANCEL_ACTION, REJECT_ACTION
 
-STATE_TITLE = {"requested": "approval needed", "approved": "approved", "running": "running",
-               "succeeded": "done", "failed": "failed", "rejected": "rejected", "expired": "expired"}
-STATE_EMOJI = {"requested": ":hourglass_flowing_sand:", "approved": ":white_check_mark:", "running": ":gear:",
-               "succeeded": ":large_green_circle:", "failed": ":red_circle:", "rejected": ":no_entry_sign:",
-               "expired": ":alarm_clock:"}
+STATE_TITLE = {State.REQUESTED: "approval needed", State.APPROVED: "approved, queued", State.RUNNING: "running",
+               State.SUCCEEDED: "done", State.FAILED: "failed", State.REJECTED: "rejected",
+               State.EXPIRED: "expired", State.CANCELLED: "cancelled"}
+STATE_EMOJI = {State.REQUESTED: ":hourglass_flowing_sand:", State.APPROVED: ":white_check_mark:",
+               State.RUNNING: ":gear:", State.SUCCEEDED: ":large_green_circle:", State.FAILED: ":red_circle:",
+               State.REJECTED: ":no_entry_sign:", State.EXPIRED: ":alarm_clock:", State.CANCELLED: ":no_entry_sign:"}
 
 
 def _at(epoch: float) -> str:
@@ -28,9 +29,9 @@ def _at(epoch: float) -> str:
 def request_blocks(req: ApprovalRequest) -> list[Block]:
     label = ACTION_LABELS[ActionKind(req.action)]
     blocks: list[Block] = [HeaderBlock(text=truncate(f"{label} {req.table}: {STATE_TITLE.get(req.state, req.state)}", 150))]
-    who = (f"{STATE_EMOJI.get(req.state, '')} *Requested by* <@{req.requester}> at {_at(req.created_at)} · "
+    who = (f"{STATE_EMOJI.get(req.state, '')} *Requested by* {mention(req.requester)} at {_at(req.created_at)} · "
            f"needs {req.people} people (the requester and {req.people - 1} approver)")
-    if req.state == "requested":
+    if req.state is State.REQUESTED:
         who += f" · *expires* {_at(req.expires_at)}"
     blocks.append(SectionBlock(text=MarkdownTextObject(text=who)))
     steps = "\n".join(f"{i}. {s}" for i, s in enumerate(req.plan_steps, 1))
@@ -42,18 +43,25 @@ def request_blocks(req: ApprovalRequest) -> list[Block]:
     if decided:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=decided)))
     progress = [f"• {escape(p)}" for p in req.progress]
-    if req.extra.get("live"):
-        progress.append(f"• _{escape(req.extra['live'])}_")
+    if req.live:
+        progress.append(f"• _{escape(req.live)}_")
     if progress:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate("*Progress*\n" + "\n".join(progress)))))
     if req.outcome:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(f"*Outcome*: {escape(req.outcome)}"))))
-    if req.state == "requested":
+    if req.state is State.REQUESTED:
         blocks.append(ActionsBlock(elements=[
             ButtonElement(text="Approve", action_id=APPROVE_ACTION, value=req.id, style="primary",
                           confirm=ConfirmObject(title="Approve?", text=f"{label} of *{escape(req.table)}* runs "
                                                 "as soon as enough approvers agree.", confirm="Approve", deny="Cancel")),
             ButtonElement(text="Reject", action_id=REJECT_ACTION, value=req.id, style="danger"),
+        ]))
+    elif req.state is State.APPROVED or (req.state is State.RUNNING and not req.changed):
+        # Until its first change runs, an approved request can still be called off.
+        blocks.append(ActionsBlock(elements=[
+            ButtonElement(text="Cancel", action_id=CANCEL_ACTION, value=req.id, style="danger",
+                          confirm=ConfirmObject(title="Cancel?", text=f"{label} of {req.table} will not run.",
+                                                confirm="Cancel it", deny="Keep it")),
         ]))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"request `{req.id}` · `syncbot audit --table "
                                                                  f"{escape(req.table)}` for the trail")]))
@@ -64,15 +72,16 @@ def _decisions(req: ApprovalRequest) -> str:
     lines = []
     others = [u for u in req.approved_by if u != req.requester]
     if others:
-        lines.append("*Approved by* " + ", ".join(f"<@{u}>" for u in others) + f" at {_at(req.approved_at)}")
-    if req.state == "rejected":
-        by = "syncbot" if req.decided_by == "syncbot" else f"<@{req.decided_by}>"
-        lines.append(f"*Rejected by* {by} at {_at(req.finished_at)}")
-    if req.state == "expired":
-        lines.append(f"*Expired* at {_at(req.expires_at)} without enough approvals")
+        lines.append("*Approved by* " + ", ".join(mention(u) for u in others) + f" at {_at(req.approved_at)}")
+    if req.state in (State.REJECTED, State.CANCELLED):
+        by = "syncbot" if req.decided_by == "syncbot" else mention(req.decided_by)
+        lines.append(f"*{'Rejected' if req.state is State.REJECTED else 'Cancelled'} by* {by} at {_at(req.finished_at)}")
+    if req.state is State.EXPIRED:
+        lines.append(f"*Expired* at {_at(req.finished_at)}: approved, but no worker started it in time"
+                     if req.approved_at else f"*Expired* at {_at(req.expires_at)} without enough approvals")
     if req.started_at:
         lines.append(f"*Started* {_at(req.started_at)}")
-    if req.state in ("succeeded", "failed"):
+    if req.state in (State.SUCCEEDED, State.FAILED):
         lines.append(f"*Finished* {_at(req.finished_at)}")
     return "\n".join(lines)
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import (
     ActionsBlock, Block, ButtonElement, ConfirmObject, ContextBlock, DividerBlock, HeaderBlock,
-    MarkdownTextObject, SectionBlock,
+    MarkdownTextObject, Option, OverflowMenuElement, SectionBlock,
 )
 
-from bot.models import ACTION_LABELS, ActionKind, CheckResult, Diagnosis, Section, Status
+from bot.models import ACTION_LABELS, CheckResult, Diagnosis, Section, Status
 from bot.offers import Offer
+from bot.remediation.policy import POLICIES
 from bot.models import overall, worst_first
 
-from .ids import BlockId, fix_action_id
+from .ids import MORE_ACTION, BlockId, fix_action_id
 
 SECTION_LIMIT = 3000
 MAX_BLOCKS = 50
@@ -21,13 +22,17 @@ EMOJI = {Status.OK: ":large_green_circle:", Status.WARNING: ":large_yellow_circl
 RUNBOOK_REF = {Section.LAGGING: "§1 Sync Lagging / Data Missing", Section.SCHEMA: "§2 Schema Mismatch",
                Section.STALLED: "§3 DMS Task Stalled", Section.HEALTHY: "no action needed",
                Section.UNKNOWN: "re-run when the backends answer"}
-DESTRUCTIVE = {ActionKind.RESYNC}
 _MAX_DETAIL_LINES = 8
 
 
 def escape(text: str) -> str:
     """Slack mrkdwn control characters, so nothing echoed can mention @channel or forge a link."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mention(who: str) -> str:
+    """A user id (U…/W…) or a usergroup id (S…) as Slack renders a mention of it."""
+    return f"<!subteam^{who}>" if who.startswith("S") else f"<@{who}>"
 
 
 def truncate(text: str, limit: int = SECTION_LIMIT) -> str:
@@ -44,8 +49,12 @@ def diagnosis_blocks(diag: Diagnosis, offers: list[Offer]) -> list[Block]:
     blocks.append(SectionBlock(block_id=BlockId.VERDICT, text=MarkdownTextObject(text=truncate("\n".join(lines)))))
     blocks.append(DividerBlock())
     blocks += [check_block(c) for c in diag.checks]
-    if offers:
-        blocks.append(ActionsBlock(block_id=BlockId.FIXES, elements=[fix_button(o) for o in offers]))
+    # The verdict's fixes are buttons; anything offered for every table waits in the overflow menu,
+    # so it never crowds them.
+    fixes = [fix_button(o) for o in offers if o.action in diag.actions]
+    more = [o for o in offers if o.action not in diag.actions]
+    if fixes or more:
+        blocks.append(ActionsBlock(block_id=BlockId.FIXES, elements=[*fixes, *([more_menu(more)] if more else [])]))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(
         text=f"`{escape(diag.source)}` · checked in {diag.elapsed_ms} ms at {diag.generated_at:%H:%M:%S} UTC "
              f"· `/sync-status {escape(diag.table)}` to re-run")]))
@@ -66,7 +75,7 @@ def check_block(check: CheckResult) -> SectionBlock:
 
 def fix_button(offer: Offer) -> ButtonElement:
     label = ACTION_LABELS[offer.action]
-    destructive = offer.action in DESTRUCTIVE
+    destructive = POLICIES[offer.action].destructive
     confirm = ConfirmObject(
         title="Re-sync needs two people" if destructive else f"{label}?",
         text=(f"This asks a second approver to truncate and reload *{escape(offer.table)}*."
@@ -77,6 +86,11 @@ def fix_button(offer: Offer) -> ButtonElement:
     )
     return ButtonElement(text=label, action_id=fix_action_id(offer.action), value=offer.id,
                          style="danger" if destructive else "primary", confirm=confirm)
+
+
+def more_menu(offers: list[Offer]) -> OverflowMenuElement:
+    return OverflowMenuElement(action_id=MORE_ACTION, options=[
+        Option(text=f"{ACTION_LABELS[o.action]}…", value=o.id) for o in offers])
 
 
 def fleet_blocks(diags: list[Diagnosis]) -> list[Block]:

@@ -9,8 +9,11 @@ from slack_sdk.errors import SlackApiError
 
 from bot.core import SyncBot
 from bot.maintenance import maintenance_report
+from bot.models import ActionKind
+from bot.remediation.service import Remediation
 
-from . import blocks, maintenance
+from . import actions, blocks, maintenance
+from .reporting import SlackReporter
 from .ids import COMMAND
 
 log = logging.getLogger(__name__)
@@ -20,12 +23,14 @@ HELP = f"""*{COMMAND}* runs the Aurora → DMS → S3 → Snowpipe → Snowflake
 • `{COMMAND} <table>`: every check for one table (by name, Aurora `schema.table`, or final table), with fix buttons
 • `{COMMAND}`: every catalog table on one screen, worst first
 • `{COMMAND} maintenance`: vacuum, WAL retention, the DMS instance and S3 clean-up, each with its fix
+• `{COMMAND} resync <table>`: ask for the runbook's re-sync (truncate, then a DMS reload) of any table, whatever
+  its diagnosis says; a second approver must approve it in the thread (also in every diagnosis's ⋯ menu)
 • `{COMMAND} help`: this message"""
 
 
 @dataclass(frozen=True)
 class Request:
-    kind: str  # help | fleet | maintenance | table | malformed
+    kind: str  # help | fleet | maintenance | table | resync | malformed
     arg: str = ""
 
 
@@ -37,14 +42,22 @@ def parse(text: str | None) -> Request:
         return Request("help")
     if len(words) == 1 and words[0].lower() == "maintenance":
         return Request("maintenance")
+    if words[0].lower() == "resync":
+        if len(words) != 2:
+            return Request("malformed", f"`{COMMAND} resync` takes one table name.")
+        return _table("resync", words[1])
     if len(words) > 1:
         return Request("malformed", f"`{COMMAND}` takes one table name, not {len(words)} words.")
-    if len(words[0]) > MAX_ARG:
+    return _table("table", words[0])
+
+
+def _table(kind: str, word: str) -> Request:
+    if len(word) > MAX_ARG:
         return Request("malformed", f"That table name is longer than {MAX_ARG} characters.")
-    return Request("table", words[0])
+    return Request(kind, word)
 
 
-def register(app: App, bot: SyncBot) -> None:
+def register(app: App, bot: SyncBot, remediation: Remediation, reporter: SlackReporter) -> None:
     @app.command(COMMAND)
     def sync_status(ack, command, client, respond):
         request = parse(command.get("text"))
@@ -69,10 +82,21 @@ def register(app: App, bot: SyncBot) -> None:
                 ack(response_type="ephemeral", text=unknown_table_text(request.arg, bot.suggestions(request.arg),
                                                                       [t.name for t in bot.catalog.tables]))
                 return
+            if request.kind == "resync":
+                ack(response_type="ephemeral", text=f"Preparing the re-sync request for *{spec.name}*…")
+                request_resync(bot, remediation, reporter, spec.name, command, client, respond)
+                return
             ack(response_type="ephemeral", text=f"Running the runbook checks for *{spec.name}*…")
             diag = bot.diagnose(spec)
             offers = bot.offer(diag, channel)
             publish(client, respond, channel, blocks.diagnosis_blocks(diag, offers), blocks.fallback_text(diag))
+
+
+def request_resync(bot: SyncBot, remediation: Remediation, reporter: SlackReporter, table: str, command: dict,
+                   client, respond) -> None:
+    """The same two-person request the ⋯ menu makes, asked for by whoever typed it."""
+    answer = remediation.request(table, ActionKind.RESYNC, command["user_id"], command["channel_id"])
+    actions.show(answer, client, respond, remediation, reporter)
 
 
 def unknown_table_text(typed: str, close: list[str], known: list[str]) -> str:

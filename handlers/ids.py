@@ -25,3 +25,6 @@ COMMAND = "/sync-status"
 
 APPROVE_ACTION = "syncbot.approve"
 REJECT_ACTION = "syncbot.reject"
+CANCEL_ACTION = "syncbot.cancel"
+# The diagnosis's overflow menu: actions for any table whatever the verdict (today: Re-sync table).
+MORE_ACTION = "syncbot.more"

@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     audit.add_argument("--table", help="only this table")
     audit.add_argument("--limit", type=int, default=50)
 
-    sub.add_parser("worker", help="run queued fixes (the re-sync) in the background; resumes interrupted ones")
+    worker = sub.add_parser("worker", help="run approved fixes in the background; takes over what a dead worker left")
+    worker.add_argument("--queues", help="comma-separated queues to work (default: syncbot-fixes,syncbot-resync)")
 
     serve = sub.add_parser("serve", help="run the Slack app (HTTP, or Socket Mode when SLACK_APP_TOKEN is set)")
     serve.add_argument("--host", default="0.0.0.0")
@@ -206,39 +207,59 @@ def _audit(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from rq import SimpleWorker
 
-    from bot.remediation import jobs
-    from bot.services import build_bot
+    from bot.services import build_bot, build_queue_redis
     from bot.settings import Settings
     from handlers.app import web_client
 
-    from .wiring import wire
+    from .wiring import QUEUES, build_worker, recover
 
     settings = Settings()
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     bot = build_bot(settings)
-    wiring = wire(bot, client=web_client(token, settings.slack_api_url), signing_secret="unused-by-the-worker")
-    resumed = jobs.resume_interrupted(wiring.runtime, lambda rid: wiring.queue.enqueue(
-        "bot.remediation.jobs.resync_job", rid, job_timeout=13 * 3600))
-    logging.getLogger(__name__).info("worker starting; %d interrupted request(s) queued again", len(resumed))
-    threading.Thread(target=_clock, args=(wiring,), daemon=True, name="clock").start()
+    # Snowflake's statement bound on TRUNCATE stays below the lease (see jobs.Runtime).
+    parts = build_worker(bot, web_client(token, settings.slack_api_url), lease_s=settings.job_lease_seconds,
+                         poll_s=settings.job_poll_seconds,
+                         statement_timeout_s=max(1, int(settings.job_lease_seconds * 2 / 3)))
+    names = [name.strip() for name in (args.queues or ",".join(QUEUES)).split(",") if name.strip()]
+    unknown = [name for name in names if name not in parts.queues]
+    if unknown:
+        print(f"syncbot: unknown queue(s) {', '.join(unknown)}; known: {', '.join(QUEUES)}", file=sys.stderr)
+        return EXIT_USAGE
+    log = logging.getLogger(__name__)
+    for warning in bot.warnings():
+        log.warning("%s", warning)
+    # A worker that starts takes over at once what a dead one left (lease lapsed) or a lost queue entry.
+    log.info("worker %s starting on %s; %d stranded request(s) queued again", parts.runtime.worker_id,
+             ", ".join(names), len(recover(parts)))
+    threading.Thread(target=_clock, args=(bot, parts, min(10.0, settings.job_lease_seconds)), daemon=True,
+                     name="clock").start()
     # SimpleWorker runs jobs in this process: the gateways' connection pools are not shared across forks.
-    SimpleWorker([wiring.queue], connection=bot.redis).work()
+    queue_redis = build_queue_redis(settings)
+    SimpleWorker([parts.queues[name] for name in names], connection=queue_redis).work()
     return 0
 
 
-def _clock(wiring, every_s: float = 60.0) -> None:
-    """Once a minute on every replica: the scheduled maintenance report (its Redis claim makes one
-    replica post per period) and expiring undecided approval requests (a Lua transition, once)."""
+def _clock(bot, parts, every_s: float = 10.0) -> None:
+    """On every replica: every 10 s (or every lease, if shorter), requests whose worker died are queued
+    again (a dead worker is noticed within one lease); once a minute, the scheduled maintenance report (its Redis claim makes
+    one replica post per period) and expiring undecided or never-started approval requests."""
     from handlers.maintenance import post_due
 
+    from .wiring import expire, recover
+
     log = logging.getLogger("syncbot.clock")
+    ticks = 0
     while True:
-        for name, tick in (("maintenance report", lambda: post_due(wiring.bot, wiring.client)),
-                           ("approval expiry", wiring.remediation.expire_overdue)):
+        jobs_due = [("recovery", lambda: recover(parts))]
+        if ticks % max(1, round(60 / every_s)) == 0:
+            jobs_due += [("maintenance report", lambda: post_due(bot, parts.runtime.reporter.client)),
+                         ("approval expiry", lambda: expire(parts))]
+        for name, tick in jobs_due:
             try:
                 tick()
             except Exception:  # noqa: BLE001 - a failed tick is retried at the next one
-                log.exception("%s failed; retrying next minute", name)
+                log.exception("%s failed; retrying at the next tick", name)
+        ticks += 1
         time.sleep(every_s)
 
 

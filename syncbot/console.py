@@ -44,7 +44,7 @@ class Console:
         # process_before_response: the listener finishes before dispatch returns, so output is in order;
         # jobs (the re-sync) run in-process as soon as they are queued.
         self.wiring = wire(self.bot, client=web_client("xoxb-sandbox", self.slack.api_url), signing_secret=self.secret,
-                           queue=Queue("syncbot", connection=self.redis, is_async=False),
+                           queue=Queue("syncbot-inline", connection=self.redis, is_async=False),
                            process_before_response=True, poll_s=0.2, sleep=time.sleep)
         self.app = self.wiring.app
         self.buttons: list[dict[str, Any]] = []
@@ -108,8 +108,12 @@ class Console:
         button = self.buttons[number - 1]
         if "confirm" in button:
             self.print(f"(Slack's confirm dialog: {terminal.mrkdwn(button['confirm']['text']['text'])} → confirmed)")
-        action = {"action_id": button["action_id"], "block_id": "syncbot.fixes", "value": button.get("value", ""),
-                  "text": button["text"]}
+        if button.get("selected"):
+            action = {"type": "overflow", "action_id": button["action_id"], "block_id": "syncbot.fixes",
+                      "selected_option": {"text": button["text"], "value": button["value"]}}
+        else:
+            action = {"action_id": button["action_id"], "block_id": "syncbot.fixes", "value": button.get("value", ""),
+                      "text": button["text"]}
         ts = self._button_message.get(button.get("value", ""), "")
         channel, thread = self._where.get(ts, (CHANNEL, None))
         self.dispatch(block_actions_body(action, self.user, channel, ts, self.slack.response_url(), thread_ts=thread))

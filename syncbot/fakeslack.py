@@ -169,7 +169,7 @@ def block_actions_body(action: dict[str, Any], user: str, channel: str, message_
         "channel": {"id": channel, "name": "incident"},
         "message": {"type": "message", "ts": message_ts, "user": "U0SYNCBOT"},
         "response_url": response_url,
-        "actions": [{**action, "type": "button", "action_ts": f"{time.time():.6f}"}],
+        "actions": [{"type": "button", **action, "action_ts": f"{time.time():.6f}"}],
     }
     return urllib.parse.urlencode({"payload": json.dumps(payload)})
 

@@ -25,7 +25,8 @@ def wsgi_app(app: App, bot: SyncBot) -> Callable:
         if environ.get("REQUEST_METHOD") == "GET" and path == "/readyz":
             deps = bot.readiness()
             ready = all(state == "ok" for state in deps.values())
-            return _json(start_response, 200 if ready else 503, {"ready": ready, "dependencies": deps})
+            return _json(start_response, 200 if ready else 503,
+                         {"ready": ready, "dependencies": deps, "warnings": bot.warnings() if ready else []})
         return slack(environ, start_response)
 
     return application

@@ -37,8 +37,13 @@ def render(blocks: list[dict[str, Any]], buttons: list[dict[str, Any]]) -> list[
         elif kind == "actions":
             labels = []
             for element in block["elements"]:
-                buttons.append(element)
-                danger = " !" if element.get("style") == "danger" else ""
-                labels.append(f"[{len(buttons)}] {element['text']['text']}{danger}")
+                # An overflow menu's options are pressed like buttons (each carries its menu's action id).
+                options = ([{**option, "action_id": element["action_id"], "selected": True}
+                            for option in element["options"]] if element.get("type") == "overflow" else [element])
+                for option in options:
+                    buttons.append(option)
+                    danger = " !" if option.get("style") == "danger" else ""
+                    more = " (⋯ menu)" if option.get("selected") else ""
+                    labels.append(f"[{len(buttons)}] {option['text']['text']}{danger}{more}")
             lines.append("  Buttons: " + "   ".join(labels) + "   (type `press N`)")
     return lines

@@ -1,24 +1,33 @@
-"""Puts the pieces together the same way for `serve`, `worker`, the console and the tests."""
+"""Puts the pieces together the same way for `serve`, `worker`, the console and the tests: one
+composition root per process kind. The web process gets the Bolt app and queues fixes; the worker
+gets only what jobs need (no Bolt app, no signing secret)."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from rq import Queue
 from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.core import SyncBot
+from bot.models import ActionKind
 from bot.remediation import jobs
 from bot.remediation.access import Approvers
-from bot.remediation.approvals import Approvals
+from bot.remediation.approvals import ApprovalRequest, Approvals
 from bot.remediation.service import Remediation
 from handlers.app import build_app
 from handlers.reporting import SlackReporter, usergroup_members
 
-QUEUE = "syncbot"
-RESYNC_JOB = "bot.remediation.jobs.resync_job"
-JOB_TIMEOUT_S = 13 * 3600  # longer than a re-sync may follow DMS (12 h)
+log = logging.getLogger(__name__)
+QUEUES = (jobs.QUEUE_FIXES, jobs.QUEUE_RESYNC)
+
+
+def queue_name(kind: ActionKind) -> str:
+    """Re-syncs follow DMS for hours: they get their own queue, so a worker on the fixes queue is never
+    stuck behind one (run one worker per queue, or more)."""
+    return jobs.QUEUE_RESYNC if kind is ActionKind.RESYNC else jobs.QUEUE_FIXES
 
 
 @dataclass
@@ -29,24 +38,60 @@ class Wiring:
     approvals: Approvals
     remediation: Remediation
     reporter: SlackReporter
-    queue: Queue
+    queues: dict[str, Queue]
     runtime: jobs.Runtime
+
+
+@dataclass
+class WorkerParts:
+    runtime: jobs.Runtime
+    queues: dict[str, Queue]
+    enqueue: Callable[[ApprovalRequest], None]
+
+
+def build_worker(bot: SyncBot, client: WebClient, *, queue: Queue | None = None, **runtime_options: Any) -> WorkerParts:
+    """`queue` replaces both queues (Queue(is_async=False) runs jobs in-process: the console)."""
+    queues = {name: queue if queue is not None else Queue(name, connection=bot.redis) for name in QUEUES}
+    runtime = jobs.Runtime(bot, Approvals(bot.redis), SlackReporter(client, bot), **runtime_options)
+    jobs.configure(runtime)
+
+    def enqueue(request: ApprovalRequest) -> None:
+        queues[queue_name(ActionKind(request.action))].enqueue(jobs.JOB_PATH, request.id,
+                                                               job_timeout=jobs.JOB_TIMEOUT_S)
+
+    return WorkerParts(runtime, queues, enqueue)
 
 
 def wire(bot: SyncBot, *, client: WebClient, signing_secret: str, queue: Queue | None = None,
          process_before_response: bool = False, **runtime_options: Any) -> Wiring:
-    """`queue` defaults to RQ on the bot's Redis; pass Queue(is_async=False) to run jobs in-process."""
-    queue = queue if queue is not None else Queue(QUEUE, connection=bot.redis)
-    approvals = Approvals(bot.redis)
-    reporter = SlackReporter(client, bot)
+    parts = build_worker(bot, client, queue=queue, **runtime_options)
+    runtime = parts.runtime
     approvers = Approvers(bot.catalog.access, bot.redis, usergroup_members(client))
-
-    def enqueue(request_id: str) -> None:
-        queue.enqueue(RESYNC_JOB, request_id, job_timeout=JOB_TIMEOUT_S)
-
-    runtime = jobs.Runtime(bot, approvals, reporter, **runtime_options)
-    jobs.configure(runtime)
-    remediation = Remediation(bot, approvals, approvers, enqueue, reporter)
-    app = build_app(bot, remediation, reporter, signing_secret=signing_secret, client=client,
+    remediation = Remediation(bot, runtime.approvals, approvers, parts.enqueue, runtime.reporter)
+    app = build_app(bot, remediation, runtime.reporter, signing_secret=signing_secret, client=client,
                     process_before_response=process_before_response)
-    return Wiring(bot, app, client, approvals, remediation, reporter, queue, runtime)
+    return Wiring(bot, app, client, runtime.approvals, remediation, runtime.reporter, parts.queues, runtime)
+
+
+def recover(parts: WorkerParts) -> list[str]:
+    """Queues again every request a dead worker or a lost queue entry left behind, each at most once per
+    lease across replicas (the claim makes duplicates harmless; this keeps the queue short)."""
+    approvals = parts.runtime.approvals
+    every_s = max(1, round(parts.runtime.lease_s))
+
+    def enqueue(request: ApprovalRequest) -> None:
+        if approvals.redis.set(f"syncbot:requeued:{request.id}", 1, nx=True, ex=every_s):
+            log.warning("request %s (%s) lost its worker; queued again", request.id, request.state)
+            parts.enqueue(request)
+
+    return jobs.recover(parts.runtime, enqueue)
+
+
+def expire(parts: WorkerParts) -> int:
+    """Undecided requests past their deadline, and approved ones never started, lose their buttons."""
+    expired = parts.runtime.approvals.expire_overdue()
+    for request_id in expired:
+        request = parts.runtime.approvals.get(request_id)
+        parts.runtime.reporter.request_changed(request)
+        parts.runtime.reporter.finished(request)
+    return len(expired)

@@ -39,7 +39,7 @@ def headers(messages):
 
 
 def buttons(message):
-    return [e for b in message.params["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    return [e for b in message.params["blocks"] if b["type"] == "actions" for e in b["elements"] if e["type"] == "button"]
 
 
 def replica(h):

@@ -60,7 +60,7 @@ def test_console_runs_a_two_person_resync_to_completion():
     assert "== Re-sync table orders: approval needed ==" in out
     assert "You asked for this; a second approver has to approve it." in out  # Alice cannot approve her own
     assert "== Re-sync table orders: done ==" in out
-    assert out.index("TRUNCATE TABLE STAGING.ORDERS_CDC: done") < out.index("DMS loaded 50,000 rows")
+    assert out.index("TRUNCATE TABLE STAGING.ORDERS_CDC: done") < out.index("DMS reloaded 2 rows")
     assert "== orders: Healthy ==" in out.split("Re-sync table orders: done")[1]
 
 

@@ -162,16 +162,20 @@ def renamed(execute, schema, table):
 
 
 def failing(report):
-    """Every line that is not OK, but the test server's lack of a logical slot (wal_level=replica)."""
+    """Every line that is not OK, but the test servers' own warnings: no logical slot (wal_level=replica)
+    and a Redis without an append-only file."""
     return [line for line in report.lines if line.status is not Status.OK and line.subject != "connection"
-            or line.status is Status.FAILING]
+            and line.area != "Redis" or line.status is Status.FAILING]
 
 
 def test_a_complete_deployment_is_ready(deployment):
     report = deployment.run()
     assert failing(report) == [] and report.ok
-    [slot] = [line for line in report.lines if line.status is not Status.OK]
+    [redis_line, slot] = sorted((line for line in report.lines if line.status is not Status.OK), key=lambda l: l.area,
+                                reverse=True)
     assert (slot.area, slot.status) == ("Aurora", Status.WARNING) and "no logical replication slot" in slot.detail
+    assert (redis_line.area, redis_line.status) == ("Redis", Status.WARNING)
+    assert "persistence (appendonly) is off" in redis_line.detail and "appendonly yes" in redis_line.fix
     subjects = [(line.area, line.subject) for line in report.lines]
     for expected in [("Slack", "token"), ("Slack", "scopes"), ("Redis", "redis://127.0.0.1:6379/13"),
                      ("Aurora", "public.orders"), ("Snowflake", "STAGING.ORDERS_CDC"),
@@ -288,3 +292,17 @@ def test_cli_doctor_exits_non_zero_when_something_is_missing(tmp_path):
     assert "[FAIL] Redis     redis://127.0.0.1:1/0: does not answer" in out
     assert "[FAIL] Aurora    connection: AURORA_DATABASE_URL is not set" in out
     assert out.rstrip().endswith("Not ready: fix the lines marked FAIL (and ???? once they can run).")
+
+
+def test_redis_with_an_append_only_file_is_ok():
+    from bot.doctor import Backends, _redis
+
+    class Aof:
+        def ping(self):
+            return True
+
+        def info(self, section):
+            return {"aof_enabled": 1} if section == "persistence" else {}
+
+    line = _redis(Backends(dms=None, s3=None, iam=None, aurora=None, snowflake=None, redis=Aof()))
+    assert line.status is Status.OK and "append-only file on" in line.detail

@@ -6,7 +6,7 @@ import threading
 import pytest
 from rq import SimpleWorker
 
-from bot.remediation import audit, jobs
+from bot.remediation import audit
 from syncbot.fakeslack import block_actions_body, bolt_request, slash_command_body
 
 CHANNEL = "C0INCIDNT"
@@ -17,7 +17,7 @@ def diagnose(h, table="orders", user=ALICE):
     h.app.dispatch(bolt_request(slash_command_body(table, user, CHANNEL, h.slack.response_url()), h.secret))
     message = h.slack.of("chat.postMessage")[-1]
     buttons = {e["action_id"].rsplit(".", 1)[-1]: e for b in message.params["blocks"] if b["type"] == "actions"
-               for e in b["elements"]}
+               for e in b["elements"] if e["type"] == "button"}
     return message.ts, buttons
 
 
@@ -49,7 +49,15 @@ def events(h, table="orders"):
 
 
 def run_worker(h):
-    SimpleWorker([h.wiring.queue], connection=h.redis).work(burst=True)
+    SimpleWorker(list(h.wiring.queues.values()), connection=h.redis).work(burst=True)
+
+
+def queued(h):
+    return sum(len(q) for q in h.wiring.queues.values())
+
+
+def thread_note(h):
+    return h.slack.of("chat.postMessage")[-1].params
 
 
 # -- one-person fixes ------------------------------------------------------------------------------
@@ -57,27 +65,34 @@ def run_worker(h):
 def test_pause_pipe_runs_once_for_an_approver_and_is_said_in_the_thread(harness):
     h = harness("load-failed")
     ts, buttons = diagnose(h)
-    assert "pipe STAGING.ORDERS_PIPE is now PAUSED" in click(h, buttons["pause_pipe"], ALICE, message_ts=ts)
+    assert "queued" in click(h, buttons["pause_pipe"], ALICE, message_ts=ts)
+    assert h.sandbox.snowflake.statements == []  # the web process runs nothing: the worker does
     again = click(h, buttons["pause_pipe"], BOB, message_ts=ts)  # a double click, or a second person
     assert "already used" in again
+    run_worker(h)
     assert statements(h, "ALTER PIPE") == ["ALTER PIPE STAGING.ORDERS_PIPE SET PIPE_EXECUTION_PAUSED = TRUE"]
-    note = h.slack.of("chat.postMessage")[-1].params
+    note = thread_note(h)
     assert note["thread_ts"] == ts and "<@U0ALICE01> ran *Pause pipe*" in note["text"]
-    assert events(h) == [("requested", ALICE), ("approved", ALICE), ("running", f"bot-{__import__('os').getpid()}"),
-                         ("succeeded", f"bot-{__import__('os').getpid()}")]
+    assert "pipe STAGING.ORDERS_PIPE is now PAUSED" in note["text"]
+    worker = h.wiring.runtime.worker_id
+    assert events(h) == [("requested", ALICE), ("approved", ALICE), ("running", worker),
+                         ("step", worker), ("step", worker), ("succeeded", worker)]
 
 
 def test_resume_pipe(harness):
     h = harness("pipe-paused")
     ts, buttons = diagnose(h)
     click(h, buttons["resume_pipe"], ALICE, message_ts=ts)
+    run_worker(h)
     assert h.sandbox.snowflake.pipes["STAGING.ORDERS_PIPE"]["executionState"] == "RUNNING"
 
 
 def test_add_columns_alters_final_then_staging_and_warns_about_the_merge(harness):
     h = harness("schema-mismatch")
     ts, buttons = diagnose(h)
-    answer = click(h, buttons["add_columns"], ALICE, message_ts=ts)
+    click(h, buttons["add_columns"], ALICE, message_ts=ts)
+    run_worker(h)
+    answer = thread_note(h)["text"]
     assert statements(h, "ALTER TABLE") == [
         "ALTER TABLE PUBLIC.ORDERS ADD COLUMN DISCOUNT_CODE VARCHAR(64)",
         "ALTER TABLE PUBLIC.ORDERS ADD COLUMN LOYALTY_POINTS NUMBER(10,0)",
@@ -94,6 +109,7 @@ def test_retry_failed_files_uses_the_pipes_copy_with_bound_file_names(harness):
     h = harness("load-failed")
     ts, buttons = diagnose(h)
     click(h, buttons["retry_files"], ALICE, message_ts=ts)
+    run_worker(h)
     [copy] = statements(h, "COPY INTO")
     assert copy.startswith("COPY INTO STAGING.ORDERS_CDC FROM @SYNC.STAGING.CDC_STAGE/dms/public/orders/ FILES = ('")
     assert copy.count(".csv'") == 2 and "dms/public/orders/2" not in copy.split("FILES")[1]
@@ -103,16 +119,20 @@ def test_retry_failed_files_uses_the_pipes_copy_with_bound_file_names(harness):
 def test_restart_failed_task_resumes_processing(harness):
     h = harness("dms-failed")
     ts, buttons = diagnose(h)
-    answer = click(h, buttons["restart_task"], ALICE, message_ts=ts)
-    assert "StartReplicationTask resume-processing accepted" in answer
+    click(h, buttons["restart_task"], ALICE, message_ts=ts)
+    run_worker(h)
+    assert "StartReplicationTask resume-processing accepted" in thread_note(h)["text"]
     assert h.sandbox.dms_task().status == "running"
 
 
 def test_restart_stalled_running_task_stops_it_first(harness):
     h = harness("stalled")
     ts, buttons = diagnose(h)
-    answer = click(h, buttons["restart_task"], ALICE, message_ts=ts)
-    assert "stopped the task (stopped)" in answer and h.sandbox.dms_task().status == "running"
+    click(h, buttons["restart_task"], ALICE, message_ts=ts)
+    run_worker(h)
+    progress = [e.detail for e in reversed(audit.read(h.redis, "orders")) if e.event == "step"]
+    assert progress[:2] == ["stop the task: started", "stop the task: done"]
+    assert h.sandbox.dms_task().status == "running"
 
 
 # -- who may click -------------------------------------------------------------------------------
@@ -155,7 +175,7 @@ def test_resync_request_says_exactly_what_will_run_in_the_thread(harness):
     text = json.dumps(message.params["blocks"])
     arn = h.sandbox.task_arn
     for expected in ("TRUNCATE TABLE STAGING.ORDERS_CDC", "TRUNCATE TABLE PUBLIC.ORDERS",
-                     f"ReloadTables(ReplicationTaskArn={arn}", "ReloadOption=data-reload", "PUBLIC.ORDERS: 1 rows now",
+                     f"ReloadTables(ReplicationTaskArn={arn}", "ReloadOption=data-reload", "PUBLIC.ORDERS: 2 rows now",
                      "<@U0ALICE01>", "expires"):
         assert expected in text
     assert set(buttons) == {"Approve", "Reject"} and buttons["Approve"]["value"] == message.params["blocks"][-1][
@@ -176,7 +196,7 @@ def test_self_approval_and_non_approvers_are_refused(harness, who, expected):
 def test_second_approver_runs_the_resync_once_to_completion(harness):
     h = harness("stalled")
     ts, message, buttons = request_resync(h)
-    assert "starting" in click(h, buttons["Approve"], BOB)
+    assert "queued" in click(h, buttons["Approve"], BOB)
     run_worker(h)
     assert statements(h, "TRUNCATE") == ["TRUNCATE TABLE STAGING.ORDERS_CDC", "TRUNCATE TABLE PUBLIC.ORDERS"]
     assert len(h.sandbox.dms_task().reloads) == 1
@@ -184,13 +204,13 @@ def test_second_approver_runs_the_resync_once_to_completion(harness):
     text = json.dumps(final["blocks"])
     assert final["text"] == "Re-sync table orders: done" and '"actions"' not in text
     for expected in ("<@U0BOB0002>", "TRUNCATE TABLE PUBLIC.ORDERS: done", "ReloadTables data-reload",
-                     "DMS loaded 50,000 rows; Snowpipe caught up", "orders re-synced"):
+                     "DMS reloaded 2 rows", "rows now: Aurora 2 rows, PUBLIC.ORDERS 2"):
         assert expected in text
     after = h.slack.of("chat.postMessage")[-1].params
     assert after["thread_ts"] == ts and after["blocks"][0]["text"]["text"] == "orders: Healthy"
     trail = [e for e, _ in events(h)]
     assert trail[:4] == ["requested", "approval", "approved", "running"] and trail[-1] == "succeeded"
-    assert trail.count("step") == 10  # five steps, each started and done
+    assert trail.count("step") == 11  # five steps, each started and done, and the intent before ReloadTables
     assert click(h, buttons["Approve"], CAROL).startswith("This request is already succeeded")
 
 
@@ -214,7 +234,7 @@ def test_concurrent_approvals_on_two_replicas_execute_exactly_once(harness, slac
         t.start()
     for t in threads:
         t.join()
-    assert len(h.wiring.queue) == 1  # one job queued, whatever the number of clicks
+    assert queued(h) == 1  # one job queued, whatever the number of clicks
     run_worker(h)
     assert statements(h, "TRUNCATE") == ["TRUNCATE TABLE STAGING.ORDERS_CDC", "TRUNCATE TABLE PUBLIC.ORDERS"]
     assert len(h.sandbox.dms_task().reloads) == 1
@@ -226,7 +246,7 @@ def test_a_queued_job_delivered_twice_runs_once(harness):
     _, _, buttons = request_resync(h)
     click(h, buttons["Approve"], BOB)
     request_id = buttons["Approve"]["value"]
-    h.wiring.queue.enqueue("bot.remediation.jobs.resync_job", request_id)  # a redelivery
+    h.wiring.queues["syncbot-resync"].enqueue("bot.remediation.jobs.run_job", request_id)  # a redelivery
     run_worker(h)
     assert len(statements(h, "TRUNCATE")) == 2 and len(h.sandbox.dms_task().reloads) == 1
 
@@ -277,42 +297,6 @@ def test_approval_does_not_carry_over_to_a_changed_plan(harness):
     assert "approval does not carry over" in click(h, buttons["Approve"], BOB)
     run_worker(h)
     assert h.sandbox.snowflake.statements == [] and task.reloads == []
-
-
-def test_worker_killed_between_steps_resumes_without_repeating_the_truncate(harness):
-    h = harness("stalled")
-    _, _, buttons = request_resync(h)
-    click(h, buttons["Approve"], BOB)
-    request_id = buttons["Approve"]["value"]
-    gateways = h.bot.diagnoser.gateways
-    real_reload = gateways.dms.reload_table
-
-    def killed(*args, **kwargs):
-        raise KeyboardInterrupt("worker killed")  # not an Exception: nothing in the job may clean up
-
-    gateways.dms.reload_table = killed
-    dead = jobs.Runtime(h.bot, h.wiring.approvals, h.wiring.reporter, worker_id="dead", lease_s=0, poll_s=0,
-                        sleep=lambda s: None)
-    with pytest.raises(KeyboardInterrupt):
-        jobs.run_resync(dead, request_id)
-    assert len(statements(h, "TRUNCATE")) == 2 and h.wiring.approvals.get(request_id).state == "running"
-
-    gateways.dms.reload_table = real_reload
-    restarted = jobs.Runtime(h.bot, h.wiring.approvals, h.wiring.reporter, worker_id="new", poll_s=0,
-                             sleep=lambda s: None)
-    assert jobs.resume_interrupted(restarted, lambda rid: None) == [request_id]
-    assert jobs.run_resync(restarted, request_id) == "succeeded"
-    assert statements(h, "TRUNCATE") == ["TRUNCATE TABLE STAGING.ORDERS_CDC", "TRUNCATE TABLE PUBLIC.ORDERS"]
-    assert len(h.sandbox.dms_task().reloads) == 1
-    assert "resumed" in [e for e, _ in events(h)]
-
-
-def test_a_second_destructive_action_on_the_table_waits_for_the_lock(harness):
-    h = harness("stalled")
-    h.redis.set("syncbot:lock:table:orders", "other-request")
-    ts, buttons = diagnose(h)
-    assert "Another destructive action (request other-request)" in click(h, buttons["resync"], ALICE, message_ts=ts)
-    assert events(h) == []
 
 
 def test_catalog_can_tighten_but_never_loosen_the_policy(harness):
@@ -366,10 +350,11 @@ def test_audit_command_prints_the_trail_for_a_table(harness, monkeypatch, capsys
     h = harness("pipe-paused")
     ts, buttons = diagnose(h)
     click(h, buttons["resume_pipe"], ALICE, message_ts=ts)
+    run_worker(h)
     monkeypatch.setenv("REDIS_URL", h.redis.connection_pool.connection_kwargs and f"redis://127.0.0.1:6379/{h.redis.connection_pool.connection_kwargs['db']}")
     assert main(["audit", "--table", "orders"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[4] for line in lines] == ["succeeded", "running", "approved", "requested"]
+    assert [line.split()[4] for line in lines] == ["succeeded", "step", "step", "running", "approved", "requested"]
     assert all(" orders " in line and "resume_pipe" in line for line in lines)
     assert main(["audit", "--table", "payments"]) == 0
     assert capsys.readouterr().out.strip() == "no audit entries for payments"
@@ -385,3 +370,103 @@ def test_undecided_requests_expire_and_lose_their_buttons(harness):
     final = h.slack.messages[message.ts].params
     assert final["text"] == "Re-sync table orders: expired" and '"actions"' not in json.dumps(final["blocks"])
     assert ("expired", "syncbot") in events(h)
+
+
+# -- re-sync for any table, cancel, the lock ---------------------------------------------------------
+
+def menu(message):
+    return next(e for b in message.params["blocks"] if b["type"] == "actions" for e in b["elements"]
+                if e["type"] == "overflow")
+
+
+def choose(h, overflow, option, user, message_ts):
+    action = {"type": "overflow", "action_id": overflow["action_id"], "block_id": "b", "selected_option": option}
+    body = block_actions_body(action, user, CHANNEL, message_ts, h.slack.response_url())
+    assert h.app.dispatch(bolt_request(body, h.secret)).status == 200
+    return h.slack.of("response_url")[-1].params["text"]
+
+
+def test_a_healthy_table_offers_the_resync_in_its_menu_not_among_the_fixes(harness):
+    h = harness("healthy")
+    ts, buttons = diagnose(h)
+    assert buttons == {}  # no fix buttons for a healthy table
+    overflow = menu(h.slack.of("chat.postMessage")[-1])
+    [option] = overflow["options"]
+    assert option["text"]["text"] == "Re-sync table…"
+    assert "1 more approver(s) must approve" in choose(h, overflow, option, ALICE, ts)
+    message, approve = approval_message(h)
+    assert message.params["thread_ts"] == ts
+    forged = {**option, "value": "x" * 22}
+    assert "no longer valid" in choose(h, overflow, forged, ALICE, ts)
+    assert "Only approvers can run fixes" in choose(h, overflow, option, MALLORY, ts)
+    assert len([c for c in h.slack.of("chat.postMessage") if c.params.get("text", "").startswith("Re-sync")]) == 1
+
+
+def test_resync_command_asks_for_the_same_two_person_request(harness):
+    h = harness("healthy")
+    h.app.dispatch(bolt_request(slash_command_body("resync orders", ALICE, CHANNEL, h.slack.response_url()), h.secret))
+    message, buttons = approval_message(h)
+    assert message.params.get("thread_ts") is None  # the request itself starts the thread
+    assert "TRUNCATE TABLE PUBLIC.ORDERS" in json.dumps(message.params["blocks"])
+    assert "a second approver" in click(h, buttons["Approve"], ALICE, message_ts=message.ts)
+    click(h, buttons["Approve"], BOB, message_ts=message.ts)
+    run_worker(h)
+    assert h.slack.messages[message.ts].params["text"] == "Re-sync table orders: done"
+    assert len(h.sandbox.dms_task().reloads) == 1
+
+
+@pytest.mark.parametrize("text, expected", [("resync nosuchtable", "I don't know a table called `nosuchtable`"),
+                                            ("resync", "`/sync-status resync` takes one table name."),
+                                            ("resync orders payments", "takes one table name")])
+def test_resync_command_refuses_bad_input_and_changes_nothing(harness, text, expected):
+    h = harness("healthy")
+    response = h.app.dispatch(bolt_request(slash_command_body(text, ALICE, CHANNEL, h.slack.response_url()), h.secret))
+    assert expected in json.loads(response.body)["text"]
+    assert h.slack.of("chat.postMessage") == [] and events(h) == []
+
+
+def test_an_approved_resync_can_be_cancelled_until_it_starts(harness):
+    h = harness("stalled")
+    _, message, buttons = request_resync(h)
+    click(h, buttons["Approve"], BOB)
+    drawn = h.slack.messages[message.ts].params
+    cancel = next(e for b in drawn["blocks"] if b["type"] == "actions" for e in b["elements"]
+                  if e["text"]["text"] == "Cancel")
+    assert "Only approvers can cancel" in click(h, cancel, MALLORY)
+    assert click(h, cancel, CAROL) == "Cancelled; nothing ran."
+    run_worker(h)  # the queued job finds the request cancelled
+    assert h.sandbox.snowflake.statements == [] and h.sandbox.dms_task().reloads == []
+    assert h.slack.messages[message.ts].params["text"] == "Re-sync table orders: cancelled"
+    assert ("cancelled", CAROL) in events(h)
+
+
+def test_a_quick_fix_is_refused_while_a_resync_holds_the_table(harness):
+    h = harness("stalled")
+    _, _, buttons = request_resync(h)
+    click(h, buttons["Approve"], BOB)
+    request_id = buttons["Approve"]["value"]
+    # A worker has claimed the re-sync (and with it the table's lock) and is in its first step.
+    claim = h.wiring.approvals.claim(request_id, "orders", "worker-elsewhere", 60, 600)
+    assert claim.result.value == "claimed"
+    ts, fixes = diagnose(h)
+    answer = click(h, fixes["restart_task"], ALICE, message_ts=ts)
+    assert f"Another fix (request {request_id}) is running on `orders`" in answer
+    run_worker(h)
+    assert h.sandbox.dms_task().status == "running" and statements(h, "TRUNCATE") == []
+
+
+def test_one_person_fix_that_fails_says_what_ran_in_the_thread(harness):
+    h = harness("dms-failed")
+    ts, buttons = diagnose(h)
+    click(h, buttons["restart_task"], ALICE, message_ts=ts)
+    gateways = h.bot.diagnoser.gateways
+
+    def refused(*args, **kwargs):
+        from bot.gateways import GatewayError
+        raise GatewayError("StartReplicationTask failed: InvalidResourceStateFault")
+
+    gateways.dms.start_task = refused
+    run_worker(h)
+    note = thread_note(h)["text"]
+    assert "ran, and it failed" in note and "InvalidResourceStateFault" in note
+    assert "before changing anything" in note  # the only step refused: nothing else ran

@@ -58,7 +58,10 @@ def get(url):
 def test_probes(serve, redis):
     base, _ = serve(redis)
     assert get(base + "/healthz") == (200, {"status": "ok"})
-    assert get(base + "/readyz") == (200, {"ready": True, "dependencies": {"redis": "ok"}})
+    status, body = get(base + "/readyz")
+    assert (status, body["ready"], body["dependencies"]) == (200, True, {"redis": "ok"})
+    # The machine's Redis keeps no append-only file: ready, with the warning an operator must see.
+    assert [w for w in body["warnings"] if "persistence (appendonly) is off" in w]
 
 
 def test_readyz_fails_when_redis_is_down(serve):
@@ -141,8 +144,8 @@ def test_two_person_resync_over_signed_http(make_sandbox, slack, redis):
                        if e["text"]["text"] == "Approve")
         for _ in range(3):  # Slack retrying the same click
             click_over_http(base, secret, slack, approve, "U0BOB0002", request.ts)
-        assert wait_for(lambda: len(wiring.queue) >= 1)
-        SimpleWorker([wiring.queue], connection=redis).work(burst=True)
+        assert wait_for(lambda: len(wiring.queues["syncbot-resync"]) >= 1)
+        SimpleWorker(list(wiring.queues.values()), connection=redis).work(burst=True)
         truncates = [s for s in sandbox.snowflake.statements if s.startswith("TRUNCATE")]
         assert truncates == ["TRUNCATE TABLE STAGING.ORDERS_CDC", "TRUNCATE TABLE PUBLIC.ORDERS"]
         assert len(sandbox.dms_task().reloads) == 1

@@ -28,7 +28,7 @@ def header(message):
 
 
 def buttons(message):
-    return [e for b in message.params["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    return [e for b in message.params["blocks"] if b["type"] == "actions" for e in b["elements"] if e["type"] == "button"]
 
 
 @pytest.mark.parametrize("scenario, title, where", [

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 from ..catalog import TableSpec
 from ..gateways.aurora import PgColumn, Slot
-from ..gateways.dms import Series, TableStat, TaskInfo
+from ..gateways.dms import TABLE_STATES_BAD, Series, TableStat, TaskInfo
 from ..gateways.s3 import CdcFiles
 from ..gateways.snowflake import LoadRecord, PipeStatus
 from ..humanize import byte_size, duration, sparkline
@@ -17,7 +17,7 @@ LATENCY_FAIL_S = 1800  # 30 minutes behind: the dashboard will go stale soon
 SLOT_WARN_BYTES = 10 * 1024**3  # 10 GiB of WAL held back
 COLUMN_MISMATCH = "number of columns in file"
 _TABLE_STATE_OK = ("table completed", "full load", "before load")
-_TABLE_STATE_BAD = ("table error", "table cancelled", "table does not exist")
+_TABLE_STATE_BAD = TABLE_STATES_BAD
 _MAX_LISTED = 5
 
 

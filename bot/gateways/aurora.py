@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 import psycopg
+from psycopg import sql as pgsql
 
 from . import GatewayError, NotFound
 
@@ -98,6 +99,16 @@ class AuroraGateway:
         rows = self._rows("SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                           "WHERE n.nspname = %s AND c.relname = %s", (schema, table))
         return int(rows[0][0]) if rows and rows[0][0] is not None and rows[0][0] >= 0 else None
+
+    def row_count(self, schema: str, table: str, exact_below: int = 1_000_000) -> int | None:
+        """Rows in the table: exact (count(*)) while the planner's estimate is below `exact_below` or
+        missing (a table never analysed), the estimate above it."""
+        estimate = self.row_estimate(schema, table)
+        if estimate is not None and estimate >= exact_below:
+            return estimate
+        query = pgsql.SQL("SELECT count(*) FROM {}.{}").format(pgsql.Identifier(schema), pgsql.Identifier(table))
+        rows = self._rows(query)
+        return int(rows[0][0]) if rows else None
 
     def vacuum_stats(self, sources: list[str]) -> dict[str, VacuumStats]:
         """pg_stat_user_tables for the catalog's tables ("schema.table", lower case), in one query."""

@@ -11,6 +11,9 @@ from botocore.exceptions import ClientError
 from . import GatewayError, NotFound
 
 LATENCY_METRICS = ("CDCLatencySource", "CDCLatencyTarget")
+# DescribeTableStatistics TableState values, lower-cased: a table DMS gave up on, and one being (re)loaded.
+TABLE_STATES_BAD = ("table error", "table cancelled", "table does not exist")
+TABLE_STATES_LOADING = ("table is being reloaded", "before load", "full load")
 METRIC_QUERIES_PER_CALL = 500  # GetMetricData's limit
 
 
@@ -44,6 +47,9 @@ class TableStat:
     full_load_rows: int = 0
     full_load_error_rows: int = 0
     last_update_time: datetime | None = None
+    full_load_start: datetime | None = None  # when the table's latest full load (or reload) began
+    full_load_end: datetime | None = None
+    reloaded: bool = False  # FullLoadReloaded: the latest full load was a ReloadTables
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,9 @@ class DmsGateway:
                     full_load_rows=int(raw.get("FullLoadRows", 0)),
                     full_load_error_rows=int(raw.get("FullLoadErrorRows", 0)),
                     last_update_time=raw.get("LastUpdateTime"),
+                    full_load_start=raw.get("FullLoadStartTime"),
+                    full_load_end=raw.get("FullLoadEndTime"),
+                    reloaded=bool(raw.get("FullLoadReloaded")),
                 )
                 stats[(stat.schema.lower(), stat.table.lower())] = stat
             marker = page.get("Marker")

@@ -230,8 +230,30 @@ class SnowflakeGateway:
     def row_count(self, table: str) -> int:
         return int(self.query("SELECT COUNT(*) FROM IDENTIFIER(%s)", (table,))[0][0])
 
-    def truncate(self, table: str) -> None:
-        self.execute(f"TRUNCATE TABLE {ddl_name(table)}")
+    def truncate(self, table: str, timeout_s: int | None = None) -> None:
+        """TRUNCATE, bounded on the server by STATEMENT_TIMEOUT_IN_SECONDS when `timeout_s` is given:
+        Snowflake keeps running a statement whose client died, so only a server-side bound guarantees
+        it cannot land after the caller's lease ran out."""
+        statement = f"TRUNCATE TABLE {ddl_name(table)}"
+        if timeout_s is None:
+            self.execute(statement)
+        else:
+            self.execute_bounded(statement, int(timeout_s))
+
+    def execute_bounded(self, sql: str, timeout_s: int) -> None:
+        """`sql` on one connection whose session carries STATEMENT_TIMEOUT_IN_SECONDS = timeout_s."""
+        self.calls += 1
+        try:
+            with self._cursor() as cur:
+                cur.execute(f"ALTER SESSION SET STATEMENT_TIMEOUT_IN_SECONDS = {timeout_s:d}")
+                try:
+                    cur.execute(sql)
+                finally:
+                    cur.execute("ALTER SESSION UNSET STATEMENT_TIMEOUT_IN_SECONDS")
+        except GatewayError:
+            raise
+        except Exception as exc:
+            raise _domain_error(exc) from None
 
     def set_pipe_paused(self, pipe: str, paused: bool) -> None:
         self.execute(f"ALTER PIPE {ddl_name(pipe)} SET PIPE_EXECUTION_PAUSED = {'TRUE' if paused else 'FALSE'}")

@@ -22,8 +22,10 @@ class Approvers:
     def allows(self, user: str) -> bool:
         return user in self._users or any(user in self._members(group) for group in self._groups)
 
-    def listing(self) -> str:
-        return ", ".join([f"<@{u}>" for u in sorted(self._users)] + [f"<!subteam^{g}>" for g in self._groups])
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Who to ask: user ids, then usergroup ids (S…), as the catalog lists them."""
+        return (*sorted(self._users), *self._groups)
 
     def _members(self, group: str) -> set[str]:
         cached = self._redis.get(_KEY.format(group))

@@ -1,17 +1,25 @@
 """Approval requests as a Redis state machine:
 
     requested -> approved -> running -> succeeded | failed
-    requested -> rejected | expired
+    requested -> rejected | expired | cancelled
+    approved  -> expired (no worker started it in its window) | cancelled
+    running   -> cancelled (only before its first change)
 
-Every transition is one Lua script (atomic on the server, whatever the number of bot replicas or
-Slack retries) and appends to the audit stream in the same step. Nothing lives in process memory."""
+Every transition is one Lua script (atomic on the server, whatever the number of bot replicas, workers
+or Slack retries) and appends to the audit stream in the same step. "Now" is the Redis server's own
+clock (`TIME`), so replicas whose clocks disagree still agree on deadlines and leases.
+
+A worker holds a running request by a lease and a fencing token: claiming increments the token, and
+every step of the job checks, atomically with renewing the lease, that its token is still the
+request's before it changes anything. A worker that lost its lease (it paused, or another worker took
+over after it stopped renewing) learns so before its next side effect and stops."""
 from __future__ import annotations
 
 import json
 import secrets
-import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from enum import StrEnum
+from typing import Any
 
 from .audit import MAXLEN, STREAM
 
@@ -21,139 +29,253 @@ _PEOPLE = "syncbot:req:{}:people"
 _OFFER = "syncbot:offer-req:{}"
 _LOCK = "syncbot:lock:table:{}"
 
+
+class State(StrEnum):
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        return self in (State.SUCCEEDED, State.FAILED, State.REJECTED, State.EXPIRED, State.CANCELLED)
+
+
+class Result(StrEnum):
+    """What a script answered."""
+
+    CREATED = "created"
+    EXISTS = "exists"  # this offer already made a request
+    MISSING = "missing"  # no such request (never made, expired from Redis, or Redis lost its data)
+    WRONG_STATE = "state"
+    EXPIRED = "expired"
+    SELF = "self"
+    ALREADY = "already"
+    PLAN_CHANGED = "plan_changed"
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    TOO_LATE = "too_late"  # a change already ran: cancelling now would leave it half done
+    BUSY = "busy"  # another worker holds a live lease, or the request is not runnable
+    LOCKED = "locked"  # another request holds the table's lock
+    CLAIMED = "claimed"
+    OK = "ok"
+    LOST = "lost"  # the lease or the token is no longer this worker's
+
+
+@dataclass(frozen=True)
+class Reply:
+    result: Result
+    detail: str = ""  # a state, a lock holder, "have/need", the reason a lease was lost
+    value: str = ""  # the request id, the fencing token, or the server's time
+
+    @classmethod
+    def of(cls, raw: list) -> "Reply":
+        parts = [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
+        return cls(Result(parts[0]), *parts[1:3])
+
+
 # Shared by every script. KEYS[1] is always the request hash and the last KEYS entry the audit stream;
-# ARGV[1] is always "now" (epoch seconds) and ARGV[2] the stream's approximate MAXLEN.
+# ARGV[1] is always the stream's approximate MAXLEN.
 _PRELUDE = """
 local req = KEYS[1]
 local stream = KEYS[#KEYS]
-local now = ARGV[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local function audit(event, user, detail)
-  redis.call('XADD', stream, 'MAXLEN', '~', ARGV[2], '*', 'at', now,
+  redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], '*', 'at', tostring(now),
              'request', redis.call('HGET', req, 'id'), 'action', redis.call('HGET', req, 'action'),
              'table', redis.call('HGET', req, 'table'), 'event', event, 'user', user, 'detail', detail)
 end
+local function num(name) return tonumber(redis.call('HGET', req, name) or '0') end
 """
 
-# KEYS: request, people set, offer->request key, stream. ARGV: now, maxlen, id, ttl, requester, k1, v1, ...
+# KEYS: request, people set, offer->request key, stream.
+# ARGV: maxlen, id, key ttl s, requester, approval ttl s, k1, v1, ...
 _CREATE = _PRELUDE + """
 local existing = redis.call('GET', KEYS[3])
-if existing then return {'exists', existing} end
-redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
-local fields = {}
+if existing then return {'exists', '', existing} end
+redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[3])
+local fields = {'created_at', tostring(now), 'expires_at', tostring(now + tonumber(ARGV[5]))}
 for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', req, unpack(fields))
-redis.call('EXPIRE', req, ARGV[4])
-redis.call('SADD', KEYS[2], ARGV[5])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-audit('requested', ARGV[5], '')
+redis.call('EXPIRE', req, ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+audit('requested', ARGV[4], '')
 -- A one-person fix is approved by asking for it (the requester is an approver, checked before).
-if tonumber(redis.call('HGET', req, 'people')) <= 1 then
-  redis.call('HSET', req, 'state', 'approved', 'approved_at', now, 'approved_by', ARGV[5])
-  audit('approved', ARGV[5], 'one approver suffices')
+if num('people') <= 1 then
+  redis.call('HSET', req, 'state', 'approved', 'approved_at', tostring(now), 'approved_by', ARGV[4],
+             'start_by', tostring(now + num('start_window_s')))
+  audit('approved', ARGV[4], 'one approver suffices')
 end
-return {'created', ARGV[3]}
+return {'created', '', ARGV[2]}
 """
 
-# KEYS: request, people set, stream. ARGV: now, maxlen, user, plan hash as it is now.
+# KEYS: request, people set, stream. ARGV: maxlen, user, plan hash as it is now.
 _APPROVE = _PRELUDE + """
 if redis.call('EXISTS', req) == 0 then return {'missing'} end
 local state = redis.call('HGET', req, 'state')
 if state ~= 'requested' then return {'state', state} end
-if tonumber(redis.call('HGET', req, 'expires_at')) <= tonumber(now) then
-  redis.call('HSET', req, 'state', 'expired', 'finished_at', now)
-  audit('expired', ARGV[3], 'approval came after the deadline')
+if num('expires_at') <= now then
+  redis.call('HSET', req, 'state', 'expired', 'finished_at', tostring(now))
+  audit('expired', ARGV[2], 'approval came after the deadline')
   return {'expired'}
 end
-if redis.call('HGET', req, 'requester') == ARGV[3] then return {'self'} end
-if redis.call('SISMEMBER', KEYS[2], ARGV[3]) == 1 then return {'already'} end
-if redis.call('HGET', req, 'plan_hash') ~= ARGV[4] then
-  redis.call('HSET', req, 'state', 'rejected', 'decided_by', 'syncbot', 'finished_at', now,
+if redis.call('HGET', req, 'requester') == ARGV[2] then return {'self'} end
+if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 1 then return {'already'} end
+if redis.call('HGET', req, 'plan_hash') ~= ARGV[3] then
+  redis.call('HSET', req, 'state', 'rejected', 'decided_by', 'syncbot', 'finished_at', tostring(now),
              'outcome', 'The plan changed since it was requested; request it again.')
-  audit('rejected', ARGV[3], 'plan changed')
+  audit('rejected', ARGV[2], 'plan changed')
   return {'plan_changed'}
 end
-redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[2])
 local approvers = redis.call('HGET', req, 'approved_by')
-redis.call('HSET', req, 'approved_by', (approvers == '' and '' or approvers .. ',') .. ARGV[3])
-audit('approval', ARGV[3], '')
+redis.call('HSET', req, 'approved_by', (approvers == '' and '' or approvers .. ',') .. ARGV[2])
+audit('approval', ARGV[2], '')
 local have = redis.call('SCARD', KEYS[2])
-local need = tonumber(redis.call('HGET', req, 'people'))
+local need = num('people')
 if have >= need then
-  redis.call('HSET', req, 'state', 'approved', 'approved_at', now)
-  audit('approved', ARGV[3], '')
+  redis.call('HSET', req, 'state', 'approved', 'approved_at', tostring(now),
+             'start_by', tostring(now + num('start_window_s')))
+  audit('approved', ARGV[2], '')
   return {'approved'}
 end
-return {'pending', tostring(have), tostring(need)}
+return {'pending', tostring(have) .. '/' .. tostring(need)}
 """
 
-# KEYS: request, stream. ARGV: now, maxlen, user, reason.
+# KEYS: request, stream. ARGV: maxlen, user, reason.
 _REJECT = _PRELUDE + """
 if redis.call('EXISTS', req) == 0 then return {'missing'} end
 local state = redis.call('HGET', req, 'state')
 if state ~= 'requested' then return {'state', state} end
-redis.call('HSET', req, 'state', 'rejected', 'decided_by', ARGV[3], 'finished_at', now, 'outcome', ARGV[4])
-audit('rejected', ARGV[3], ARGV[4])
+redis.call('HSET', req, 'state', 'rejected', 'decided_by', ARGV[2], 'finished_at', tostring(now), 'outcome', ARGV[3])
+audit('rejected', ARGV[2], ARGV[3])
 return {'rejected'}
 """
 
-# KEYS: request, stream. ARGV: now, maxlen.
-_EXPIRE = _PRELUDE + """
-if redis.call('HGET', req, 'state') ~= 'requested' then return 0 end
-if tonumber(redis.call('HGET', req, 'expires_at')) > tonumber(now) then return 0 end
-redis.call('HSET', req, 'state', 'expired', 'finished_at', now)
-audit('expired', 'syncbot', 'no decision before the deadline')
-return 1
+# KEYS: request, table lock, stream. ARGV: maxlen, user.
+# Before the first change a request can be called off; after it, stopping halfway would be worse.
+_CANCEL = _PRELUDE + """
+if redis.call('EXISTS', req) == 0 then return {'missing'} end
+local state = redis.call('HGET', req, 'state')
+if state == 'running' and redis.call('HGET', req, 'changed') == '1' then return {'too_late', state} end
+if state ~= 'requested' and state ~= 'approved' and state ~= 'running' then return {'state', state} end
+redis.call('HSET', req, 'state', 'cancelled', 'decided_by', ARGV[2], 'finished_at', tostring(now),
+           'outcome', 'Cancelled before anything ran.')
+if redis.call('GET', KEYS[2]) == redis.call('HGET', req, 'id') then redis.call('DEL', KEYS[2]) end
+audit('cancelled', ARGV[2], 'was ' .. state)
+return {'cancelled', state}
 """
 
-# KEYS: request, table lock, stream. ARGV: now, maxlen, worker, lease s, lock ttl s (0: no lock).
-# Takes an approved request, or a running one whose worker stopped renewing its lease (a crash).
-_CLAIM = _PRELUDE + """
+# KEYS: request, stream. ARGV: maxlen.
+# Undecided past their deadline, or approved but never started by a worker within the start window.
+_EXPIRE = _PRELUDE + """
 local state = redis.call('HGET', req, 'state')
-local lease = tonumber(redis.call('HGET', req, 'lease_until') or '0')
-if not (state == 'approved' or (state == 'running' and lease < tonumber(now))) then
-  return {'busy', state or 'missing'}
+if state == 'requested' and num('expires_at') <= now then
+  redis.call('HSET', req, 'state', 'expired', 'finished_at', tostring(now))
+  audit('expired', 'syncbot', 'no decision before the deadline')
+  return {'expired', state}
+end
+if state == 'approved' and num('start_by') <= now then
+  redis.call('HSET', req, 'state', 'expired', 'finished_at', tostring(now),
+             'outcome', 'Approved, but no worker started it in time; nothing ran. Request it again.')
+  audit('expired', 'syncbot', 'approved but not started within its window')
+  return {'expired', state}
+end
+return {'state', state or 'missing'}
+"""
+
+# KEYS: request, table lock, stream. ARGV: maxlen, worker, lease s, lock ttl s.
+# Takes an approved request, or a running one whose worker stopped renewing its lease (a crash).
+# Each claim hands out a new fencing token.
+_CLAIM = _PRELUDE + """
+if redis.call('EXISTS', req) == 0 then return {'missing'} end
+local state = redis.call('HGET', req, 'state')
+if state == 'approved' then
+  if num('start_by') <= now then
+    redis.call('HSET', req, 'state', 'expired', 'finished_at', tostring(now),
+               'outcome', 'Approved, but no worker started it in time; nothing ran. Request it again.')
+    audit('expired', ARGV[2], 'approved but not started within its window')
+    return {'expired'}
+  end
+elseif state ~= 'running' or num('lease_until') >= now then
+  return {'busy', state}
 end
 local id = redis.call('HGET', req, 'id')
-if ARGV[5] ~= '0' then
-  local holder = redis.call('GET', KEYS[2])
-  if holder and holder ~= id then
-    local msg = 'Another destructive action (request ' .. holder .. ') is running on this table.'
-    redis.call('HSET', req, 'state', 'failed', 'finished_at', now, 'outcome', msg)
-    audit('failed', ARGV[3], msg)
-    return {'locked', holder}
-  end
-  redis.call('SET', KEYS[2], id, 'EX', ARGV[5])
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= id then
+  local msg = 'Another action (request ' .. holder .. ') holds this table; nothing ran.'
+  if state == 'running' then msg = 'Another action (request ' .. holder .. ') took this table mid-run.' end
+  redis.call('HSET', req, 'state', 'failed', 'finished_at', tostring(now), 'outcome', msg)
+  audit('failed', ARGV[2], msg)
+  return {'locked', holder}
 end
-redis.call('HSET', req, 'state', 'running', 'worker', ARGV[3], 'lease_until', tostring(tonumber(now) + tonumber(ARGV[4])))
+redis.call('SET', KEYS[2], id, 'EX', ARGV[4])
+local token = redis.call('HINCRBY', req, 'fence', 1)
+redis.call('HSET', req, 'state', 'running', 'worker', ARGV[2], 'lease_until', tostring(now + tonumber(ARGV[3])))
 if state == 'approved' then
-  redis.call('HSET', req, 'started_at', now)
-  audit('running', ARGV[3], '')
+  redis.call('HSET', req, 'started_at', tostring(now))
+  audit('running', ARGV[2], '')
 else
-  audit('resumed', ARGV[3], 'previous worker stopped renewing its lease')
+  audit('resumed', ARGV[2], 'the previous worker stopped renewing its lease')
 end
-return {'claimed', state}
+return {'claimed', state, tostring(token)}
 """
 
-# KEYS: request, table lock, stream. ARGV: now, maxlen, worker, lease s, lock ttl s, audit detail, k1, v1, ...
-_CHECKPOINT = _PRELUDE + """
-if redis.call('HGET', req, 'state') ~= 'running' or redis.call('HGET', req, 'worker') ~= ARGV[3] then return 0 end
-local fields = {'lease_until', tostring(tonumber(now) + tonumber(ARGV[4]))}
-for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
+# KEYS: request, table lock, stream.
+# ARGV: maxlen, worker, token, lease s, lock ttl s, audit detail, changes ('1' before a side effect), k1, v1, ...
+# The fence: renews the lease and records a checkpoint only while this worker's token is the request's
+# and its lease has not lapsed. Returns the server's time (recorded as the intent before a call).
+_FENCE = _PRELUDE + """
+if redis.call('EXISTS', req) == 0 then return {'missing'} end
+local state = redis.call('HGET', req, 'state')
+if state ~= 'running' then return {'lost', state} end
+if redis.call('HGET', req, 'worker') ~= ARGV[2] or redis.call('HGET', req, 'fence') ~= ARGV[3] then
+  return {'lost', 'taken over by ' .. (redis.call('HGET', req, 'worker') or '?')}
+end
+if num('lease_until') < now then return {'lost', 'lease lapsed'} end
+local fields = {'lease_until', tostring(now + tonumber(ARGV[4]))}
+if ARGV[7] == '1' then fields[#fields + 1] = 'changed'; fields[#fields + 1] = '1' end
+for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', req, unpack(fields))
-if ARGV[5] ~= '0' and redis.call('GET', KEYS[2]) == redis.call('HGET', req, 'id') then
-  redis.call('EXPIRE', KEYS[2], ARGV[5])
-end
-if ARGV[6] ~= '' then audit('step', ARGV[3], ARGV[6]) end
-return 1
+if redis.call('GET', KEYS[2]) == redis.call('HGET', req, 'id') then redis.call('EXPIRE', KEYS[2], ARGV[5]) end
+if ARGV[6] ~= '' then audit('step', ARGV[2], ARGV[6]) end
+return {'ok', '', tostring(now)}
 """
 
-# KEYS: request, table lock, stream. ARGV: now, maxlen, worker, final state, outcome.
+# KEYS: request, table lock, stream. ARGV: maxlen, worker, token, final state, outcome.
 _FINISH = _PRELUDE + """
-if redis.call('HGET', req, 'state') ~= 'running' or redis.call('HGET', req, 'worker') ~= ARGV[3] then return 0 end
-redis.call('HSET', req, 'state', ARGV[4], 'finished_at', now, 'outcome', ARGV[5])
+if redis.call('EXISTS', req) == 0 then return {'missing'} end
+local state = redis.call('HGET', req, 'state')
+if state ~= 'running' or redis.call('HGET', req, 'worker') ~= ARGV[2] or redis.call('HGET', req, 'fence') ~= ARGV[3] then
+  return {'lost', state}
+end
+redis.call('HSET', req, 'state', ARGV[4], 'finished_at', tostring(now), 'outcome', ARGV[5], 'live', '')
 if redis.call('GET', KEYS[2]) == redis.call('HGET', req, 'id') then redis.call('DEL', KEYS[2]) end
-audit(ARGV[4], ARGV[3], ARGV[5])
-return 1
+audit(ARGV[4], ARGV[2], ARGV[5])
+return {'ok'}
+"""
+
+# KEYS: request. ARGV: grace s. Is the request waiting for a worker: running with a lapsed lease, or
+# approved for longer than the grace without being claimed (its queue entry was lost)?
+_STRANDED = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'running' then
+  return tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0') < now and 1 or 0
+end
+if state == 'approved' then
+  return tonumber(redis.call('HGET', KEYS[1], 'approved_at') or '0') + tonumber(ARGV[1]) < now and 1 or 0
+end
+return 0
 """
 
 
@@ -164,7 +286,7 @@ class ApprovalRequest:
     table: str
     requester: str
     people: int
-    state: str
+    state: State
     created_at: float
     expires_at: float
     plan_steps: tuple[str, ...]
@@ -178,45 +300,60 @@ class ApprovalRequest:
     decided_by: str = ""
     outcome: str = ""
     progress: tuple[str, ...] = ()
+    live: str = ""
     step_done: int = -1
     step_started: int = -1
+    changed: bool = False  # a step with a side effect has started: too late to cancel
     approved_at: float = 0.0
+    start_by: float = 0.0
     started_at: float = 0.0
     finished_at: float = 0.0
     extra: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def open(self) -> bool:
-        return self.state == "requested"
+
+_FLOATS = ("created_at", "expires_at", "approved_at", "start_by", "started_at", "finished_at")
+_STRINGS = ("channel", "thread_ts", "message_ts", "decided_by", "outcome", "live")
+
+
+def _decode(d: dict[str, str]) -> ApprovalRequest:
+    known = set(ApprovalRequest.__dataclass_fields__)
+    return ApprovalRequest(
+        id=d["id"], action=d["action"], table=d["table"], requester=d["requester"], people=int(d["people"]),
+        state=State(d["state"]), plan_steps=tuple(json.loads(d["plan_steps"])),
+        plan_facts=tuple(json.loads(d["plan_facts"])), plan_hash=d["plan_hash"], plan_data=json.loads(d["plan_data"]),
+        approved_by=tuple(u for u in d.get("approved_by", "").split(",") if u),
+        progress=tuple(json.loads(d.get("progress", "[]"))), step_done=int(d.get("step_done", -1)),
+        step_started=int(d.get("step_started", -1)), changed=d.get("changed") == "1",
+        **{k: float(d.get(k) or 0) for k in _FLOATS}, **{k: d.get(k, "") for k in _STRINGS},
+        extra={k: v for k, v in d.items() if k not in known})
 
 
 class Approvals:
-    def __init__(self, redis: Any, clock: Callable[[], float] = time.time):
+    def __init__(self, redis: Any, start_window_s: int = 900):
         self.redis = redis
-        self._clock = clock
+        self.start_window_s = start_window_s  # approved requests a worker has not started by then expire
         self._scripts = {name: redis.register_script(src) for name, src in (
-            ("create", _CREATE), ("approve", _APPROVE), ("reject", _REJECT), ("claim", _CLAIM),
-            ("checkpoint", _CHECKPOINT), ("finish", _FINISH), ("expire", _EXPIRE))}
+            ("create", _CREATE), ("approve", _APPROVE), ("reject", _REJECT), ("cancel", _CANCEL),
+            ("claim", _CLAIM), ("fence", _FENCE), ("finish", _FINISH), ("expire", _EXPIRE))}
+        self._stranded = redis.register_script(_STRANDED)
 
-    def _run(self, name: str, keys: list[str], *args: Any) -> Any:
-        result = self._scripts[name](keys=[*keys, STREAM], args=[repr(self._clock()), MAXLEN, *args])
-        return [r.decode() if isinstance(r, bytes) else r for r in result] if isinstance(result, list) else result
+    def _run(self, name: str, keys: list[str], *args: Any) -> Reply:
+        return Reply.of(self._scripts[name](keys=[*keys, STREAM], args=[MAXLEN, *args]))
 
     def create(self, *, offer_id: str, action: str, table: str, requester: str, people: int, ttl_s: int,
                steps: tuple[str, ...], facts: tuple[str, ...], plan_hash: str, data: dict[str, Any],
-               channel: str, thread_ts: str) -> tuple[bool, str]:
-        """A new request, or the one this offer already made (a double click, a Slack retry)."""
+               channel: str, thread_ts: str) -> Reply:
+        """A new request (CREATED), or the one this offer already made (EXISTS: a double click, a retry);
+        `value` is the request id either way."""
         request_id = secrets.token_urlsafe(12)
-        now = self._clock()
         fields = {"id": request_id, "action": action, "table": table, "requester": requester, "people": people,
-                  "state": "requested", "created_at": repr(now), "expires_at": repr(now + ttl_s),
-                  "plan_steps": json.dumps(steps), "plan_facts": json.dumps(facts), "plan_hash": plan_hash,
-                  "plan_data": json.dumps(data), "channel": channel, "thread_ts": thread_ts, "approved_by": "",
-                  "progress": "[]", "step_done": -1, "step_started": -1, "lease_until": 0}
+                  "state": State.REQUESTED.value, "plan_steps": json.dumps(steps), "plan_facts": json.dumps(facts),
+                  "plan_hash": plan_hash, "plan_data": json.dumps(data), "channel": channel, "thread_ts": thread_ts,
+                  "approved_by": "", "progress": "[]", "step_done": -1, "step_started": -1, "lease_until": 0,
+                  "fence": 0, "start_window_s": self.start_window_s}
         flat = [v for pair in fields.items() for v in pair]
-        status, found = self._run("create", [_REQ.format(request_id), _PEOPLE.format(request_id),
-                                             _OFFER.format(offer_id)], request_id, KEY_TTL_S, requester, *flat)
-        return status == "created", found
+        return self._run("create", [_REQ.format(request_id), _PEOPLE.format(request_id), _OFFER.format(offer_id)],
+                         request_id, KEY_TTL_S, requester, ttl_s, *flat)
 
     def get(self, request_id: str) -> ApprovalRequest | None:
         if not isinstance(request_id, str) or not 8 <= len(request_id) <= 64:
@@ -224,20 +361,7 @@ class Approvals:
         raw = self.redis.hgetall(_REQ.format(request_id))
         if not raw:
             return None
-        d = {k.decode(): v.decode() for k, v in raw.items()}
-        known = set(ApprovalRequest.__dataclass_fields__)
-        return ApprovalRequest(
-            id=d["id"], action=d["action"], table=d["table"], requester=d["requester"], people=int(d["people"]),
-            state=d["state"], created_at=float(d["created_at"]), expires_at=float(d["expires_at"]),
-            plan_steps=tuple(json.loads(d["plan_steps"])), plan_facts=tuple(json.loads(d["plan_facts"])),
-            plan_hash=d["plan_hash"], plan_data=json.loads(d["plan_data"]), channel=d.get("channel", ""),
-            thread_ts=d.get("thread_ts", ""), message_ts=d.get("message_ts", ""),
-            approved_by=tuple(u for u in d.get("approved_by", "").split(",") if u),
-            decided_by=d.get("decided_by", ""), outcome=d.get("outcome", ""),
-            progress=tuple(json.loads(d.get("progress", "[]"))), step_done=int(d.get("step_done", -1)),
-            step_started=int(d.get("step_started", -1)), approved_at=float(d.get("approved_at", 0)),
-            started_at=float(d.get("started_at", 0)), finished_at=float(d.get("finished_at", 0)),
-            extra={k: v for k, v in d.items() if k not in known})
+        return _decode({k.decode(): v.decode() for k, v in raw.items()})
 
     def for_offer(self, offer_id: str) -> ApprovalRequest | None:
         found = self.redis.get(_OFFER.format(offer_id))
@@ -246,47 +370,46 @@ class Approvals:
     def attach_message(self, request_id: str, channel: str, ts: str) -> None:
         self.redis.hset(_REQ.format(request_id), mapping={"channel": channel, "message_ts": ts})
 
-    def approve(self, request_id: str, user: str, plan_hash: str) -> list[str]:
+    def approve(self, request_id: str, user: str, plan_hash: str) -> Reply:
         return self._run("approve", [_REQ.format(request_id), _PEOPLE.format(request_id)], user, plan_hash)
 
-    def reject(self, request_id: str, user: str, reason: str = "rejected") -> list[str]:
+    def reject(self, request_id: str, user: str, reason: str = "rejected") -> Reply:
         return self._run("reject", [_REQ.format(request_id)], user, reason)
 
-    def claim(self, request_id: str, table: str, worker: str, lease_s: int, lock_ttl_s: int) -> list[str]:
+    def cancel(self, request_id: str, table: str, user: str) -> Reply:
+        return self._run("cancel", [_REQ.format(request_id), _LOCK.format(table.lower())], user)
+
+    def claim(self, request_id: str, table: str, worker: str, lease_s: float, lock_ttl_s: int) -> Reply:
+        """CLAIMED with the fencing token in `value` and the state it was claimed from in `detail`."""
         return self._run("claim", [_REQ.format(request_id), _LOCK.format(table.lower())], worker, lease_s, lock_ttl_s)
 
-    def checkpoint(self, request_id: str, table: str, worker: str, lease_s: int, lock_ttl_s: int,
-                   detail: str = "", **fields: Any) -> bool:
+    def fence(self, request_id: str, table: str, worker: str, token: str, lease_s: float, lock_ttl_s: int,
+              detail: str = "", changes: bool = False, **fields: Any) -> Reply:
+        """OK (with the server's time in `value`) while `token` still holds the request; LOST or MISSING
+        otherwise. Renews the lease and writes `fields` in the same step."""
         flat = [str(v) for pair in fields.items() for v in pair]
-        return bool(self._run("checkpoint", [_REQ.format(request_id), _LOCK.format(table.lower())],
-                              worker, lease_s, lock_ttl_s, detail, *flat))
+        return self._run("fence", [_REQ.format(request_id), _LOCK.format(table.lower())], worker, token, lease_s,
+                         lock_ttl_s, detail, "1" if changes else "0", *flat)
 
-    def finish(self, request_id: str, table: str, worker: str, ok: bool, outcome: str) -> bool:
-        return bool(self._run("finish", [_REQ.format(request_id), _LOCK.format(table.lower())],
-                              worker, "succeeded" if ok else "failed", outcome))
+    def finish(self, request_id: str, table: str, worker: str, token: str, ok: bool, outcome: str) -> Reply:
+        return self._run("finish", [_REQ.format(request_id), _LOCK.format(table.lower())], worker, token,
+                         State.SUCCEEDED.value if ok else State.FAILED.value, outcome)
 
     def lock_holder(self, table: str) -> str | None:
         holder = self.redis.get(_LOCK.format(table.lower()))
         return holder.decode() if holder else None
 
     def expire_overdue(self) -> list[str]:
-        """Requests past their deadline with no decision become expired, so their buttons can go."""
-        expired = []
-        for request_id in self._ids():
-            if self._run("expire", [_REQ.format(request_id)]):
-                expired.append(request_id)
-        return expired
+        """Requests past their deadline (undecided) or their start window (approved, never started)."""
+        return [request_id for request_id in self._ids()
+                if self._run("expire", [_REQ.format(request_id)]).result is Result.EXPIRED]
+
+    def stranded(self, grace_s: float) -> list[str]:
+        """Requests waiting for a worker: running with a lapsed lease (the worker died), or approved
+        longer than `grace_s` ago and never claimed (the queue entry was lost)."""
+        return [request_id for request_id in self._ids()
+                if self._stranded(keys=[_REQ.format(request_id)], args=[grace_s])]
 
     def _ids(self) -> list[str]:
         return [key.decode().rsplit(":", 1)[-1] for key in self.redis.scan_iter(match=_REQ.format("*"), count=500)
                 if not key.endswith(b":people")]
-
-    def unfinished(self, action: str) -> list[str]:
-        """Ids of `action` requests approved or running: at worker start, the ones a dead worker left
-        (resumed once its lease runs out) or whose enqueueing was lost (the bot died right after approval)."""
-        ids = []
-        for request_id in self._ids():
-            state, kind = self.redis.hmget(_REQ.format(request_id), "state", "action")
-            if kind == action.encode() and state in (b"approved", b"running"):
-                ids.append(request_id)
-        return ids

@@ -1,40 +1,58 @@
-"""The re-sync (runbook "Re-syncing a Table"), run by the background worker. Each step is
-checkpointed in the request's Redis record before and after it runs, so a worker that dies resumes
-where it stopped (after its lease runs out) and never repeats a step that completed."""
+"""Runs an approved fix in the background worker, step by step, exactly as it was approved.
+
+Durability: each step is checkpointed in the request's Redis record. Before a step that changes
+anything, the worker passes the fence (its fencing token still holds the request, atomically with
+renewing the lease); after it, the checkpoint. A heartbeat renews the lease while a step runs, so a
+slow step keeps its claim and a dead worker is noticed within one short lease. A worker that
+restarts, or the worker clock of any replica, re-queues requests whose lease lapsed; the claim lets
+exactly one worker take each over, and a step that completed is never run again. Steps that may
+have half-happened before a crash (a ReloadTables whose answer was lost) ask the system on resume.
+
+The job never re-reads the catalog: it executes the plan the approvers saw (`plan_data`)."""
 from __future__ import annotations
 
 import json
 import logging
 import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-from ..catalog import TableSpec
+from redis.exceptions import RedisError
+
 from ..core import SyncBot
-from ..gateways import Gateways
-from ..gateways import GatewayError
-from ..models import ActionKind, Diagnosis
-from .approvals import ApprovalRequest, Approvals
+from ..models import ACTION_LABELS, ActionKind, Diagnosis
+from .approvals import ApprovalRequest, Approvals, Result
+from .steps import Step, StepContext, StepFailed, steps_for
 
 log = logging.getLogger(__name__)
-STEPS = ("truncate staging", "truncate final", "reload", "follow", "verify")
-RELOADING = ("table is being reloaded", "before load", "full load")
+
+QUEUE_FIXES = "syncbot-fixes"  # seconds to minutes: restarts, pipe DDL, column fixes, file reloads
+QUEUE_RESYNC = "syncbot-resync"  # hours: a re-sync follows DMS to the end
+JOB_PATH = "bot.remediation.jobs.run_job"
+JOB_TIMEOUT_S = 13 * 3600  # longer than a re-sync may follow DMS (12 h)
 
 
 class Reporter(Protocol):
+    """How the job tells people (implemented by the Slack glue)."""
+
     def request_changed(self, request: ApprovalRequest) -> None: ...
+
+    def finished(self, request: ApprovalRequest) -> None: ...
 
     def diagnosis(self, request: ApprovalRequest, diag: Diagnosis) -> None: ...
 
-
-class ResyncFailed(Exception):
-    pass
+    def state_lost(self, request: ApprovalRequest, what_ran: tuple[str, ...]) -> None: ...
 
 
 class LeaseLost(Exception):
-    """Another worker took the request over: this one stops without touching anything."""
+    """Another worker holds the request now (or it was cancelled): this one stops, touching nothing."""
+
+
+class StateLost(Exception):
+    """The request's record vanished from Redis mid-run (a restart without persistence, a flush)."""
 
 
 @dataclass
@@ -46,126 +64,174 @@ class Runtime:
     poll_s: float = 30.0
     follow_timeout_s: float = 12 * 3600
     catchup_timeout_s: float = 1800
-    lease_s: int = 300  # a worker renews this at every poll; a dead one is taken over after it
+    stop_wait_s: float = 300
+    # Short leases: a dead worker is taken over within one lease. The heartbeat renews it three times
+    # per lease while a step runs.
+    lease_s: float = 30.0
+    heartbeat_every_s: float | None = None  # default: three times per lease
+    # TRUNCATE runs with Snowflake's STATEMENT_TIMEOUT_IN_SECONDS below the lease: a worker killed
+    # mid-statement cannot have its TRUNCATE land (Snowflake keeps detached statements running)
+    # after another worker took over and started the reload.
+    statement_timeout_s: int = 20
     lock_ttl_s: int = 6 * 3600
     sleep: Callable[[float], None] = time.sleep
+
+    @property
+    def heartbeat_s(self) -> float:
+        return self.heartbeat_every_s or self.lease_s / 3
 
 
 _runtime: Runtime | None = None
 
 
 def configure(runtime: Runtime) -> None:
-    """Called once by the process that runs jobs (the worker, or the console for in-process jobs)."""
+    """Called once by the process that runs jobs (the worker, or the console for in-process jobs):
+    RQ imports the job function by its path, so this is how it finds the process's services."""
     global _runtime
     _runtime = runtime
 
 
-def resync_job(request_id: str) -> str:
-    """The RQ entry point: `bot.remediation.jobs.resync_job`."""
+def run_job(request_id: str) -> str:
+    """The RQ entry point (JOB_PATH)."""
     if _runtime is None:
         raise RuntimeError("jobs.configure() was not called in this process")
-    return run_resync(_runtime, request_id)
+    return run_request(_runtime, request_id)
 
 
-def run_resync(rt: Runtime, request_id: str) -> str:
-    req = rt.approvals.get(request_id)
-    if req is None:
+class Lease:
+    """This worker's hold on a request: the fencing token, renewed by a heartbeat thread."""
+
+    def __init__(self, rt: Runtime, request: ApprovalRequest, token: str):
+        self._rt, self.request, self.token = rt, request, token
+        self.lost = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{request.id}", daemon=True)
+
+    def __enter__(self) -> "Lease":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def fence(self, detail: str = "", changes: bool = False, **fields: object) -> float:
+        """Passes only while this worker still holds the request; returns Redis's time. Raises
+        LeaseLost or StateLost otherwise. Call it right before every side effect."""
+        if self.lost:
+            raise LeaseLost(self.lost)
+        reply = self._rt.approvals.fence(self.request.id, self.request.table, self._rt.worker_id, self.token,
+                                         self._rt.lease_s, self._rt.lock_ttl_s, detail, changes, **fields)
+        if reply.result is Result.MISSING:
+            raise StateLost(self.request.id)
+        if reply.result is not Result.OK:
+            self.lost = reply.detail or "lease lost"
+            raise LeaseLost(self.lost)
+        return float(reply.value)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._rt.heartbeat_s):
+            try:
+                self.fence()
+            except (LeaseLost, StateLost) as exc:
+                self.lost = self.lost or str(exc) or "state lost"
+                return
+            except RedisError as exc:
+                # Keep trying until the lease would have lapsed; the step's own fence decides then.
+                log.warning("heartbeat for request %s failed: %s", self.request.id, type(exc).__name__)
+
+
+def run_request(rt: Runtime, request_id: str) -> str:
+    request = rt.approvals.get(request_id)
+    if request is None:
         return "missing"
-    claim = rt.approvals.claim(request_id, req.table, rt.worker_id, rt.lease_s, rt.lock_ttl_s)
-    rt.reporter.request_changed(rt.approvals.get(request_id))
-    if claim[0] != "claimed":
-        return claim[0]
-    spec = rt.bot.find(req.table)
-    gw = rt.bot.diagnoser.gateways
+    claim = rt.approvals.claim(request_id, request.table, rt.worker_id, rt.lease_s, rt.lock_ttl_s)
+    if claim.result is not Result.CLAIMED:
+        if claim.result in (Result.EXPIRED, Result.LOCKED):
+            _tell_finished(rt, request_id)
+        return claim.result.value
+    request = rt.approvals.get(request_id)
+    rt.reporter.request_changed(request)
+    with Lease(rt, request, claim.value) as lease:
+        return _run_steps(rt, lease, steps_for(ActionKind(request.action), request.plan_data))
+
+
+def _run_steps(rt: Runtime, lease: Lease, steps: tuple[Step, ...]) -> str:
+    request = lease.request
+    label = ACTION_LABELS[ActionKind(request.action)]
+    done: list[str] = list(request.progress)
     try:
-        for index, step in enumerate(STEPS):
-            req = rt.approvals.get(request_id)
-            if req.step_done >= index:
+        for index, step in enumerate(steps):
+            now = rt.approvals.get(request.id)
+            if now is None:
+                raise StateLost(request.id)
+            done = list(now.progress)
+            if now.step_done >= index:
                 continue
-            resumed = req.step_started >= index
-            _checkpoint(rt, req, f"{step}: started", step_started=index)
-            line = _STEP_FUNCS[index](rt, req, spec, gw, resumed)
-            _checkpoint(rt, req, f"{step}: done", step_done=index, live="",
-                        progress=json.dumps([*rt.approvals.get(request_id).progress, line]))
-            rt.reporter.request_changed(rt.approvals.get(request_id))
-    except LeaseLost:
-        log.warning("request %s was taken over by another worker; stopping", request_id)
+            resumed = now.step_started >= index
+            at = lease.fence(f"{step.name}: started", changes=step.changes, step_started=index)
+            line = step.run(StepContext(rt.bot.diagnoser.gateways, lease, request.plan_data, resumed, at, rt))
+            done.append(line)
+            lease.fence(f"{step.name}: done", step_done=index, live="", progress=json.dumps(done))
+            rt.reporter.request_changed(rt.approvals.get(request.id))
+    except LeaseLost as exc:
+        log.warning("request %s: stopping, the lease is gone (%s)", request.id, exc)
         return "taken-over"
-    except (GatewayError, ResyncFailed) as exc:
-        rt.approvals.finish(request_id, req.table, rt.worker_id, False, str(exc))
-        rt.reporter.request_changed(rt.approvals.get(request_id))
-        return "failed"
-    rt.approvals.finish(request_id, req.table, rt.worker_id, True, f"{req.table} re-synced")
-    done = rt.approvals.get(request_id)
+    except StateLost:
+        log.error("request %s: its Redis record vanished mid-run", request.id)
+        rt.reporter.state_lost(request, tuple(done))
+        return "state-lost"
+    except RedisError as exc:
+        # Nothing can be recorded now. The lease lapses and a worker resumes from the last checkpoint.
+        log.error("request %s: Redis failed mid-run (%s); it resumes when a worker can reach Redis",
+                  request.id, type(exc).__name__)
+        return "interrupted"
+    except Exception as exc:  # noqa: BLE001 - every other failure ends the request, with its reason
+        reason = str(exc) if isinstance(exc, StepFailed) else f"{type(exc).__name__}: {exc}"
+        return _end(rt, lease, False, _failure(label, reason, done))
+    return _end(rt, lease, True, "; ".join(done) or f"{label} done")
+
+
+def _failure(label: str, reason: str, done: list[str]) -> str:
+    if not done:
+        return f"{label} failed before changing anything: {reason}"
+    return f"{label} failed: {reason}. Already done: " + "; ".join(done)
+
+
+def _end(rt: Runtime, lease: Lease, ok: bool, outcome: str) -> str:
+    request = lease.request
+    try:
+        reply = rt.approvals.finish(request.id, request.table, rt.worker_id, lease.token, ok, outcome)
+    except RedisError:
+        log.error("request %s: could not record its end (%s)", request.id, outcome)
+        return "interrupted"
+    if reply.result is Result.MISSING:
+        rt.reporter.state_lost(request, (outcome,))
+        return "state-lost"
+    if reply.result is not Result.OK:
+        return "taken-over"
+    done = rt.approvals.get(request.id)
     rt.reporter.request_changed(done)
-    rt.reporter.diagnosis(done, rt.bot.diagnose(spec))
-    return "succeeded"
+    rt.reporter.finished(done)
+    if ok and ActionKind(request.action) is ActionKind.RESYNC and (spec := rt.bot.find(request.table)) is not None:
+        rt.reporter.diagnosis(done, rt.bot.diagnose(spec))
+    return done.state.value
 
 
-def resume_interrupted(rt: Runtime, enqueue: Callable[[str], None]) -> list[str]:
-    """At worker start: re-syncs left approved or running are queued again. The claim makes this
-    safe: a request still owned by a live worker (its lease renewed) is not taken twice."""
-    ids = rt.approvals.unfinished(ActionKind.RESYNC.value)
+def _tell_finished(rt: Runtime, request_id: str) -> None:
+    request = rt.approvals.get(request_id)
+    if request is not None:
+        rt.reporter.request_changed(request)
+        rt.reporter.finished(request)
+
+
+def recover(rt: Runtime, enqueue: Callable[[ApprovalRequest], None], grace_s: float = 30.0) -> list[str]:
+    """Run by a worker when it starts and by the worker clock: requests whose worker died (lease
+    lapsed) or whose queue entry was lost (approved, never claimed) are queued again. The claim lets
+    exactly one worker take each."""
+    ids = rt.approvals.stranded(grace_s)
     for request_id in ids:
-        enqueue(request_id)
+        request = rt.approvals.get(request_id)
+        if request is not None:
+            enqueue(request)
     return ids
-
-
-def _checkpoint(rt: Runtime, req: ApprovalRequest, detail: str, **fields) -> None:
-    if not rt.approvals.checkpoint(req.id, req.table, rt.worker_id, rt.lease_s, rt.lock_ttl_s, detail, **fields):
-        raise LeaseLost(req.id)
-
-
-def _truncate(which: str):
-    def step(rt: Runtime, req: ApprovalRequest, spec: TableSpec, gw: Gateways, resumed: bool) -> str:
-        table = spec.staging_table if which == "staging" else spec.final_table
-        gw.snowflake.truncate(table)  # truncating an already empty table again is harmless
-        return f"TRUNCATE TABLE {table}: done"
-    return step
-
-
-def _reload(rt: Runtime, req: ApprovalRequest, spec: TableSpec, gw: Gateways, resumed: bool) -> str:
-    arn = req.plan_data["task_arn"]
-    if resumed:
-        # The call may have gone through before the worker died: DMS says so in the table's state.
-        stat = gw.dms.table_statistics(arn).get((spec.source_schema, spec.source_table))
-        if stat and stat.state.lower() in RELOADING:
-            return f"DMS ReloadTables: already accepted before the restart (table: {stat.state})"
-    gw.dms.reload_table(arn, spec.source_schema, spec.source_table)
-    return f"DMS ReloadTables data-reload for {spec.source}: accepted"
-
-
-def _follow(rt: Runtime, req: ApprovalRequest, spec: TableSpec, gw: Gateways, resumed: bool) -> str:
-    arn = req.plan_data["task_arn"]
-    deadline = time.monotonic() + rt.follow_timeout_s
-    while True:
-        stat = gw.dms.table_statistics(arn).get((spec.source_schema, spec.source_table))
-        state = stat.state if stat else "not in the task statistics"
-        rows = stat.full_load_rows if stat else 0
-        _checkpoint(rt, req, "", live=f"DMS: {state}, {rows:,} rows loaded")
-        rt.reporter.request_changed(rt.approvals.get(req.id))
-        if state.lower() == "table completed":
-            break
-        if state.lower() in ("table error", "table cancelled", "table does not exist"):
-            raise ResyncFailed(f"DMS reports '{state}' for {spec.source}")
-        if time.monotonic() > deadline:
-            raise ResyncFailed(f"DMS still loading after {rt.follow_timeout_s / 3600:.1f} h ({state})")
-        rt.sleep(rt.poll_s)
-    deadline = time.monotonic() + rt.catchup_timeout_s
-    while (pending := gw.snowflake.pipe_status(spec.pipe).pending_file_count) > 0:
-        _checkpoint(rt, req, "", live=f"Snowpipe: {pending} files pending")
-        rt.reporter.request_changed(rt.approvals.get(req.id))
-        if time.monotonic() > deadline:
-            return f"DMS loaded {rows:,} rows; Snowpipe still had {pending} files pending"
-        rt.sleep(rt.poll_s)
-    return f"DMS loaded {rows:,} rows; Snowpipe caught up"
-
-
-def _verify(rt: Runtime, req: ApprovalRequest, spec: TableSpec, gw: Gateways, resumed: bool) -> str:
-    final = gw.snowflake.row_count(spec.final_table)
-    estimate = gw.aurora.row_estimate(spec.source_schema, spec.source_table)
-    aurora = f"≈{estimate:,}" if estimate is not None else "unknown"
-    return f"rows now: Aurora {aurora}, Snowflake {spec.final_table} {final:,}"
-
-
-_STEP_FUNCS = (_truncate("staging"), _truncate("final"), _reload, _follow, _verify)

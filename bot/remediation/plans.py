@@ -52,7 +52,7 @@ def _restart(spec: TableSpec, gw: Gateways, tables: list[TableSpec]) -> Plan:
     facts = (f"task {task.identifier} is {task.status}" + (f" ({task.stop_reason})" if task.stop_reason else ""),
              f"the task replicates {len(sharing)} catalog tables: {', '.join(sharing)}")
     return Plan(ActionKind.RESTART_TASK, spec.name, tuple(steps), facts,
-                {"task_arn": task.arn, "stop_first": task.status == "running"})
+                {"task": task.identifier, "task_arn": task.arn, "stop_first": task.status == "running"})
 
 
 def _pipe(paused: bool):
@@ -64,7 +64,8 @@ def _pipe(paused: bool):
         kind = ActionKind.PAUSE_PIPE if paused else ActionKind.RESUME_PIPE
         step = f"ALTER PIPE {spec.pipe} SET PIPE_EXECUTION_PAUSED = {'TRUE' if paused else 'FALSE'}"
         return Plan(kind, spec.name, (step,), (f"pipe {spec.pipe} is {status.execution_state}, "
-                                              f"{status.pending_file_count} files pending",), {"paused": paused})
+                                              f"{status.pending_file_count} files pending",),
+                    {"pipe": spec.pipe, "paused": paused})
     return build
 
 
@@ -81,7 +82,8 @@ def _add_columns(spec: TableSpec, gw: Gateways, tables: list[TableSpec]) -> Plan
                for name in missing.get(table, [])]
     steps = tuple(drift.facts["alters"]) + (f"DESCRIBE TASK {spec.merge_task}  — warn if the merge does not "
                                             "mention the new columns (runbook step 4)",)
-    return Plan(ActionKind.ADD_COLUMNS, spec.name, steps, (drift.summary,), {"columns": columns})
+    return Plan(ActionKind.ADD_COLUMNS, spec.name, steps, (drift.summary,),
+                {"columns": columns, "merge_task": spec.merge_task})
 
 
 def _retry(spec: TableSpec, gw: Gateways, tables: list[TableSpec]) -> Plan:
@@ -106,14 +108,18 @@ def _resync(spec: TableSpec, gw: Gateways, tables: list[TableSpec]) -> Plan:
     steps = (f"TRUNCATE TABLE {spec.staging_table}", f"TRUNCATE TABLE {spec.final_table}",
              f"AWS DMS ReloadTables(ReplicationTaskArn={task.arn}, TablesToReload=[{{SchemaName: "
              f"{spec.source_schema}, TableName: {spec.source_table}}}], ReloadOption=data-reload)",
-             "follow DescribeTableStatistics until the table is loaded and Snowpipe until it catches up, "
-             "then diagnose again")
+             "follow DescribeTableStatistics until the reload has started and finished, Snowpipe and the merge "
+             "until the final table holds Aurora's rows (fewer than 90% is a failed re-sync), then diagnose again")
     facts = (f"{spec.staging_table}: {staging_rows:,} rows now (deleted)",
              f"{spec.final_table}: {final_rows:,} rows now (deleted, then reloaded)",
              f"Aurora {spec.source}: ≈{estimate:,} rows to reload" if estimate is not None
              else f"Aurora {spec.source}: row estimate unavailable",
              f"DMS task {task.identifier} is {task.status}; only this table is reloaded")
-    return Plan(ActionKind.RESYNC, spec.name, steps, facts, {"task_arn": task.arn})
+    # Everything the worker touches is fixed here and bound by the approval: an edited catalog cannot
+    # make an approved re-sync truncate other tables.
+    return Plan(ActionKind.RESYNC, spec.name, steps, facts, {
+        "task_arn": task.arn, "source_schema": spec.source_schema, "source_table": spec.source_table,
+        "staging_table": spec.staging_table, "final_table": spec.final_table, "pipe": spec.pipe})
 
 
 _BUILDERS = {

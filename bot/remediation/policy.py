@@ -11,7 +11,7 @@ from ..models import ActionKind
 @dataclass(frozen=True)
 class Policy:
     people: int  # the requester counts as the first
-    destructive: bool  # takes the per-table lock; runs in the background worker
+    destructive: bool  # deletes data: never fewer than two people, and a danger-styled button
 
 
 POLICIES: dict[ActionKind, Policy] = {

@@ -1,9 +1,9 @@
-"""What the Slack glue calls when a fix, Approve or Reject button is clicked. Every answer says what
-happened in words fit for the clicker; every refusal changes nothing. Redis unreachable: refuse."""
+"""What the Slack glue calls when a fix, Approve, Reject or Cancel button is clicked. Every answer
+says what happened in words fit for the clicker; every refusal changes nothing. Redis unreachable:
+refuse. Nothing here runs a fix: approved requests go to the worker's queue (jobs.py)."""
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -13,11 +13,10 @@ from ..core import SyncBot
 from ..gateways import GatewayError
 from ..models import ACTION_LABELS, ActionKind
 from .access import Approvers
-from .approvals import ApprovalRequest, Approvals
-from .executors import execute
+from .approvals import ApprovalRequest, Approvals, Result, State
 from .jobs import Reporter
 from .plans import PlanError, build_plan
-from .policy import POLICIES, people_required
+from .policy import people_required
 
 log = logging.getLogger(__name__)
 
@@ -34,44 +33,51 @@ class Answer:
     request: ApprovalRequest | None = None
     post_request: bool = False  # a new approval request to post in the diagnosis thread
     changed: bool = False  # the request's message must be drawn again
+    ask: tuple[str, ...] = ()  # people (user or usergroup ids) the clicker should ask instead
 
 
-def _refuse(text: str, request: ApprovalRequest | None = None, changed: bool = False) -> Answer:
-    return Answer(False, text, request, changed=changed)
+def _refuse(text: str, request: ApprovalRequest | None = None, changed: bool = False,
+            ask: tuple[str, ...] = ()) -> Answer:
+    return Answer(False, text, request, changed=changed, ask=ask)
 
 
 class Remediation:
-    def __init__(self, bot: SyncBot, approvals: Approvals, approvers: Approvers, enqueue: Callable[[str], None],
-                 reporter: Reporter, *, stop_wait_s: float = 300):
+    def __init__(self, bot: SyncBot, approvals: Approvals, approvers: Approvers,
+                 enqueue: Callable[[ApprovalRequest], None], reporter: Reporter):
         self.bot, self.approvals, self.approvers = bot, approvals, approvers
-        self._enqueue, self._reporter, self._stop_wait_s = enqueue, reporter, stop_wait_s
-        self._worker = f"bot-{os.getpid()}"
+        self._enqueue, self._reporter = enqueue, reporter
 
     def click(self, offer_id: str, kind: ActionKind, user: str, thread_ts: str) -> Answer:
-        try:
-            return self._click(offer_id, kind, user, thread_ts)
-        except RedisError:
-            log.warning("approval store unreachable; refusing a fix")
-            return _refuse(STORE_DOWN)
+        return self._guarded(lambda: self._click(offer_id, kind, user, thread_ts))
+
+    def request(self, table: str, kind: ActionKind, user: str, channel: str) -> Answer:
+        """Typed rather than clicked (`/sync-status resync <table>`): the same request a button makes."""
+        return self._guarded(lambda: self._click(self.bot.offers.create(table, kind, channel).id, kind, user, ""))
 
     def approve(self, request_id: str, user: str) -> Answer:
-        try:
-            return self._approve(request_id, user)
-        except RedisError:
-            return _refuse(STORE_DOWN)
+        return self._guarded(lambda: self._approve(request_id, user))
 
     def reject(self, request_id: str, user: str) -> Answer:
-        try:
-            return self._reject(request_id, user)
-        except RedisError:
-            return _refuse(STORE_DOWN)
+        return self._guarded(lambda: self._reject(request_id, user))
+
+    def cancel(self, request_id: str, user: str) -> Answer:
+        return self._guarded(lambda: self._cancel(request_id, user))
 
     def expire_overdue(self) -> int:
-        """Called by the worker's clock: undecided requests past their deadline lose their buttons."""
+        """Called by the worker's clock: undecided requests past their deadline, and approved ones no
+        worker started within their window, lose their buttons."""
         expired = self.approvals.expire_overdue()
         for request_id in expired:
             self._reporter.request_changed(self.approvals.get(request_id))
         return len(expired)
+
+    @staticmethod
+    def _guarded(flow: Callable[[], Answer]) -> Answer:
+        try:
+            return flow()
+        except RedisError:
+            log.warning("approval store unreachable; refusing a fix")
+            return _refuse(STORE_DOWN)
 
     # -- the flows ---------------------------------------------------------------------------------
 
@@ -80,16 +86,15 @@ class Remediation:
         if offer is None or offer.action is not kind:
             return _refuse(STALE)
         if not self.approvers.allows(user):
-            return _refuse(f"Only approvers can run fixes; ask one of {self.approvers.listing()}.")
+            return _refuse("Only approvers can run fixes.", ask=self.approvers.ids)
         if (used := self.approvals.for_offer(offer.id)) is not None:
             return self._already_used(used)
         spec = self.bot.find(offer.table)
         if spec is None:
             return _refuse(f"`{offer.table}` is no longer in the catalog.")
-        policy = POLICIES[kind]
-        if policy.destructive and (holder := self.approvals.lock_holder(spec.name)):
-            return _refuse(f"Another destructive action (request {holder}) is running on `{spec.name}`; "
-                           "wait for it to finish.")
+        if holder := self.approvals.lock_holder(spec.name):
+            return _refuse(f"Another fix (request {holder}) is running on `{spec.name}`; nothing else runs on the "
+                           "table until it ends. Follow it in its thread.")
         try:
             plan = build_plan(kind, spec, self.bot.diagnoser.gateways, list(self.bot.catalog.tables))
         except PlanError as exc:
@@ -97,21 +102,21 @@ class Remediation:
         except GatewayError as exc:
             return _refuse(f"I could not prepare {ACTION_LABELS[kind]} for `{spec.name}`: {exc}. Nothing was run.")
         people = people_required(kind, self.bot.catalog.access)
-        created, request_id = self.approvals.create(
+        reply = self.approvals.create(
             offer_id=offer.id, action=kind.value, table=spec.name, requester=user, people=people,
             ttl_s=self.bot.catalog.access.approval_ttl_minutes * 60, steps=plan.steps, facts=plan.facts,
             plan_hash=plan.hash, data=plan.data, channel=offer.channel, thread_ts=thread_ts)
-        request = self.approvals.get(request_id)
-        if not created:  # two clicks raced past the check above; the script let one through
+        request = self.approvals.get(reply.value)
+        if reply.result is Result.EXISTS:  # two clicks raced past the check above; the script let one through
             return self._already_used(request)
         if people > 1:
             return Answer(True, f"Approval requested: {people - 1} more approver(s) must approve in the thread.",
                           request, post_request=True)
-        return self._run(request)
+        return self._queue(request)
 
     @staticmethod
     def _already_used(request: ApprovalRequest) -> Answer:
-        return _refuse(f"This button was already used by <@{request.requester}>: the request is {request.state}. "
+        return _refuse(f"This button was already used: the request is {request.state}. "
                        f"Run `/sync-status {request.table}` for fresh buttons.", request)
 
     def _approve(self, request_id: str, user: str) -> Answer:
@@ -119,8 +124,8 @@ class Remediation:
         if request is None:
             return _refuse(STALE)
         if not self.approvers.allows(user):
-            return _refuse(f"Only approvers can approve; ask one of {self.approvers.listing()}.")
-        if request.state != "requested":
+            return _refuse("Only approvers can approve.", ask=self.approvers.ids)
+        if request.state is not State.REQUESTED:
             return _refuse(f"This request is already {request.state}; nothing was changed.", request)
         spec = self.bot.find(request.table)
         try:
@@ -128,50 +133,64 @@ class Remediation:
                               list(self.bot.catalog.tables)) if spec else None
         except (PlanError, GatewayError) as exc:
             return _refuse(f"I could not check the plan is unchanged ({exc}); nothing was approved.")
-        result = self.approvals.approve(request_id, user, plan.hash if plan else "no-plan")
+        reply = self.approvals.approve(request_id, user, plan.hash if plan else "no-plan")
         request = self.approvals.get(request_id)
-        status = result[0]
-        if status == "self":
-            return _refuse("You asked for this; a second approver has to approve it.")
-        if status == "already":
-            return _refuse("You already approved this request.")
-        if status == "expired":
-            return _refuse("This request expired before it was approved; nothing was run.", request, changed=True)
-        if status == "plan_changed":
-            return _refuse("What this would run has changed since it was requested (another task, table or "
-                           "column set), so the approval does not carry over. Request it again.", request, changed=True)
-        if status in ("missing", "state"):
-            return _refuse(f"This request is {result[1] if len(result) > 1 else 'gone'}; nothing was changed.", request)
-        if status == "pending":
-            return Answer(True, f"Approved ({result[1]} of {result[2]} people).", request, changed=True)
-        return self._run(request)
+        match reply.result:
+            case Result.SELF:
+                return _refuse("You asked for this; a second approver has to approve it.")
+            case Result.ALREADY:
+                return _refuse("You already approved this request.")
+            case Result.EXPIRED:
+                return _refuse("This request expired before it was approved; nothing was run.", request, changed=True)
+            case Result.PLAN_CHANGED:
+                return _refuse("What this would run has changed since it was requested (another task, table or "
+                               "column set), so the approval does not carry over. Request it again.", request,
+                               changed=True)
+            case Result.PENDING:
+                return Answer(True, f"Approved ({reply.detail} people).", request, changed=True)
+            case Result.APPROVED:
+                return self._queue(request)
+        return _refuse(f"This request is {reply.detail or 'gone'}; nothing was changed.", request)
 
     def _reject(self, request_id: str, user: str) -> Answer:
         request = self.approvals.get(request_id)
         if request is None:
             return _refuse(STALE)
         if user != request.requester and not self.approvers.allows(user):
-            return _refuse(f"Only approvers can reject; ask one of {self.approvers.listing()}.")
-        result = self.approvals.reject(request_id, user, "withdrawn" if user == request.requester else "rejected")
+            return _refuse("Only approvers can reject.", ask=self.approvers.ids)
+        reply = self.approvals.reject(request_id, user, "withdrawn" if user == request.requester else "rejected")
         request = self.approvals.get(request_id)
-        if result[0] != "rejected":
+        if reply.result is not Result.REJECTED:
             return _refuse(f"This request is already {request.state if request else 'gone'}; nothing was changed.")
         return Answer(True, "Rejected; nothing will run.", request, changed=True)
 
-    def _run(self, request: ApprovalRequest) -> Answer:
-        kind = ActionKind(request.action)
-        if POLICIES[kind].destructive:
-            self._enqueue(request.id)
-            return Answer(True, f"Approved: {ACTION_LABELS[kind]} of `{request.table}` is starting; "
-                                "progress follows in the thread.", self.approvals.get(request.id), changed=True)
-        claim = self.approvals.claim(request.id, request.table, self._worker, lease_s=self._stop_wait_s + 60,
-                                     lock_ttl_s=0)
-        if claim[0] != "claimed":
-            return _refuse(f"This request is already {claim[1]}; nothing was run twice.", self.approvals.get(request.id))
-        spec = self.bot.find(request.table)
-        outcome = execute(kind, request.plan_data, spec, self.bot.diagnoser.gateways, stop_wait_s=self._stop_wait_s)
-        text = "; ".join((outcome.summary, *outcome.lines))
-        self.approvals.finish(request.id, request.table, self._worker, outcome.ok, text)
-        done = self.approvals.get(request.id)
-        return Answer(outcome.ok, f"{ACTION_LABELS[kind]}: {text}" if outcome.ok else
-                      f"{ACTION_LABELS[kind]} failed: {text}", done, changed=True)
+    def _cancel(self, request_id: str, user: str) -> Answer:
+        request = self.approvals.get(request_id)
+        if request is None:
+            return _refuse(STALE)
+        if user != request.requester and not self.approvers.allows(user):
+            return _refuse("Only approvers can cancel.", ask=self.approvers.ids)
+        reply = self.approvals.cancel(request_id, request.table, user)
+        request = self.approvals.get(request_id)
+        if reply.result is Result.TOO_LATE:
+            return _refuse("Too late to cancel: it has started changing the tables, and stopping halfway would "
+                           "leave them worse. Follow it in the thread.", request)
+        if reply.result is not Result.CANCELLED:
+            return _refuse(f"This request is {reply.detail or 'gone'}; there is nothing to cancel.", request)
+        return Answer(True, "Cancelled; nothing ran.", request, changed=True)
+
+    def _queue(self, request: ApprovalRequest) -> Answer:
+        """Approved: the worker runs it. If the queue cannot take it now, the approval still stands and
+        the workers' recovery picks it up within its start window; say exactly that."""
+        label = ACTION_LABELS[ActionKind(request.action)]
+        window = max(1, round(self.approvals.start_window_s / 60))
+        try:
+            self._enqueue(request)
+        except Exception as exc:  # noqa: BLE001 - any queue failure: the approval stands, say so truthfully
+            log.error("could not queue request %s: %s", request.id, type(exc).__name__)
+            return Answer(True, f"Approved, but I could not queue {label} of `{request.table}` just now. It stays "
+                                f"approved: a worker starts it as soon as it can reach the queue, within {window} min, "
+                                "or it expires without running. Cancel it in the thread if it should not run.",
+                          request, changed=True)
+        return Answer(True, f"Approved: {label} of `{request.table}` is queued; progress and the result follow "
+                            "in the thread.", self.approvals.get(request.id), changed=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import string
+from datetime import datetime, timezone
 from typing import Any
 
 from moto.dms import exceptions, models, responses
@@ -87,6 +88,7 @@ def _reload_tables(self: Any) -> str:
         for stat in task.table_statistics:
             if (stat["SchemaName"], stat["TableName"]) == (wanted["SchemaName"], wanted["TableName"]):
                 stat.update(TableState="Table is being reloaded", FullLoadRows=0, FullLoadReloaded=True,
+                            FullLoadStartTime=datetime.now(timezone.utc).isoformat(),
                             _polls_left=RELOAD_POLLS, _target_rows=stat.get("FullLoadRows", 0) or 1000)
     return json.dumps({"ReplicationTaskArn": task.arn})
 
@@ -98,5 +100,6 @@ def _advance_reload(task: Any, stat: dict[str, Any]) -> None:
     stat["FullLoadRows"] = stat["_target_rows"] * (RELOAD_POLLS - stat["_polls_left"]) // RELOAD_POLLS
     if stat["_polls_left"] <= 0:
         stat["TableState"] = "Table completed"
+        stat["FullLoadEndTime"] = datetime.now(timezone.utc).isoformat()
         for hook in reload_hooks:
             hook(task, stat)

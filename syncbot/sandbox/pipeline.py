@@ -62,6 +62,9 @@ channels = ["C0ALERTS1"]
 """
 
 
+AURORA_ROWS = 2  # rows in each sandbox source table; a re-sync brings the final table to as many
+
+
 def cdc_key(spec: TableSpec, moment: datetime) -> str:
     """Where DMS puts a CDC file written at `moment`: <prefix>/<schema>/<table>/YYYYMMDD-HHMMSSsss.csv."""
     return spec.s3_table_prefix + moment.strftime("%Y%m%d-%H%M%S") + f"{moment.microsecond // 1000:03d}.csv"
@@ -75,6 +78,7 @@ class SandboxSnowflake(SnowflakeGateway):
         super().__init__(lambda: fake.connect(database="SYNC", schema="PUBLIC"))
         self.pipes, self.history, self.definitions = pipes, history, definitions
         self.statements: list[str] = []  # pipe DDL and loads seen, for tests and the console
+        self.statement_timeouts: list[int] = []  # STATEMENT_TIMEOUT_IN_SECONDS of bounded statements
 
     def pipe_status(self, pipe: str) -> PipeStatus:
         self.calls += 1
@@ -112,6 +116,11 @@ class SandboxSnowflake(SnowflakeGateway):
             self._load(sql.split()[2].upper(), list(params))
             return
         super().execute(sql, params)
+
+    def execute_bounded(self, sql: str, timeout_s: int) -> None:
+        """fakesnow has no session parameters: the bound is recorded, the statement runs in fakesnow."""
+        self.statement_timeouts.append(timeout_s)
+        self.execute(sql)
 
     def definition(self, kind: str, name: str) -> str:
         self.calls += 1
@@ -156,7 +165,11 @@ class ScriptedAurora:
 
     def row_estimate(self, schema: str, table: str) -> int | None:
         self.calls += 1
-        return 50_000
+        return AURORA_ROWS
+
+    def row_count(self, schema: str, table: str, exact_below: int = 1_000_000) -> int | None:
+        self.calls += 1
+        return AURORA_ROWS
 
     def vacuum_stats(self, sources: list[str]) -> dict[str, VacuumStats]:
         self.calls += 1
@@ -204,7 +217,9 @@ class Sandbox:
         spec = self.catalog.find(f"{stat['SchemaName']}.{stat['TableName']}")
         cur = self.fakesnow.connect(database="SYNC", schema="PUBLIC").cursor()
         now = datetime.now(timezone.utc).replace(tzinfo=None)
-        cur.execute(f"INSERT INTO {spec.final_table} (ID, {spec.freshness_column}) VALUES (1, %s), (2, %s)", (now, now))
+        rows = ", ".join(["(%s, %s)"] * AURORA_ROWS)
+        cur.execute(f"INSERT INTO {spec.final_table} (ID, {spec.freshness_column}) VALUES {rows}",
+                    tuple(v for i in range(1, AURORA_ROWS + 1) for v in (i, now)))
         stamp = datetime.now(timezone.utc)
         self.s3_client.put_object(Bucket=spec.s3_bucket, Key=cdc_key(spec, stamp), Body=b"I,1\n")
         cur.close()
@@ -251,7 +266,8 @@ class Sandbox:
     def _table_stat(self, spec: TableSpec) -> dict[str, Any]:
         world = self.world(spec)
         return {"SchemaName": spec.source_schema, "TableName": spec.source_table, "TableState": world.table_state,
-                "Inserts": 1200, "Updates": 340, "Deletes": 12, "FullLoadRows": 50_000, "FullLoadErrorRows": 0,
+                "Inserts": 1200, "Updates": 340, "Deletes": 12, "FullLoadRows": AURORA_ROWS, "FullLoadErrorRows": 0,
+                "FullLoadStartTime": (self.now - timedelta(days=3)).isoformat(),
                 "LastUpdateTime": (self.now - timedelta(minutes=min(world.file_minutes_ago or (0,)))).isoformat()}
 
     def _seed_s3(self) -> None:
@@ -278,8 +294,9 @@ class Sandbox:
             cur.execute(f"CREATE TABLE {spec.final_table} ({cols})")
             cur.execute(f"CREATE TABLE {spec.staging_table} (OP VARCHAR(1), {cols})")
             newest = self.now - timedelta(minutes=world.newest_row_minutes_ago)
-            cur.execute(f"INSERT INTO {spec.final_table} (ID, {spec.freshness_column}) VALUES (1, %s)",
-                        (newest.replace(tzinfo=None),))
+            cur.execute(f"INSERT INTO {spec.final_table} (ID, {spec.freshness_column}) "
+                        f"VALUES {', '.join(['(%s, %s)'] * AURORA_ROWS)}",
+                        tuple(v for i in range(1, AURORA_ROWS + 1) for v in (i, newest.replace(tzinfo=None))))
             ingested = [m for m, status, _ in world.loads if status == "Loaded"]
             pipes[spec.pipe] = {
                 "executionState": world.pipe_state, "pendingFileCount": world.pending_files,
@@ -318,6 +335,7 @@ class Sandbox:
                 cols = ", ".join(f"{name} {dtype}" for name, dtype in self._source_columns(spec))
                 conn.execute(f"DROP TABLE IF EXISTS {spec.source}")
                 conn.execute(f"CREATE TABLE {spec.source} ({cols})")
+                conn.execute(f"INSERT INTO {spec.source} (id) SELECT generate_series(1, {AURORA_ROWS})")
         return AuroraGateway(dsn)
 
 
