@@ -129,10 +129,12 @@ def fleet(sizes: tuple[int, ...], rounds: int) -> list[tuple[bool, str]]:
     refused_sf = sum(refused.calls["snowflake", s] for s in SNOWFLAKE_STATEMENTS)
     unknown = sorted({t for tables in refused.unknown.values() for t in tables})
     table(f"A refused batch: {refused.tables} tables, the pipe of {refused.broken[0]} and the staging table of "
-          f"{refused.broken[1]} gone, so Snowflake refuses the statements naming them (through the same servers)",
+          f"{refused.broken[1]} gone, so Snowflake refuses the statements naming them (through the same servers; "
+          f"the deadline out of reach, so that this machine's speed does not decide which answers arrive)",
           ["answered in", "Snowflake statements: clean round / this round", "logins", "tables answered 'unknown'"],
           [[ms(refused.elapsed_s), f"{clean_sf} / {refused_sf}", logins(refused.calls),
-            ", ".join(f"{t} ({', '.join(c for c, ts in refused.unknown.items() if t in ts)})" for t in unknown) or "none"]])
+            (", ".join(f"{t} ({', '.join(c for c, ts in refused.unknown.items() if t in ts)})" for t in unknown[:5])
+             + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")) or "none"]])
 
     big = runs[-1]
     n, tasks = big.tables, -(-big.tables // 100)
