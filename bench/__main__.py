@@ -90,7 +90,8 @@ def single_table() -> tuple[bool, str]:
 # Calls of a fleet answer through real protocols, by (backend, what), in the order they are shown.
 FLEET_CALLS = [
     ("dms", "DescribeReplicationTasks", "per task"), ("dms", "DescribeTableStatistics", "pages per task"),
-    ("cloudwatch", "GetMetricData", "all tasks' series"), ("s3", "ListObjectsV2", "per table prefix"),
+    ("cloudwatch", "GetMetricData", "all tasks' series"),
+    ("logs", "FilterLogEvents", "per broken task (every task runs: none)"), ("s3", "ListObjectsV2", "per table prefix"),
     ("aws", "TCP connections", "botocore's pool (32)"),
     ("snowflake", "SYSTEM$PIPE_STATUS", f"{CHUNK['pipe']} pipes a statement"),
     ("snowflake", "COPY_HISTORY", f"{CHUNK['history']} tables a statement"),
@@ -143,7 +144,8 @@ def fleet(sizes: tuple[int, ...], rounds: int) -> list[tuple[bool, str]]:
     snowflake = sum(big.calls["snowflake", s] for s in SNOWFLAKE_STATEMENTS)
     bounded = (big.calls["dms", "DescribeReplicationTasks"] == tasks
                and big.calls["dms", "DescribeTableStatistics"] == tasks
-               and big.calls["cloudwatch", "GetMetricData"] == 1 and big.calls["s3", "ListObjectsV2"] <= n
+               and big.calls["cloudwatch", "GetMetricData"] == 1 and big.calls["logs", "FilterLogEvents"] == 0
+               and big.calls["s3", "ListObjectsV2"] <= n
                and snowflake <= statements)
     most_logins = max([logins(r.cold) for r in runs] + [logins(r.calls) for r in runs] + [logins(refused.calls)])
     # Halving pins one refused item in 2 statements per level: 2 * ceil(log2(chunk)) per refused statement.
@@ -153,7 +155,8 @@ def fleet(sizes: tuple[int, ...], rounds: int) -> list[tuple[bool, str]]:
             (bounded, f"backend calls at {n} tables: {big.calls['dms', 'DescribeReplicationTasks']} "
                       f"DescribeReplicationTasks and {big.calls['dms', 'DescribeTableStatistics']} "
                       f"DescribeTableStatistics for {tasks} tasks, {big.calls['cloudwatch', 'GetMetricData']} "
-                      f"GetMetricData, {snowflake} Snowflake statements (bound {statements}), "
+                      f"GetMetricData, {big.calls['logs', 'FilterLogEvents']} FilterLogEvents, "
+                      f"{snowflake} Snowflake statements (bound {statements}), "
                       f"{big.calls['s3', 'ListObjectsV2']} ListObjectsV2 (one per prefix)"),
             (most_logins <= SNOWFLAKE_POOL, f"Snowflake logins per round: at most {most_logins} (cold round "
                                             f"{logins(big.cold)}, warm {logins(big.calls)}, with a refused batch "

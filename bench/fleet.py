@@ -95,7 +95,7 @@ class Fleet:
 
     def gateways(self, snowflake_pool: int = 4) -> Gateways:
         return Gateways(
-            dms=DmsGateway(FakeDms(self), FakeCloudWatch(self)),
+            dms=DmsGateway(FakeDms(self), FakeCloudWatch(self), FakeLogs(self)),
             s3=S3Gateway(self.s3),
             snowflake=SnowflakeGateway(lambda: FakeSnowflake(self), snowflake_pool),
             aurora=AuroraGateway("postgresql://bench@aurora.invalid/app", connect=lambda dsn, **_: FakeAurora(self)),
@@ -202,6 +202,20 @@ class FakeCloudWatch(_Aws):
         return {"MetricDataResults": [{"Id": q["Id"], "Label": q.get("Label", ""), "StatusCode": "Complete",
                                        "Timestamps": stamps, "Values": [4.0 + i % 3 for i in range(12)]}
                                       for q in queries], "Messages": []}
+
+
+class FakeLogs(_Aws):
+    """CloudWatch Logs. Every task of the fleet runs, so a diagnosis should never read a task log:
+    the calls are counted like the others and answered with no lines."""
+
+    service = "logs"
+
+    def __init__(self, fleet: Fleet):
+        super().__init__(fleet.backends)
+
+    def filter_log_events(self, **params: Any) -> dict[str, Any]:
+        self._request("FilterLogEvents", params)
+        return {"events": [], "searchedLogStreams": []}
 
 
 class FakeS3(_Aws):

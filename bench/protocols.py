@@ -130,7 +130,7 @@ class World:
         session = boto3.session.Session(aws_access_key_id="bench", aws_secret_access_key="bench", region_name=REGION)
         endpoint = f"http://127.0.0.1:{self.servers['aws'].port}"
         clients = {name: session.client(name, endpoint_url=endpoint, config=AWS_CONFIG)
-                   for name in ("dms", "cloudwatch", "s3")}
+                   for name in ("dms", "cloudwatch", "logs", "s3")}
         for client in clients.values():
             client.meta.events.register("before-send", self._count_aws)
         args = self._connect_args()
@@ -138,7 +138,7 @@ class World:
         login = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
         pg = parts._replace(netloc=f"{login}127.0.0.1:{self.servers['aurora'].port}").geturl()
         return Gateways(
-            dms=DmsGateway(clients["dms"], clients["cloudwatch"]),
+            dms=DmsGateway(clients["dms"], clients["cloudwatch"], clients["logs"]),
             s3=S3Gateway(clients["s3"]),
             snowflake=SnowflakeGateway(lambda: snowflake.connector.connect(**args), SNOWFLAKE_POOL,
                                        read_timeout_s=Settings.model_fields["check_timeout_seconds"].default),

@@ -81,9 +81,10 @@ def _serve_slack(conn: Any) -> None:
         elif question == "posted":
             conn.send(len(slack.of("chat.postMessage")))
         elif question == "buttons":
-            # The fix buttons (an overflow menu of further fixes may sit beside them: not a button)
+            # The fix buttons (the actions block also holds the overflow menu, which is not a button).
             conn.send(next(([e for b in m.params.get("blocks", []) if b["type"] == "actions" for e in b["elements"]
-                             if e["type"] == "button"], m.ts) for m in slack.of("chat.postMessage")
+                             if e["type"] == "button"],
+                            m.ts) for m in slack.of("chat.postMessage")
                            if any(b["type"] == "actions" for b in m.params.get("blocks", []))))
 
 

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from .alerts import Alert, read
+from .alerts import Alert, Post, read
 from .catalog import TableSpec
 from .core import SyncBot
 from .gateways import GatewayError
@@ -125,7 +125,8 @@ class TaskAliases:
 
 
 class AlertThreads:
-    """What the Slack glue calls for a message event: read it, claim it, then annotate or note a recovery."""
+    """What the Slack glue calls for a post in an alert channel: read it, claim it, then annotate its
+    alerts and note its recoveries (one post may carry both: a grouped Grafana message)."""
 
     def __init__(self, bot: SyncBot):
         self.bot = bot
@@ -133,13 +134,14 @@ class AlertThreads:
         self.store = ThreadStore(bot.redis, bot.catalog.alerts.suppression_minutes)
         self.aliases = TaskAliases(bot.diagnoser.gateways.dms, list(bot.catalog.tasks()))
 
-    def read(self, event: Mapping[str, Any]) -> Alert | None:
-        if event.get("channel") not in self.channels:
-            return None
-        return read(event, self.bot.catalog, self.aliases.get)
+    def read(self, post: Post) -> tuple[Alert, ...]:
+        """The post's alerts and recoveries, per table; nothing outside the catalog's alert channels."""
+        if post.channel not in self.channels:
+            return ()
+        return read(post, self.bot.catalog, self.aliases.get)
 
-    def claim(self, alert: Alert) -> bool:
-        return self.store.claim(Thread(alert.channel, alert.ts))
+    def claim(self, post: Post) -> bool:
+        return self.store.claim(Thread(post.channel, post.ts))
 
     def annotate(self, alert: Alert) -> Annotation:
         here = Thread(alert.channel, alert.ts)

@@ -1,31 +1,34 @@
-"""Which Slack messages are alerts about the sync, and which catalog tables they name: the one place
-these rules live. Pure: an Events API message event (a plain dict) in, a plain answer out, so every
-rule is tested on recorded payloads (tests/payloads/).
+"""Which posts in an alert channel are alerts about the sync, which are recoveries, and for which catalog
+tables: the one place these rules live. Pure and free of chat wire formats: the Slack glue
+(handlers/alert_posts.py) turns a message into a `Post` (who wrote it; the parts it carries, each with
+its headline, text and title/value fields) and this decides, table by table.
 
-- Only new top-level posts by integrations count (a bot or app, or an email forwarded into Slack):
-  people's chatter, thread replies, edits and deletions never do.
-- The text is gathered from wherever integrations put it: the message text, attachments (title,
-  text, fields as "title: value"), Block Kit blocks (any depth) and forwarded email files.
-- The state the message reports decides its kind: a CloudWatch state first (SNS JSON, SNS email,
-  AWS Chatbot fields), then recovery words ("[RESOLVED]", "resolved", "recovered"), then alert words.
-- Tables are found by their catalog identifiers, case-insensitively, as whole words; the DMS task
-  (by identifier, or by the resource id CloudWatch uses) stands for every table of that task.
+- Only new top-level posts by integrations count (a bot, an app, a webhook, an email forwarded in):
+  people's chatter and follow-ups in a thread never do.
+- A post is split into the alerts it carries: each part (an attachment, the blocks, an email), and
+  within a part the grouped sections of Grafana and Alertmanager ("**Firing**" / "**Resolved**").
+- Each alert's state is read strongest evidence first, and a weaker level is consulted only when the
+  stronger ones say nothing: (3) a structured state, a field titled State / Current State / Status...
+  or its inline "State: `OK`" form, CloudWatch's own sentences and JSON, a DMS event id; (2) the
+  state word a headline starts with ("[FIRING:2]", "Recovered:", "[No Data on ...]"); (1) words, the
+  headline's before the body's, with label lines ("- alertname = x") and links left out. So a field
+  titled "Alarm Name" cannot make an OK alarm a new alert, nor "resolved" in one section recover the
+  table firing in another.
+- Tables are found by their catalog identifiers, as whole words; a DMS task (identifier, or the
+  resource id CloudWatch uses) stands for its tables, and a DMS event about a replication instance
+  for the tables of every task on it. A table that fires anywhere in a post is an alert.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from enum import StrEnum
-from typing import Any, Callable, Mapping
+from functools import lru_cache
+from typing import Callable, Iterable, Mapping
 
 from .catalog import Catalog, TableSpec
 
 MAX_TEXT = 40_000  # an alert's useful part is short; this bounds the regex work on hostile input
-# New top-level posts; every other subtype is an edit, a deletion, a join, a topic change...
-_NEW_POST_SUBTYPES = {None, "bot_message", "file_share"}
-_TEXT_KEYS = ("pretext", "author_name", "title", "text", "footer")
-_EMAIL_KEYS = ("subject", "plain_text", "preview_plain_text")
 
 
 class Kind(StrEnum):
@@ -33,11 +36,34 @@ class Kind(StrEnum):
     RECOVERY = "recovery"
 
 
+class Author(StrEnum):
+    INTEGRATION = "integration"  # a bot, an app, an incoming webhook, or an email forwarded into the channel
+    PERSON = "person"
+
+
+@dataclass(frozen=True)
+class Field:
+    title: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Part:
+    """One thing a tool posted that may carry an alert of its own: the message text, an attachment, the
+    blocks, a forwarded email. `headline` is its title (attachment title, header, email subject)."""
+
+    headline: str = ""
+    text: str = ""
+    fields: tuple[Field, ...] = ()
+
+
 @dataclass(frozen=True)
 class Post:
     channel: str
     ts: str
-    text: str
+    author: Author
+    parts: tuple[Part, ...]
+    in_thread: bool = False  # a reply in a thread, even one also sent to the channel
 
 
 @dataclass(frozen=True)
@@ -48,116 +74,242 @@ class Alert:
     tables: tuple[TableSpec, ...]
 
 
-def read(event: Mapping[str, Any], catalog: Catalog,
-         task_aliases: Callable[[], Mapping[str, str]] = dict) -> Alert | None:
-    """The alert (or recovery) this message event is, or None. `task_aliases` (other names of a DMS
-    task -> its catalog identifier) is only called for messages that are alerts."""
-    post = post_of(event)
-    if post is None:
-        return None
-    kind = classify(post.text)
-    if kind is None:
-        return None
-    tables = tables_named(post.text, catalog, task_aliases())
-    return Alert(kind, post.channel, post.ts, tables) if tables else None
+def read(post: Post, catalog: Catalog, task_aliases: Callable[[], Mapping[str, str]] = dict) -> tuple[Alert, ...]:
+    """The alerts (at most one of each kind, the alert first) this post carries for catalog tables.
+    `task_aliases` (other names of a DMS task -> its catalog identifier) is only called for posts that
+    report a state, so chatter costs no DMS call."""
+    if post.author is not Author.INTEGRATION or post.in_thread:
+        return ()
+    units = [(unit, classify_unit(unit)) for unit in _units(post.parts)]
+    if not any(kind for unit, (kind, level) in units):
+        return ()
+    # A part that says no state of its own (a details attachment) shares the post's strongest one.
+    strongest = max((level, kind is Kind.ALERT) for unit, (kind, level) in units if kind)
+    fallback = Kind.ALERT if strongest[1] else Kind.RECOVERY
+    aliases = task_aliases()
+    named = [_tables_of(unit, catalog, aliases) for unit, _ in units]
+    # A grouped message's headline ("[FIRING:1, RESOLVED:1] ...") and fallback text speak for the whole
+    # group; when its sections name tables, each table is what its own section says.
+    sectioned = any(unit.section and tables for (unit, _), tables in zip(units, named))
+    by_table: dict[str, Kind] = {}
+    for (unit, (kind, level)), tables in zip(units, named):
+        if kind is None and level == DEFINITE:
+            continue  # a DMS event that is neither (a task created, modified...) says nothing
+        if sectioned and unit.section is None:
+            continue
+        for spec in tables:
+            if by_table.get(spec.name) is not Kind.ALERT:  # firing anywhere in the post: an alert
+                by_table[spec.name] = kind or fallback
+    alerts = []
+    for kind in (Kind.ALERT, Kind.RECOVERY):
+        tables = tuple(spec for spec in catalog.tables if by_table.get(spec.name) is kind)
+        if tables:
+            alerts.append(Alert(kind, post.channel, post.ts, tables))
+    return tuple(alerts)
 
 
-# -- which messages ----------------------------------------------------------------------------------
+# -- one post, several alerts --------------------------------------------------------------------------
 
-def post_of(event: Mapping[str, Any]) -> Post | None:
-    """A new top-level post by an integration, with its text gathered; None for anything else."""
-    if event.get("type") != "message" or event.get("subtype") not in _NEW_POST_SUBTYPES:
-        return None
-    channel, ts = event.get("channel"), event.get("ts")
-    if not isinstance(channel, str) or not isinstance(ts, str):
-        return None
-    if event.get("thread_ts") not in (None, ts):  # a reply in a thread
-        return None
-    if not (event.get("bot_id") or event.get("subtype") == "bot_message" or _emails(event)):
-        return None  # typed by a person
-    text = text_of(event)
-    return Post(channel, ts, text) if text.strip() else None
+@dataclass(frozen=True)
+class Unit:
+    """One alert inside a post: a part, or one grouped section of a part."""
+
+    headline: str
+    text: str
+    fields: tuple[Field, ...] = ()
+    section: Kind | None = None  # the state of the grouped section it is, if it is one
 
 
-def text_of(event: Mapping[str, Any]) -> str:
-    parts: list[str] = []
-    _add(parts, event.get("text"))
-    for attachment in _dicts(event.get("attachments")):
-        for key in _TEXT_KEYS:
-            _add(parts, attachment.get(key))
-        for f in _dicts(attachment.get("fields")):
-            _add(parts, f"{f.get('title', '')}: {f.get('value', '')}")
-        _walk_blocks(attachment.get("blocks"), parts)
-    _walk_blocks(event.get("blocks"), parts)
-    for email in _emails(event):
-        for key in _EMAIL_KEYS:
-            _add(parts, email.get(key))
-    return _unescape("\n".join(parts))[:MAX_TEXT]
+# A line that is only a group's heading: "**Firing**", "*Alerts Resolved:*", "Alerts Firing:".
+_SECTION = re.compile(r"(?im)^[^\w\n]*(?:alerts?\s+)?(firing|resolved)[^\w\n]*$")
 
 
-def _emails(event: Mapping[str, Any]) -> list[dict]:
-    return [f for f in _dicts(event.get("files")) if f.get("filetype") == "email" or f.get("mode") == "email"]
+def _units(parts: Iterable[Part]) -> list[Unit]:
+    units: list[Unit] = []
+    budget = MAX_TEXT  # characters for the whole post: headlines, texts and fields alike
+
+    def take(text: str) -> str:
+        nonlocal budget
+        taken = text[:budget]
+        budget -= len(taken)
+        return taken
+
+    for part in parts:
+        headline, text = take(part.headline), take(part.text)
+        fields = []
+        for f in part.fields:
+            if not budget:
+                break
+            fields.append(Field(take(f.title), take(f.value)))
+        units.extend(_split(Unit(headline, text, tuple(fields))))
+        if not budget:
+            break
+    return units
 
 
-def _walk_blocks(node: Any, parts: list[str]) -> None:
-    """Every text of a Block Kit tree: section text and fields, headers, context and rich text."""
-    if isinstance(node, list):
-        for item in node:
-            _walk_blocks(item, parts)
-    elif isinstance(node, dict):
-        text = node.get("text")
-        if isinstance(text, str):
-            parts.append(text)
-        for key in ("text", "fields", "elements"):
-            if not isinstance(node.get(key), str):
-                _walk_blocks(node.get(key), parts)
+def _split(unit: Unit) -> list[Unit]:
+    """Grafana's and Alertmanager's grouped messages: each "Firing" / "Resolved" section is one alert.
+    What precedes the first section (the headline, a summary) stays a unit of its own."""
+    heads = list(_SECTION.finditer(unit.text))
+    if not heads:
+        return [unit]
+    units = [Unit(unit.headline, unit.text[:heads[0].start()], unit.fields)]
+    for head, following in zip(heads, heads[1:] + [None]):
+        body = unit.text[head.end():following.start() if following else len(unit.text)]
+        state = Kind.ALERT if head.group(1).lower() == "firing" else Kind.RECOVERY
+        units.append(Unit("", body, section=state))
+    return units
 
 
-def _dicts(value: Any) -> list[dict]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+# -- alert, recovery or neither ---------------------------------------------------------------------------
 
+DEFINITE, HEADLINE, WORDS, NOTHING = 3, 2, 1, 0
 
-def _add(parts: list[str], value: Any) -> None:
-    if isinstance(value, str) and value:
-        parts.append(value)
-
-
-def _unescape(text: str) -> str:
-    # Slack's mrkdwn escapes; links <url|label> keep both, since either may carry the name.
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
-# -- alert, recovery or neither --------------------------------------------------------------------------
+# State values, as tools spell them (compared lower case, without back-ticks, bold or emoji).
+_ALERT_STATES = {"alarm", "alert", "alerting", "firing", "triggered", "re-triggered", "retriggered", "critical",
+                 "error", "errored", "fail", "failed", "failure", "warn", "warning", "no data", "nodata",
+                 "insufficient data", "stale", "breached", "down"}
+_RECOVERY_STATES = {"ok", "resolved", "recovered", "recovery", "pass", "passed", "success", "succeeded",
+                    "healthy", "normal", "warn recovery", "alert recovery", "no data recovery"}
+# Field titles that carry the alert's state now (never "Old State" / "Previous State").
+_STATE_TITLES = {"state", "current state", "new state", "alarm state", "alert state", "status", "alert status",
+                 "monitor status", "incident status", "test status", "newstatevalue", "new state value"}
 
 _STATE = r"(ALARM|OK|INSUFFICIENT_DATA)"
-# The new state a CloudWatch alarm reports, most specific first. Case-sensitive: states are upper case.
-_CLOUDWATCH_STATE = [
-    re.compile(r'"NewStateValue"\s*:\s*"' + _STATE + '"'),                # SNS notification JSON
-    re.compile(r"State Change:\s*[A-Z_]+\s*->\s*" + _STATE + r"\b"),      # SNS email body
-    re.compile(r"has entered the " + _STATE + r" state"),                 # SNS email body
+# CloudWatch's own wording of the new state, most specific first. Case-sensitive: states are upper case.
+_CLOUDWATCH = [
+    re.compile(r'"NewStateValue"\s*:\s*"' + _STATE + '"'),                 # SNS notification JSON
+    re.compile(r"State Change:\s*[A-Z_]+\s*->\s*" + _STATE + r"\b"),       # SNS email body
+    re.compile(r"has entered the " + _STATE + r" state"),                  # SNS email body
     re.compile(r"changed state to " + _STATE + r"\b"),
-    re.compile(r"(?m)^\s*(?:Alarm )?State:\s*\**" + _STATE + r"\b"),      # AWS Chatbot field "State: ALARM"
-    re.compile(r"(?m)^" + _STATE + r': "'),                               # SNS subject: ALARM: "name" in ...
+    re.compile(r"\bstate is now " + _STATE + r"\b"),                       # the Lambda blueprint's text
+    re.compile(r"(?m)^" + _STATE + r': "'),                                # SNS subject: ALARM: "name" in ...
 ]
-_RECOVERED = re.compile(r"(?i)\[RESOLVED\]|(?<![a-z])(resolved|recovered|recovery|back to normal)(?![a-z])")
-_ALERTING = re.compile(r"(?i)\[FIRING|(?<![a-z])(alarms?|alerts?|alerting|triggered|firing|critical|failed|failure|"
-                       r"errors?|stale|breached?)(?![a-z])")
+# "Title: value" on a line of its own, as tools write fields inline: "*Current State:* `OK`", "Status: warn |".
+# Within one line ([ \t], never \s): a pattern that can cross lines goes quadratic on a post of blank lines.
+_INLINE_FIELD = re.compile(r"(?m)^[ \t>•\-*_]*([A-Za-z][A-Za-z ]{1,30}?)[*_ \t]*:[*_ \t]*([^\n|]{1,40}?)[ \t|]*$")
+
+# DMS event ids (SNS "Event ID: ...#DMS-EVENT-0079", EventBridge "eventName"): the user guide's table.
+_DMS_EVENT = re.compile(r"DMS-EVENT-(\d{4})")
+_DMS_ALERTS = {
+    "0078",  # replication task failed
+    "0079",  # replication task stopped
+    "0082",  # a call to delete the task failed to clean up task data
+    "0091",  # reading paused, swap files limit reached
+    "0092",  # reading paused, disk usage limit reached
+    "0007",  # replication instance: free storage low
+    "0031",  # replication instance: storage failure
+    "0036",  # replication instance: failed, incompatible network
+    "0037",  # replication instance: cannot access the KMS key of its data volume
+}
+_DMS_RECOVERIES = {"0069", "0093"}  # replication task started; reading resumed
+
+# A headline that starts with its state: "[FIRING:2]", "[RESOLVED]", "Triggered:", "[No data on {...}]".
+# ("OK" / "ALARM" are CloudWatch's, read above; a deploy bot's "Ok, shipped orders-api" is no recovery.)
+_LEADING = re.compile(r"(?i)^[^\w\[]*\[?\s*(firing|resolved|re-triggered|triggered|recovered|warn(?:ing)?"
+                      r"|no data|alert|critical|error|failed|failure)\b")
+_EMOJI = re.compile(r":[a-z0-9_+\-]+:")
+# Whole words; "_" separates them (USER_TASK_FAILED) but "-" joins a name (orders-freshness-alarm).
+_RECOVERY_WORDS = re.compile(r"(?i)(?<![a-z0-9-])(resolved|recovered|recovery|back to normal)(?![a-z0-9-])")
+_ALERT_WORDS = re.compile(r"(?i)(?<![a-z0-9-])(alarms?|alerts?|alerting|triggered|firing|critical|failed|failure|"
+                          r"errors?|stale|breached?|incidents?|anomaly|anomalies)(?![a-z0-9-])")
+_LABEL_LINE = re.compile(r"(?m)^[ \t]*-[ \t]*\w+[ \t]*=.*$")  # " - alertname = DmsTaskFailed": a name, not a state
+_URL = re.compile(r"https?://\S+")
+
+
+def classify_unit(unit: Unit) -> tuple[Kind | None, int]:
+    """The unit's state and how strong the evidence is (DEFINITE, HEADLINE, WORDS or NOTHING)."""
+    if unit.section is not None:
+        return unit.section, DEFINITE
+    definite = _structured(unit)
+    if definite is not _NONE:
+        return definite, DEFINITE
+    leading = _LEADING.match(_EMOJI.sub("", unit.headline).strip() or _EMOJI.sub("", _first_line(unit.text)))
+    if leading:
+        return _state(leading.group(1)), HEADLINE
+    for text in (unit.headline, _prose("\n".join([unit.text, *(f.value for f in unit.fields)]))):
+        if _RECOVERY_WORDS.search(text):
+            return Kind.RECOVERY, WORDS
+        if _ALERT_WORDS.search(text):
+            return Kind.ALERT, WORDS
+    return None, NOTHING
 
 
 def classify(text: str) -> Kind | None:
-    for pattern in _CLOUDWATCH_STATE:
+    """The state a bare text reports (one unit: its first line as headline)."""
+    return classify_unit(Unit("", text))[0]
+
+
+_NONE = object()  # "no structured state here", as opposed to a DMS event that is explicitly neither
+
+
+def _structured(unit: Unit) -> Kind | None | object:
+    for f in unit.fields:
+        if _norm(f.title) in _STATE_TITLES and _state(f.value):
+            return _state(f.value)
+    text = "\n".join(filter(None, (unit.headline, unit.text, *(f"{f.title}: {f.value}" for f in unit.fields))))
+    for pattern in _CLOUDWATCH:
         found = pattern.search(text)
         if found:
             # INSUFFICIENT_DATA counts: a DMS task that stopped emits no latency metrics at all.
             return Kind.RECOVERY if found.group(1) == "OK" else Kind.ALERT
-    if _RECOVERED.search(text):
-        return Kind.RECOVERY
-    if _ALERTING.search(text):
+    event = _DMS_EVENT.search(text)
+    if event:
+        number = event.group(1)
+        return Kind.ALERT if number in _DMS_ALERTS else Kind.RECOVERY if number in _DMS_RECOVERIES else None
+    for found in _INLINE_FIELD.finditer(text):
+        if _norm(found.group(1)) in _STATE_TITLES and _state(found.group(2)):
+            return _state(found.group(2))
+    return _NONE
+
+
+def _state(value: str) -> Kind | None:
+    word = _norm(value)
+    if word in _ALERT_STATES:
         return Kind.ALERT
+    if word in _RECOVERY_STATES:
+        return Kind.RECOVERY
     return None
 
 
+def _norm(text: str) -> str:
+    """`OK`, *OK*, :white_check_mark: OK -> "ok"; "Current  State" -> "current state"."""
+    text = _EMOJI.sub(" ", text.lower())
+    return " ".join(re.sub(r"[`*_~\"']", " ", text).split())
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def _prose(text: str) -> str:
+    return _URL.sub(" ", _LABEL_LINE.sub(" ", text))
+
+
 # -- which tables ----------------------------------------------------------------------------------------
+
+def _tables_of(unit: Unit, catalog: Catalog, aliases: Mapping[str, str]) -> tuple[TableSpec, ...]:
+    text = "\n".join(filter(None, (unit.headline, unit.text, *(f.value for f in unit.fields))))
+    named = tables_named(text, catalog, aliases)
+    instance = _dms_instance(unit)
+    if instance is None:
+        return named
+    return named + tuple(s for s in catalog.tables if s.dms_instance.lower() == instance and s not in named)
+
+
+_EVENT_SOURCE = re.compile(r'(?i)"?Event Source"?\s*[:=]\s*[`"]*replication-instance')
+_SOURCE_ID = re.compile(r'(?i)"?Source ?Id"?\s*[:=]\s*[`"]*([A-Za-z0-9-]+)')
+
+
+def _dms_instance(unit: Unit) -> str | None:
+    """The replication instance a DMS event is about (SNS "Event Source: replication-instance", its id
+    in "SourceId"), as a field, an inline line or the SNS JSON; None for anything else."""
+    text = "\n".join(filter(None, (unit.text, *(f"{f.title}: {f.value}" for f in unit.fields))))
+    if not _EVENT_SOURCE.search(text):
+        return None
+    found = _SOURCE_ID.search(text)
+    return found.group(1).lower() if found else None
+
 
 def tables_named(text: str, catalog: Catalog, task_aliases: Mapping[str, str] | None = None) -> tuple[TableSpec, ...]:
     """Catalog tables the text names, in catalog order. A table is named by its name, Aurora source,

@@ -25,7 +25,7 @@ from .settings import Settings
 
 # The AWS calls the bot makes, by IAM action (the README's policies list exactly these).
 READ_ACTIONS = ("dms:DescribeReplicationTasks", "dms:DescribeTableStatistics", "cloudwatch:GetMetricData",
-                "s3:ListBucket", "s3:GetLifecycleConfiguration")
+                "logs:FilterLogEvents", "s3:ListBucket", "s3:GetLifecycleConfiguration")
 REMEDIATION_ACTIONS = ("dms:StartReplicationTask", "dms:StopReplicationTask", "dms:ReloadTables")
 _DENIED = re.compile(r"AccessDenied|UnauthorizedOperation|not authorized|: 403\b")
 POLICY_HINT = "the README's \"IAM policy\" section"
@@ -261,6 +261,11 @@ def _aws(backends: Backends, catalog: Catalog | None, read_only: bool, now: date
     for instance in dict.fromkeys(spec.dms_instance for spec in catalog.tables):
         lines.append(_call("cloudwatch:GetMetricData", f"instance {instance}",
                            lambda i=instance: backends.dms.instance_metrics(i, now, hours=1)))
+    instances: dict[str, str] = {}
+    for spec in catalog.tables:
+        instances.setdefault(spec.dms_task, spec.dms_instance)
+    for task_id, task in tasks.items():
+        lines.append(_task_log(backends.dms, task_id, instances[task_id], task, now))
     first_prefix: dict[str, str] = {}
     for spec in catalog.tables:
         first_prefix.setdefault(spec.s3_bucket, spec.s3_table_prefix)
@@ -284,6 +289,24 @@ def _describe_task(dms: DmsGateway, task_id: str) -> tuple[Line, TaskInfo | None
     except GatewayError as exc:
         return _failed("dms:DescribeReplicationTasks", subject, exc), None
     return Line("AWS", subject, Status.OK, f"allowed; task is {task.status}"), task
+
+
+def _task_log(dms: DmsGateway, task_id: str, instance: str, task: TaskInfo | None, now: datetime) -> Line:
+    """The task log read a broken task's diagnosis makes, made for real over the last hour."""
+    action = "logs:FilterLogEvents"
+    subject = f"{action} (task {task_id})"
+    if task is None:
+        return _skipped("AWS", subject, "needs the task")
+    try:
+        log = dms.task_log(instance, task.resource_id, now, hours=1)
+    except GatewayError as exc:
+        return _failed(action, subject, exc)
+    if log.missing:
+        name = log.group if log.missing == "log group" else log.stream
+        return Line("AWS", subject, Status.WARNING, f"allowed, but task logging is off (no {log.missing} {name})",
+                    "set Logging.EnableLogging = true in the task settings, so a broken task's diagnosis "
+                    "can quote its log")
+    return Line("AWS", subject, Status.OK, f"allowed ({log.group})")
 
 
 def _call(action: str, what: str, call: Callable[[], Any]) -> Line:

@@ -33,7 +33,8 @@ def build_gateways(settings: Settings) -> Gateways:
     if settings.aurora_database_url is None:
         raise ValueError("AURORA_DATABASE_URL is not set")
     return Gateways(
-        dms=DmsGateway(session.client("dms", config=AWS_CONFIG), session.client("cloudwatch", config=AWS_CONFIG)),
+        dms=DmsGateway(session.client("dms", config=AWS_CONFIG), session.client("cloudwatch", config=AWS_CONFIG),
+                       session.client("logs", config=AWS_CONFIG)),
         s3=S3Gateway(session.client("s3", config=AWS_CONFIG)),
         snowflake=SnowflakeGateway(lambda: snowflake.connector.connect(**args), settings.snowflake_pool_size,
                                    read_timeout_s=settings.check_timeout_seconds),
@@ -66,7 +67,8 @@ def build_doctor_backends(settings: Settings) -> Backends:
     dms = s3 = iam = None
     try:
         session = boto3.session.Session()
-        dms = DmsGateway(session.client("dms", config=AWS_CONFIG), session.client("cloudwatch", config=AWS_CONFIG))
+        dms = DmsGateway(session.client("dms", config=AWS_CONFIG), session.client("cloudwatch", config=AWS_CONFIG),
+                         session.client("logs", config=AWS_CONFIG))
         s3 = S3Gateway(session.client("s3", config=AWS_CONFIG))
         iam = IamGateway(session.client("sts", config=AWS_CONFIG), session.client("iam", config=AWS_CONFIG))
     except NoRegionError:

@@ -55,7 +55,7 @@ def _thread(body: dict) -> str:
 def show(answer: Answer, client, respond, remediation: Remediation, reporter: SlackReporter) -> None:
     req = answer.request
     if answer.post_request and req is not None:
-        posted = client.chat_postMessage(channel=req.channel, thread_ts=req.thread_ts or None, text=fallback(req),
+        posted = client.chat_postMessage(channel=req.channel, thread_ts=req.thread or None, text=fallback(req),
                                          blocks=blocks.to_dicts(request_blocks(req)))
         remediation.approvals.attach_message(req.id, req.channel, posted["ts"])
     elif answer.changed and req is not None:

@@ -22,7 +22,7 @@ EMOJI = {Status.OK: ":large_green_circle:", Status.WARNING: ":large_yellow_circl
 RUNBOOK_REF = {Section.LAGGING: "§1 Sync Lagging / Data Missing", Section.SCHEMA: "§2 Schema Mismatch",
                Section.STALLED: "§3 DMS Task Stalled", Section.HEALTHY: "no action needed",
                Section.UNKNOWN: "re-run when the backends answer"}
-_MAX_DETAIL_LINES = 8
+_MAX_DETAIL_LINES = 12  # the DMS check of a broken task: its fields, then its log's few distinct lines
 
 
 def escape(text: str) -> str:

@@ -1,6 +1,7 @@
 """Alert threads: an alert about the sync, posted in one of the catalog's alert channels, gets the
-runbook's diagnosis and fix buttons in its thread, exactly as /sync-status shows them. The core reads,
-claims and diagnoses (bot.alert_threads); this only posts."""
+runbook's diagnosis and fix buttons in its thread, exactly as /sync-status shows them. alert_posts turns
+the Slack event into a plain post; the core reads, claims and diagnoses it (bot.alert_threads); this
+only posts."""
 from __future__ import annotations
 
 import logging
@@ -14,7 +15,7 @@ from bot.alert_threads import AlertThreads, Annotation, RecoveryNote, Thread
 from bot.alerts import Kind
 from bot.core import SyncBot
 
-from . import blocks
+from . import alert_posts, blocks
 
 log = logging.getLogger(__name__)
 MAX_FULL = 5  # full diagnoses under one alert; the rest of a big DMS task's tables get one summary
@@ -28,15 +29,18 @@ def register(app: App, bot: SyncBot) -> None:
     # posts never get here: Bolt's default IgnoringSelfEvents middleware drops them.
     @app.event("message")
     def on_message(event, client):
-        alert = threads.read(event)
-        if alert is None or not threads.claim(alert):
+        post = alert_posts.post_of(event)
+        alerts = threads.read(post) if post is not None else ()
+        if not alerts or not threads.claim(post):
             return
-        log.info("%s in %s at %s for %s", alert.kind, alert.channel, alert.ts, ", ".join(s.name for s in alert.tables))
-        if alert.kind is Kind.RECOVERY:
-            for note in threads.recover(alert):
-                post_recovery(client, note)
-        else:
-            post_annotation(client, bot, threads.annotate(alert))
+        for alert in alerts:
+            log.info("%s in %s at %s for %s", alert.kind, alert.channel, alert.ts,
+                     ", ".join(s.name for s in alert.tables))
+            if alert.kind is Kind.RECOVERY:
+                for note in threads.recover(alert):
+                    post_recovery(client, note)
+            else:
+                post_annotation(client, bot, threads.annotate(alert))
 
 
 def post_annotation(client: WebClient, bot: SyncBot, annotation: Annotation) -> None:

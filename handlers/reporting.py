@@ -25,10 +25,10 @@ class SlackReporter:
         self.client, self._bot = client, bot
 
     def request_changed(self, request: ApprovalRequest | None) -> None:
-        if request is None or not request.message_ts:
+        if request is None or not request.message:
             return
         try:
-            self.client.chat_update(channel=request.channel, ts=request.message_ts, text=fallback(request),
+            self.client.chat_update(channel=request.channel, ts=request.message, text=fallback(request),
                                      blocks=blocks.to_dicts(request_blocks(request)))
         except SlackApiError as exc:  # progress is best effort; the request's state is in Redis
             log.warning("chat.update for request %s failed: %s", request.id, exc.response.get("error"))
@@ -36,7 +36,7 @@ class SlackReporter:
     def finished(self, request: ApprovalRequest | None) -> None:
         """A fix without an approval message (one person) says in the thread, for everyone, what ran
         and how it went; one with a message has it drawn again by request_changed."""
-        if request is None or request.message_ts or request.state not in (State.SUCCEEDED, State.FAILED):
+        if request is None or request.message or request.state not in (State.SUCCEEDED, State.FAILED):
             return
         mark = ":white_check_mark:" if request.state is State.SUCCEEDED else ":x:"
         verb = "ran" if request.state is State.SUCCEEDED else "ran, and it failed:"
@@ -53,7 +53,7 @@ class SlackReporter:
     def diagnosis(self, request: ApprovalRequest, diag: Diagnosis) -> None:
         offers = self._bot.offer(diag, request.channel)
         try:
-            self.client.chat_postMessage(channel=request.channel, thread_ts=request.thread_ts or request.message_ts,
+            self.client.chat_postMessage(channel=request.channel, thread_ts=request.thread or request.message,
                                           text="After the fix: " + blocks.fallback_text(diag),
                                           blocks=blocks.to_dicts(blocks.diagnosis_blocks(diag, offers)))
         except SlackApiError as exc:
@@ -61,7 +61,7 @@ class SlackReporter:
 
     def _post(self, request: ApprovalRequest, text: str) -> None:
         try:
-            self.client.chat_postMessage(channel=request.channel, thread_ts=request.thread_ts or request.message_ts
+            self.client.chat_postMessage(channel=request.channel, thread_ts=request.thread or request.message
                                           or None, text=text)
         except SlackApiError as exc:
             log.warning("posting about request %s failed: %s", request.id, exc.response.get("error"))

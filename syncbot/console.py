@@ -6,6 +6,7 @@ import json
 import secrets
 import sys
 import time
+from pathlib import Path
 from typing import Any, Iterable, TextIO
 
 import fakeredis
@@ -13,6 +14,7 @@ from rq import Queue
 
 from bot.core import SyncBot
 from bot.diagnostics.runner import Diagnoser
+from handlers import alert_posts
 from handlers.app import web_client
 
 from . import terminal
@@ -29,6 +31,7 @@ USAGE = """Type as in Slack:
   press N                    press button N of the messages shown
   as U0BOB0002               act as another Slack user (approvers: {approvers})
   alert <text>               an integration posts <text> in the alert channel ({alerts})
+  alert @file.json           replay a recorded message event there (e.g. tests/payloads/grafana_mixed.json)
   scenarios                  list the sandbox scenarios
   quit                       leave"""
 
@@ -90,16 +93,44 @@ class Console:
         self.dispatch(body)
 
     def alert(self, text: str) -> None:
-        """An alerting integration's post (a bot message, as AWS Chatbot and most tools post)."""
+        """An alerting integration's post: `alert <text>` as a bot message (as AWS Chatbot and most tools
+        post), `alert @file.json` a recorded message event replayed into the alert channel."""
         channel = self.bot.catalog.alerts.channels[0]
         ts = f"{time.time():.6f}"
-        event = {"type": "message", "subtype": "bot_message", "bot_id": "B0ALERTER", "username": "CloudWatch",
-                 "text": text, "channel": channel, "channel_type": "channel", "ts": ts, "event_ts": ts}
-        self.print(f"--- CloudWatch posted in #{channel} ---\n  {text}")
+        if text.startswith("@"):
+            event = self._recorded(text[1:].strip(), channel, ts)
+            if event is None:
+                return
+        else:
+            event = {"type": "message", "subtype": "bot_message", "bot_id": "B0ALERTER", "username": "CloudWatch",
+                     "text": text, "channel": channel, "channel_type": "channel", "ts": ts, "event_ts": ts}
+            self.print(f"--- CloudWatch posted in #{channel} ---\n  {text}")
         response = self.app.dispatch(event_request(event_callback_body(event), self.secret))
         if response.status != 200:
             self.print(f"(Slack would see HTTP {response.status})")
         self.show_new()
+
+    def _recorded(self, path: str, channel: str, ts: str) -> dict[str, Any] | None:
+        """The message event in `path` as if posted now in the alert channel: a thread reply stays a reply,
+        and the corpus's own notes ("_source", "_expect") are left out."""
+        try:
+            recorded = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            self.print(f"(cannot replay {path}: {getattr(exc, 'strerror', None) or exc})")
+            return None
+        if not isinstance(recorded, dict) or recorded.get("type") != "message":
+            self.print(f"(cannot replay {path}: not a Slack message event)")
+            return None
+        event = {k: v for k, v in recorded.items() if not k.startswith("_")}
+        if event.get("thread_ts") == event.get("ts"):
+            event["thread_ts"] = ts  # the root of its own thread stays the root
+        event.update(channel=channel, ts=ts, event_ts=ts)
+        post = alert_posts.post_of(event)
+        first = next((line for p in (post.parts if post else ()) for line in (p.headline or p.text).splitlines()
+                      if line.strip()), "")
+        who = event.get("username") or "an integration"
+        self.print(f"--- {who} posted in #{channel} (replayed from {path}) ---\n  {first}")
+        return event
 
     def press(self, number: int) -> None:
         if not 1 <= number <= len(self.buttons):

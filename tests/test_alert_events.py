@@ -11,8 +11,10 @@ import redis as redis_lib
 from conftest import REDIS_URL, Harness
 
 from bot.alert_threads import ALIASES_TTL_S, TaskAliases
+from bot.alerts import read
 from bot.catalog import Alerts
 from bot.gateways.dms import DmsGateway
+from handlers.alert_posts import post_of
 from syncbot.fakeslack import bolt_request, event_callback_body, event_request, signed_headers
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -178,6 +180,9 @@ def test_recovery_without_an_earlier_alert_posts_nothing(harness):
     ("not_alert_own_post", {}),                          # dropped by Bolt's IgnoringSelfEvents
     ("chatbot_cloudwatch_alarm", {"channel": "C0INCIDNT"}),  # an alert outside the catalog's alert channels
     ("chatbot_cloudwatch_alarm", {"subtype": "channel_join"}),
+    ("not_alert_thread_broadcast", {}),                  # a follow-up in the alert's thread, also sent to the channel
+    ("pagerduty_triggered", {"thread_ts": "1767226400.000100"}),  # an app's reply in a thread
+    ("not_alert_dms_task_modified", {}),                 # a DMS event that is neither failure nor recovery
 ])
 def test_non_alerts_are_acknowledged_and_ignored(harness, name, changes):
     h = harness("stalled")
@@ -193,10 +198,8 @@ def test_non_alerts_are_acknowledged_and_ignored(harness, name, changes):
 
 def test_own_post_would_be_read_as_an_alert_without_bolts_self_filter(harness):
     """The bot's own diagnosis is an integration post naming a table: Bolt's filter is what stops it."""
-    from bot.alerts import read
-
     h = harness()
-    assert read(recorded("not_alert_own_post", h), h.bot.catalog) is not None
+    assert read(post_of(recorded("not_alert_own_post", h)), h.bot.catalog)
 
 
 def test_forged_or_replayed_deliveries_are_refused(harness):
@@ -220,7 +223,7 @@ def test_url_verification_is_answered(harness):
 
 def test_task_aliases_come_from_dms_once_an_hour(make_sandbox):
     sandbox = make_sandbox("healthy", real_aurora=False)
-    dms = DmsGateway(sandbox.dms_client, sandbox.cloudwatch_client)
+    dms = DmsGateway(sandbox.dms_client, sandbox.cloudwatch_client, sandbox.logs_client)
     now = [0.0]
     aliases = TaskAliases(dms, ["aurora-snowflake-cdc", "not-a-task"], clock=lambda: now[0])
     expected = {sandbox.task_arn.rsplit(":", 1)[-1]: "aurora-snowflake-cdc"}
@@ -230,3 +233,104 @@ def test_task_aliases_come_from_dms_once_an_hour(make_sandbox):
     assert aliases.get() == expected and dms.calls == calls
     now[0] = ALIASES_TTL_S
     assert aliases.get() == expected and dms.calls == calls + 2
+
+
+# -- the misclassifications of real tools' messages (each failed before the per-table reading) -----------
+
+def test_sns_lambda_webhook_ok_is_a_recovery_not_a_new_alert(harness):
+    """terraform-aws-notify-slack: "Alarm Name" and "Old State: `ALARM`" made every OK a new alert."""
+    h = harness("stalled")
+    alarm = recorded("notify_slack_cloudwatch_alarm", h)
+    deliver(h, alarm)
+    assert headers(replies(h, alarm["ts"])) == ["orders: DMS Task Stalled", "customers: Healthy", "payments: Healthy"]
+    before = len(h.slack.of("chat.postMessage"))
+    ok = recorded("notify_slack_cloudwatch_ok", h)
+    deliver(h, ok)
+    [note] = h.slack.of("chat.postMessage")[before:]
+    assert note.params["thread_ts"] == alarm["ts"] and note.params["text"].startswith("Recovery reported.")
+    assert not replies(h, ok["ts"])
+
+
+def test_dms_task_stopped_event_gets_the_tasks_diagnoses(harness):
+    """A DMS event notification (runbook: DMS Task Stalled) was ignored."""
+    h = harness("dms-failed")
+    event = recorded("notify_slack_dms_task_stopped", h)
+    deliver(h, event)
+    assert sorted(t.split(":")[0] for t in headers(replies(h, event["ts"]))) == ["customers", "orders", "payments"]
+
+
+def test_dms_replication_instance_event_names_the_tables_on_it(harness):
+    h = harness("dms-failed")
+    event = recorded("notify_slack_dms_instance_storage_failure", h)
+    deliver(h, event)
+    assert len(headers(replies(h, event["ts"]))) == 3
+
+
+def test_grouped_grafana_message_fires_one_table_and_recovers_another(harness):
+    """[FIRING:1, RESOLVED:1]: "resolved" anywhere used to make it a recovery for both tables."""
+    h = harness("stalled")
+    earlier = recorded("dashboard_freshness_firing", h)  # customers fired earlier
+    deliver(h, earlier)
+    before = len(h.slack.of("chat.postMessage"))
+    mixed = recorded("grafana_mixed", h)
+    deliver(h, mixed)
+    posted = h.slack.of("chat.postMessage")[before:]
+    assert headers([m for m in posted if m.params["thread_ts"] == mixed["ts"]]) == ["orders: DMS Task Stalled"]
+    [note] = [m for m in posted if m.params["thread_ts"] == earlier["ts"]]
+    assert note.params["text"].startswith("Recovery reported. Current state: ") and "*customers*" in note.params["text"]
+    assert "*orders*" not in note.params["text"]
+
+
+def test_lambda_blueprint_lines_are_read(harness):
+    """"<alarm> state is now INSUFFICIENT_DATA: ..." was ignored, "... state is now OK" read as an alarm."""
+    h = harness("stalled")
+    insufficient = recorded("lambda_blueprint_insufficient_data", h)
+    deliver(h, insufficient)
+    assert headers(replies(h, insufficient["ts"]))[0] == "orders: DMS Task Stalled"
+    before = len(h.slack.of("chat.postMessage"))
+    ok = recorded("lambda_blueprint_ok", h)
+    deliver(h, ok)
+    [note] = h.slack.of("chat.postMessage")[before:]
+    assert note.params["thread_ts"] == insufficient["ts"] and note.params["text"].startswith("Recovery reported.")
+
+
+@pytest.mark.parametrize("name, header", [
+    ("datadog_warning", "orders: Schema Mismatch"),
+    ("datadog_no_data", "customers: Healthy"),
+    ("elementary_test_warn", "orders: Schema Mismatch"),
+])
+def test_warnings_and_no_data_are_alerts(harness, name, header):
+    """Datadog WARNING / NO DATA fell through (no alert word); dbt test "warn" too."""
+    h = harness("schema-mismatch")
+    event = recorded(name, h)
+    deliver(h, event)
+    assert headers(replies(h, event["ts"])) == [header]
+
+
+# -- the console replays a corpus file ----------------------------------------------------------------------
+
+def test_console_replays_a_corpus_file_into_the_alert_channel(tmp_path):
+    import io
+
+    from syncbot.console import Console
+
+    out = io.StringIO()
+    console = Console("stalled", out=out)
+    try:
+        bad = tmp_path / "bad.json"
+        bad.write_text("[1, 2]")
+        console.run([f"alert @{PAYLOADS / 'grafana_mixed.json'}", f"alert @{bad}", "alert @/nonexistent.json",
+                     "alert public.orders is stale"], echo=True)
+    finally:
+        console.close()
+    text = out.getvalue()
+    replayed = text.split("alert @")[1]
+    assert f"--- Grafana posted in #{CHANNEL} (replayed from {PAYLOADS / 'grafana_mixed.json'}) ---" in replayed
+    assert "[FIRING:1, RESOLVED:1] Freshness (Sync)" in replayed
+    assert "(in thread) ---\n== orders: DMS Task Stalled ==" in replayed  # the firing table; customers only recovers
+    assert "== customers" not in replayed
+    assert f"(cannot replay {bad}: not a Slack message event)" in text
+    assert "(cannot replay /nonexistent.json: No such file or directory)" in text
+    # `alert <text>` still posts text; within the burst window it links to the replayed alert's diagnosis
+    typed = text.split(f"--- CloudWatch posted in #{CHANNEL} ---\n  public.orders is stale")[1]
+    assert "Another alert for orders within 15 min" in typed  # the console draws mrkdwn as plain text

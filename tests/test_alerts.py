@@ -1,13 +1,15 @@
-"""What counts as an alert about the sync and which tables it names, on recorded message events
-(tests/payloads/): AWS Chatbot CloudWatch alarms, SNS JSON and SNS email, Snowpipe error notifications
-and Snowflake alert emails forwarded to Slack, a freshness dashboard, PagerDuty."""
+"""What counts as an alert about the sync, which tables it names and whether it fires or recovers, on the
+corpus in tests/payloads/: each file is a Slack message event in the shape a real tool posts (its
+"_source" says where the shape comes from) with what it must be read as ("_expect": kind -> tables).
+The Slack side (handlers.alert_posts) and the core (bot.alerts) are tested apart and together."""
 import json
 from pathlib import Path
 
 import pytest
 
-from bot.alerts import Kind, classify, post_of, read, tables_named, text_of
+from bot.alerts import Author, Field, Kind, Part, Post, Unit, _units, classify, classify_unit, read, tables_named
 from bot.catalog import parse_catalog
+from handlers.alert_posts import post_of
 
 PAYLOADS = Path(__file__).parent / "payloads"
 RESOURCE_ID = "Q7XKZ3VBNJ2M4LPRT6WYHC5DSA"  # the DMS task's resource id in the recorded CloudWatch alarms
@@ -17,6 +19,7 @@ TASK = ("orders", "customers", "payments")
 CATALOG = parse_catalog("""
 [defaults]
 dms_task = "aurora-snowflake-cdc"
+dms_instance = "dms-prod"
 
 [[tables]]
 name = "orders"
@@ -30,6 +33,12 @@ source = "public.customers"
 name = "payments"
 source = "public.payments"
 
+[[tables]]
+name = "ledger"
+source = "finance.ledger"
+dms_task = "finance-cdc"
+dms_instance = "dms-finance"
+
 [alerts]
 channels = ["C0ALERTS1"]
 """)
@@ -39,98 +48,209 @@ def payload(name: str) -> dict:
     return json.loads((PAYLOADS / f"{name}.json").read_text())
 
 
-def names(alert) -> tuple[str, ...]:
-    return tuple(spec.name for spec in alert.tables)
+def reading(event, aliases=ALIASES) -> dict[str, tuple[str, ...]]:
+    post = post_of(event)
+    alerts = read(post, CATALOG, lambda: aliases) if post else ()
+    return {alert.kind.value: tuple(s.name for s in alert.tables) for alert in alerts}
 
 
-@pytest.mark.parametrize("name, kind, tables", [
-    # AWS Chatbot: the task only by the resource id in the alarm's dimensions
-    ("chatbot_cloudwatch_alarm", Kind.ALERT, TASK),
-    ("chatbot_cloudwatch_ok", Kind.RECOVERY, TASK),
-    # SNS notification JSON posted by a webhook: the task identifier is in the alarm name
-    ("sns_json_alarm", Kind.ALERT, TASK),
-    # CloudWatch alarm email (a custom freshness metric) forwarded to Slack: final table in the dimensions
-    ("sns_email_alarm", Kind.ALERT, ("orders",)),
-    # Snowpipe error notification through SNS email: database-qualified pipe and staging table
-    ("snowpipe_error_email", Kind.ALERT, ("orders",)),
-    # Snowflake ALERT whose action sends an email: the staging table
-    ("snowflake_alert_email", Kind.ALERT, ("orders",)),
-    # a dashboard's freshness alert (attachments), firing and resolved
-    ("dashboard_freshness_firing", Kind.ALERT, ("customers",)),
-    ("dashboard_freshness_resolved", Kind.RECOVERY, ("customers",)),
-    # PagerDuty (blocks): the pipe
-    ("pagerduty_triggered", Kind.ALERT, ("payments",)),
-    ("pagerduty_resolved", Kind.RECOVERY, ("payments",)),
-])
-def test_recorded_alerts_are_read(name, kind, tables):
+def integration(*parts: Part) -> Post:
+    return Post("C0ALERTS1", "1767225600.000100", Author.INTEGRATION, parts)
+
+
+CORPUS = sorted(p.stem for p in PAYLOADS.glob("*.json"))
+
+
+@pytest.mark.parametrize("name", CORPUS)
+def test_every_payload_in_the_corpus_is_read_as_expected(name):
     event = payload(name)
-    alert = read(event, CATALOG, lambda: ALIASES)
-    assert alert is not None, name
-    assert (alert.kind, names(alert), alert.channel, alert.ts) == (kind, tables, "C0ALERTS1", event["ts"])
+    assert event["_source"].strip(), f"{name}: say where the shape comes from"
+    expected = {kind: tuple(tables) for kind, tables in event["_expect"].items()}
+    assert reading(event) == expected
 
 
-@pytest.mark.parametrize("name", [
-    "not_alert_human_chatter",     # a person typing ALARM and a table name
-    "not_alert_thread_reply",      # an alarm posted as a reply in a thread
-    "not_alert_edit",              # message_changed of an alarm
-    "not_alert_deletion",          # message_deleted of an alarm
-    "not_alert_deploy_bot",        # an integration naming the task, with nothing alarming
-    "not_alert_unknown_table",     # an alarm about a table the catalog does not have
-])
-def test_recorded_non_alerts_are_ignored(name):
-    assert read(payload(name), CATALOG, lambda: ALIASES) is None
+def test_the_corpus_covers_the_tools():
+    tools = ("chatbot_", "notify_slack_cloudwatch_alarm", "notify_slack_cloudwatch_ok", "notify_slack_dms_",
+             "notify_slack_default_", "lambda_blueprint_", "grafana_mixed", "dashboard_freshness_firing",
+             "dashboard_freshness_resolved", "alertmanager_", "datadog_warning", "datadog_no_data", "pagerduty_",
+             "snowflake_alert_email", "snowpipe_error_email", "notify_slack_snowflake_task_error",
+             "elementary_test_warn", "montecarlo_incident", "not_alert_thread_broadcast")
+    for tool in tools:
+        assert any(name.startswith(tool) for name in CORPUS), tool
 
 
-def test_aliases_are_asked_only_for_alerts():
+def test_alert_and_recovery_carry_the_message():
+    event = payload("grafana_mixed")
+    alerts = read(post_of(event), CATALOG)
+    assert [(a.kind, a.channel, a.ts) for a in alerts] == [(Kind.ALERT, "C0ALERTS1", event["ts"]),
+                                                           (Kind.RECOVERY, "C0ALERTS1", event["ts"])]
+
+
+def test_aliases_are_asked_only_for_posts_that_report_a_state():
     asked = []
 
     def aliases():
         asked.append(1)
         return ALIASES
 
-    for name in ("not_alert_human_chatter", "not_alert_edit", "not_alert_deploy_bot"):
-        read(payload(name), CATALOG, aliases)
+    for name in ("not_alert_human_chatter", "not_alert_deploy_bot", "not_alert_thread_reply"):
+        read(post_of(payload(name)), CATALOG, aliases)
     assert not asked
-    read(payload("chatbot_cloudwatch_alarm"), CATALOG, aliases)
+    read(post_of(payload("chatbot_cloudwatch_alarm")), CATALOG, aliases)
     assert asked == [1]
 
 
 def test_chatbot_alarm_needs_the_resource_id_to_name_the_task():
     """CloudWatch's ReplicationTaskIdentifier is the resource id, not the catalog's identifier."""
-    assert read(payload("chatbot_cloudwatch_alarm"), CATALOG) is None
+    assert reading(payload("chatbot_cloudwatch_alarm"), aliases={}) == {}
 
 
-def test_text_is_gathered_from_attachments_blocks_and_emails():
-    chatbot = text_of(payload("chatbot_cloudwatch_alarm"))
-    assert "State: ALARM" in chatbot and f"ReplicationTaskIdentifier = {RESOURCE_ID}" in chatbot
-    assert "CDCLatencySource" in chatbot
-    pagerduty = text_of(payload("pagerduty_triggered"))
-    assert "*Status*\nTriggered" in pagerduty and "STAGING.PAYMENTS_PIPE" in pagerduty
-    email = text_of(payload("snowpipe_error_email"))
-    assert '"pipeName": "SYNC.STAGING.ORDERS_PIPE"' in email and "AWS Notification Message" in email
-    # Slack's escapes are undone, so the SNS JSON in a code block reads as JSON
-    assert '"NewStateValue": "ALARM"' in text_of(payload("sns_json_alarm"))
+# -- precedence: a structured state, then a headline's state word, then words -----------------------------
+
+def test_a_field_title_cannot_flip_a_recovery():
+    """notify_slack's OK: "Alarm Name", "Old State: `ALARM`" and "Alarm reason" all say alarm; the
+    Current State field decides."""
+    fields = (Field("Alarm Name", "`orders-freshness`"), Field("Old State", "`ALARM`"),
+              Field("Current State", "`OK`"), Field("Alarm reason", "`Threshold Crossed: alarm cleared`"))
+    assert classify_unit(Unit("", "AWS CloudWatch notification", fields)) == (Kind.RECOVERY, 3)
+
+
+@pytest.mark.parametrize("title, value, kind", [
+    ("State", "ALARM", Kind.ALERT),
+    ("*Current State*", "*OK*", Kind.RECOVERY),
+    ("New State", "`INSUFFICIENT_DATA`", Kind.ALERT),
+    ("Status", ":white_check_mark: Resolved", Kind.RECOVERY),
+    ("Status", "warn", Kind.ALERT),
+    ("Monitor Status", "No Data", Kind.ALERT),
+    ("Test status", "pass", Kind.RECOVERY),
+])
+def test_state_fields_in_any_common_spelling(title, value, kind):
+    assert classify_unit(Unit("", "", (Field(title, value),))) == (kind, 3)
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("*Current State:* `OK`\n*Old State:* `ALARM`", Kind.RECOVERY),
+    ("Old State: ALARM\nState: OK", Kind.RECOVERY),
+    ("*Status:* warn     |", Kind.ALERT),
+    ("Alarm State: **INSUFFICIENT_DATA**", Kind.ALERT),
+])
+def test_state_written_inline(text, kind):
+    assert classify_unit(Unit("", text)) == (kind, 3)
+
+
+def test_an_unknown_state_value_leaves_it_to_the_headline():
+    unit = Unit("Triggered: pipe paused", "", (Field("Status", "Acknowledged"),))
+    assert classify_unit(unit) == (Kind.ALERT, 2)
 
 
 @pytest.mark.parametrize("text, kind", [
     ('{"AlarmName": "x", "NewStateValue": "OK", "OldStateValue": "ALARM"}', Kind.RECOVERY),
     ('{"AlarmName": "x", "NewStateValue": "ALARM", "OldStateValue": "OK"}', Kind.ALERT),
     ("- State Change:  ALARM -> OK", Kind.RECOVERY),
-    # the reason text mentions both states; the new state decides
     ("State: OK\nThreshold Crossed (minimum 3 datapoints for ALARM -> OK transition). Alarm cleared", Kind.RECOVERY),
     ("State: INSUFFICIENT_DATA", Kind.ALERT),  # a stopped DMS task emits no latency at all
     ('OK: "orders-freshness" in US East (N. Virginia)', Kind.RECOVERY),
-    ("[RESOLVED] Freshness PUBLIC.ORDERS", Kind.RECOVERY),
+    ('"orders-freshness-alarm" state is now OK: Threshold Crossed', Kind.RECOVERY),
+    ("orders-freshness state is now INSUFFICIENT_DATA: Insufficient Data", Kind.ALERT),
+    ("[RESOLVED] Freshness PUBLIC.ORDERS alert", Kind.RECOVERY),
+    ("[FIRING:1, RESOLVED:1] Freshness", Kind.ALERT),
+    ("[No data on {table:public.orders}] Snowflake freshness", Kind.ALERT),
+    ("[Warn on {table:public.orders}] Snowflake freshness", Kind.ALERT),
+    ("Recovered: Snowpipe errors on orders", Kind.RECOVERY),
+    (":red_circle: Triggered: pipe paused", Kind.ALERT),
     ("Incident #12 resolved by Dana", Kind.RECOVERY),
-    ("[FIRING:2] Freshness", Kind.ALERT),
-    ("Triggered: pipe paused", Kind.ALERT),
     ("INGEST_FAILED_FILE", Kind.ALERT),
+    ("Ok, shipped orders-api", None),
     ("Deployed orders-api v2.3.1", None),
     ("Weekly report: 12 tables synced", None),
 ])
 def test_classify(text, kind):
     assert classify(text) is kind
 
+
+@pytest.mark.parametrize("text", [
+    "Deployed orders-freshness-alarm dashboard",   # a word inside a hyphenated name is the name's
+    " - alertname = DmsTaskFailed\n - table = PUBLIC.ORDERS",  # label lines name things; they say no state
+    "see https://grafana.example/alerting/list",
+])
+def test_stray_words_in_names_labels_and_links_are_not_states(text):
+    assert classify(text) is None
+
+
+def test_a_mention_is_not_a_state():
+    event = {**payload("datadog_recovered")}
+    event["attachments"] = [{**event["attachments"][0], "title": "Snowflake freshness PUBLIC.ORDERS",
+                             "text": "back within threshold <!subteam^S07ALERTS|@alerts-oncall> <@U0ALERTED|failed-bot>"}]
+    assert reading(event) == {}
+
+
+# -- one message, several alerts ---------------------------------------------------------------------------
+
+def test_grouped_sections_decide_per_table():
+    """Before: "resolved" anywhere made the whole message a recovery for every table it named."""
+    assert reading(payload("grafana_mixed")) == {"alert": ("orders",), "recovery": ("customers",)}
+
+
+def test_the_group_headline_speaks_for_tables_no_section_names():
+    text = "**Firing**\n\nValue: B=1\nLabels:\n - alertname = Lag\n"
+    post = integration(Part("[FIRING:1] Lag public.orders", text))
+    assert [(a.kind, [s.name for s in a.tables]) for a in read(post, CATALOG)] == [(Kind.ALERT, ["orders"])]
+
+
+@pytest.mark.parametrize("first, second", [("[RESOLVED] Freshness PUBLIC.ORDERS", "[FIRING:1] Lag PUBLIC.ORDERS"),
+                                           ("[FIRING:1] Lag PUBLIC.ORDERS", "[RESOLVED] Freshness PUBLIC.ORDERS")])
+def test_a_table_firing_in_one_part_and_resolved_in_another_is_an_alert(first, second):
+    post = integration(Part(first), Part(second))
+    assert [(a.kind, [s.name for s in a.tables]) for a in read(post, CATALOG)] == [(Kind.ALERT, ["orders"])]
+
+
+def test_a_part_without_a_state_shares_the_strongest_state_in_the_post():
+    post = integration(Part("Recovered: sync lag"), Part("", "State: ALARM"), Part("Details", "PUBLIC.PAYMENTS"))
+    assert [(a.kind, [s.name for s in a.tables]) for a in read(post, CATALOG)] == [(Kind.ALERT, ["payments"])]
+
+
+def test_a_part_without_a_state_shares_the_posts():
+    post = integration(Part("", "ALARM: \"sync-lag\" in US East"), Part("Details", "Dimensions: PUBLIC.PAYMENTS"))
+    assert [(a.kind, [s.name for s in a.tables]) for a in read(post, CATALOG)] == [(Kind.ALERT, ["payments"])]
+
+
+# -- DMS event notifications ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("number, kind", [
+    ("0078", Kind.ALERT), ("0079", Kind.ALERT), ("0082", Kind.ALERT), ("0091", Kind.ALERT), ("0092", Kind.ALERT),
+    ("0007", Kind.ALERT), ("0031", Kind.ALERT), ("0036", Kind.ALERT), ("0037", Kind.ALERT),
+    ("0069", Kind.RECOVERY), ("0093", Kind.RECOVERY),
+    ("0081", None), ("0080", None), ("0073", None), ("0074", None), ("0012", None), ("0047", None),
+])
+def test_dms_event_ids(number, kind):
+    # the other fields say "failed": the event id decides, even when it says neither
+    text = f"Event ID: http://docs.aws.amazon.com/dms/latest/userguide/CHAP_Events.html#DMS-EVENT-{number}\n" \
+           "Event Message: previous run failed"
+    assert classify_unit(Unit("DMS Notification Message", text)) == (kind, 3)
+
+
+def test_a_dms_instance_event_names_the_tables_of_every_task_on_it():
+    fields = (Field("Event Source", "`replication-instance`"), Field("SourceId", "`dms-finance`"),
+              Field("Event ID", "`...#DMS-EVENT-0031 `"))
+    post = integration(Part("DMS Notification Message", "AWS notification", fields))
+    assert [(a.kind, [s.name for s in a.tables]) for a in read(post, CATALOG)] == [(Kind.ALERT, ["ledger"])]
+
+
+def test_a_dms_event_as_sns_json_is_read_too():
+    """SNS email or an SNS-to-webhook function posting the DMS message itself."""
+    message = {"Event Source": "replication-instance", "Event Time": "2026-01-01 00:40:12.345",
+               "Identifier Link": "https://console.aws.amazon.com/dms/home?region=us-east-1#replicationInstances:",
+               "SourceId": "dms-prod", "Event ID": "http://docs.aws.amazon.com/dms/latest/userguide/"
+               "CHAP_Events.html#DMS-EVENT-0007 ", "Event Message": "Free storage for the instance is low."}
+    post = integration(Part("DMS Notification Message", json.dumps(message)))
+    assert [(a.kind, [s.name for s in a.tables]) for a in read(post, CATALOG)] == [(Kind.ALERT, list(TASK))]
+
+
+def test_a_dms_event_that_is_neither_names_nothing():
+    assert reading(payload("not_alert_dms_task_modified")) == {}
+
+
+# -- tables -----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, tables", [
     ("ALARM on PUBLIC.ORDERS", ("orders",)),
@@ -167,12 +287,125 @@ dms_task = "aurora-cdc-2"
     assert tables_named("ALARM for task RID9", catalog, {"RID9": "elsewhere"}) == ()
 
 
-def test_a_person_forwarding_an_email_is_an_integration_post():
-    post = post_of(payload("snowflake_alert_email"))
-    assert post is not None and post.text.startswith("Snowflake alert: ORDERS_LOAD_FAILURES")
-    assert post_of(payload("not_alert_human_chatter")) is None
+# -- who posted, and where --------------------------------------------------------------------------------
+
+def test_people_and_thread_replies_are_never_alerts():
+    part = Part("ALARM: \"orders-freshness\" in US East")
+    assert read(Post("C0ALERTS1", "1.1", Author.PERSON, (part,)), CATALOG) == ()
+    assert read(Post("C0ALERTS1", "1.1", Author.INTEGRATION, (part,), in_thread=True), CATALOG) == ()
+    assert read(Post("C0ALERTS1", "1.1", Author.INTEGRATION, (part,)), CATALOG)
 
 
 def test_hostile_text_is_bounded():
-    event = {**payload("dashboard_freshness_firing"), "text": "ALARM " + "x" * 1_000_000}
-    assert len(text_of(event)) <= 40_000
+    huge = Part("", "ALARM " + "public.orders " * 200_000)
+    post = integration(huge, Part("", "public.payments failed"))
+    alerts = read(post, CATALOG)
+    # the first part fills the budget; the rest is not read at all
+    assert [[s.name for s in a.tables] for a in alerts] == [["orders"]]
+
+
+# -- the Slack side: message events to plain posts (handlers.alert_posts) ---------------------------------
+
+def event(**fields):
+    return {"type": "message", "channel": "C0ALERTS1", "ts": "1767225600.000100", **fields}
+
+
+@pytest.mark.parametrize("fields, author, in_thread", [
+    ({"subtype": "bot_message", "text": "x"}, Author.INTEGRATION, False),        # incoming webhook
+    ({"bot_id": "B1", "app_id": "A1", "text": "x"}, Author.INTEGRATION, False),  # an app's chat.postMessage
+    ({"subtype": "file_share", "bot_id": "B1", "text": "x"}, Author.INTEGRATION, False),  # an app's upload
+    ({"user": "U1", "text": "x"}, Author.PERSON, False),
+    ({"subtype": "thread_broadcast", "bot_id": "B1", "text": "x", "thread_ts": "1767225500.000100"},
+     Author.INTEGRATION, True),
+    ({"bot_id": "B1", "text": "x", "thread_ts": "1767225500.000100"}, Author.INTEGRATION, True),
+    ({"bot_id": "B1", "text": "x", "thread_ts": "1767225600.000100"}, Author.INTEGRATION, False),  # its own root
+])
+def test_new_posts_and_who_wrote_them(fields, author, in_thread):
+    post = post_of(event(**fields))
+    assert (post.author, post.in_thread) == (author, in_thread)
+
+
+@pytest.mark.parametrize("fields", [
+    {"subtype": "message_changed", "message": {"bot_id": "B1", "text": "ALARM"}},
+    {"subtype": "message_deleted"},
+    {"subtype": "channel_join", "user": "U1", "text": "<@U1> has joined the channel"},
+    {"subtype": "me_message", "user": "U1", "text": "ALARM"},
+    {"bot_id": "B1", "text": "ALARM", "hidden": True},
+    {"bot_id": "B1", "text": ""},                        # nothing to read
+    {"bot_id": "B1", "text": "ALARM", "ts": 1767225600},  # not Slack's shape
+])
+def test_what_is_never_a_post(fields):
+    assert post_of(event(**fields)) is None
+
+
+def test_mrkdwn_becomes_plain_text():
+    post = post_of(event(bot_id="B1", text="&lt;b&gt; <@U0DANA01|dana> <!subteam^S1|@oncall> <!here> in <#C0ALERTS1|alerts>: "
+                                            "<https://x.example/orders|PUBLIC.ORDERS> &amp; <https://y.example/a>"))
+    assert post.parts[0].text == "<b>    in #alerts: PUBLIC.ORDERS https://x.example/orders & https://y.example/a"
+
+
+def test_blocks_give_a_headline_titled_fields_and_no_buttons():
+    [_, blocks] = post_of(payload("montecarlo_incident")).parts
+    assert blocks.headline == ":red_circle: Freshness anomaly"
+    assert Field("Status", "Active") in blocks.fields and Field("Affected tables", "sync:public.payments") in blocks.fields
+    assert "Resolve" not in blocks.text and "View incident https://getmontecarlo.com/incidents/3f2a" in blocks.text
+
+
+def test_elementary_context_fields_are_fields():
+    [_, blocks] = post_of(payload("elementary_test_warn")).parts
+    assert Field("Status", "warn") in blocks.fields and Field("Table", "sync.public.orders") in blocks.fields
+
+
+def test_attachments_and_emails_are_parts_of_their_own():
+    [attachment] = post_of(payload("notify_slack_cloudwatch_ok")).parts  # the empty message text is no part
+    assert attachment.text == "AWS CloudWatch notification - aurora-snowflake-cdc-latency-source"
+    assert Field("Current State", "`OK`") in attachment.fields
+    email = post_of(payload("snowflake_alert_email")).parts[-1]
+    assert email.headline == "Snowflake alert: ORDERS_LOAD_FAILURES" and "SYNC.STAGING.ORDERS_CDC" in email.text
+
+
+def test_the_budget_covers_fields():
+    fields = tuple(Field("Table", "public.orders") for _ in range(50_000))
+    [unit] = _units([Part("ALARM", "", fields)])
+    assert sum(len(f.title) + len(f.value) for f in unit.fields) <= 40_000 and len(unit.fields) <= 40_000 // 18 + 1
+
+
+def test_hostile_fields_are_bounded_too():
+    fields = tuple(Field("Table", "public.orders") for _ in range(50_000)) + (Field("Table", "public.payments"),)
+    alerts = read(integration(Part("ALARM: \"lag\" in US East", "", fields)), CATALOG)
+    assert [[s.name for s in a.tables] for a in alerts] == [["orders"]]
+
+
+def test_a_dms_event_that_is_neither_says_nothing_even_beside_an_alert():
+    dms = Part("DMS Notification Message", "Event Source: replication-task\nSourceId: aurora-snowflake-cdc\n"
+                                           "Event ID: #DMS-EVENT-0080\nEvent Message: task modified")
+    post = integration(dms, Part("[FIRING:1] Lag public.orders"))
+    assert [(a.kind, [s.name for s in a.tables]) for a in read(post, CATALOG)] == [(Kind.ALERT, ["orders"])]
+
+
+def test_a_group_headline_naming_tables_does_not_override_their_sections():
+    text = ("**Firing**\n\nValue: B=1\nLabels:\n - table = PUBLIC.ORDERS\n\n"
+            "**Resolved**\n\nValue: B=0\nLabels:\n - table = PUBLIC.CUSTOMERS\n")
+    post = integration(Part("[FIRING:1, RESOLVED:1] Freshness (PUBLIC.ORDERS PUBLIC.CUSTOMERS)", text))
+    assert [(a.kind, [s.name for s in a.tables]) for a in read(post, CATALOG)] == [
+        (Kind.ALERT, ["orders"]), (Kind.RECOVERY, ["customers"])]
+
+
+def test_a_task_event_is_not_read_as_an_instance_of_the_same_name():
+    catalog = parse_catalog("""
+[[tables]]
+name = "orders"
+source = "public.orders"
+dms_task = "prod"
+dms_instance = "dms-a"
+
+[[tables]]
+name = "ledger"
+source = "finance.ledger"
+dms_task = "finance"
+dms_instance = "prod"
+""")
+    fields = (Field("Event Source", "`replication-task`"), Field("SourceId", "`prod`"),
+              Field("Event ID", "`#DMS-EVENT-0079 `"))
+    alerts = read(integration(Part("DMS Notification Message", "", fields)), catalog)
+    assert [[s.name for s in a.tables] for a in alerts] == [["orders"]]

@@ -27,3 +27,29 @@ def test_serving_loads_none_of_the_sandbox_packages():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+# Slack's wire format: mrkdwn mentions and the keys of its message payloads. The core receives plain
+# posts (bot.alerts.Post) and returns typed results; handlers/ parse and word them.
+SLACK_WIRE = ("<@", "<!subteam", "<!here", "<!channel", "<#", '"attachments"', '"blocks"', '"subtype"', '"bot_id"',
+              '"thread_ts"', "'attachments'", "'blocks'", "'subtype'", "'bot_id'", "'thread_ts'", "mrkdwn")
+
+
+def slack_wire_in_core(root: Path) -> list[str]:
+    found = []
+    for path in sorted((root / "bot").rglob("*.py")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            found += [f"{path.relative_to(root)}:{number}: {mark}" for mark in SLACK_WIRE if mark in line]
+    return found
+
+
+def test_the_core_does_not_know_slacks_wire_format():
+    assert slack_wire_in_core(ROOT) == []
+
+
+def test_the_wire_format_scan_finds_what_it_looks_for(tmp_path):
+    (tmp_path / "bot" / "remediation").mkdir(parents=True)
+    (tmp_path / "bot" / "alerts.py").write_text('kind = event.get("subtype")\nwho = f"<@{user}>"\n')
+    (tmp_path / "bot" / "remediation" / "service.py").write_text('who = f"<!subteam^{group}>"\n')
+    assert slack_wire_in_core(tmp_path) == ["bot/alerts.py:1: \"subtype\"", "bot/alerts.py:2: <@",
+                                            "bot/remediation/service.py:1: <!subteam"]

@@ -114,7 +114,7 @@ class Deployment:
         session = world.session
         pipes = [spec.pipe for spec in self.sandbox.catalog.tables]
         self.backends = Backends(
-            dms=DmsGateway(session.client("dms"), session.client("cloudwatch")),
+            dms=DmsGateway(session.client("dms"), session.client("cloudwatch"), session.client("logs")),
             s3=S3Gateway(session.client("s3")),
             iam=IamGateway(session.client("sts"), session.client("iam")),
             aurora=self.sandbox.aurora,
@@ -127,14 +127,14 @@ class Deployment:
         self.slack.scopes = tuple(manifest_scopes(MANIFEST))
 
     def grant(self, name, policy):
-        """The policy as moto can enforce it. Two quirks: moto names CloudWatch's actions by its signing
-        name, "monitoring" (IAM says "cloudwatch"), and authorizes iam:SimulatePrincipalPolicy against
-        resource "*" (AWS: the simulated principal)."""
+        """The policy as moto can enforce it. Three quirks: moto names CloudWatch's actions by its signing
+        name, "monitoring" (IAM says "cloudwatch"), and authorizes iam:SimulatePrincipalPolicy and
+        logs:FilterLogEvents against resource "*" (AWS: the simulated principal, the log group)."""
         policy = json.loads(json.dumps(policy))
         for statement in policy["Statement"]:
             statement["Action"] += [a.replace("cloudwatch:", "monitoring:") for a in statement["Action"]
                                     if a.startswith("cloudwatch:")]
-            if "iam:SimulatePrincipalPolicy" in statement["Action"]:
+            if {"iam:SimulatePrincipalPolicy", "logs:FilterLogEvents"} & set(statement["Action"]):
                 statement["Resource"] = "*"
         self.iam.put_user_policy(UserName="syncbot", PolicyName=name, PolicyDocument=json.dumps(policy))
 
@@ -182,6 +182,7 @@ def test_a_complete_deployment_is_ready(deployment):
                      ("Snowflake", "pipe STAGING.PAYMENTS_PIPE"),
                      ("AWS", "dms:DescribeReplicationTasks (task aurora-snowflake-cdc)"),
                      ("AWS", "cloudwatch:GetMetricData (instance dms-prod)"),
+                     ("AWS", "logs:FilterLogEvents (task aurora-snowflake-cdc)"),
                      ("AWS", "s3:GetLifecycleConfiguration (bucket acme-cdc)"),
                      ("AWS", "dms:ReloadTables (task aurora-snowflake-cdc)")]:
         assert expected in subjects
@@ -246,6 +247,38 @@ def test_missing_read_permission_names_the_action(deployment):
     [line] = failing(deployment.run())
     assert line.subject == "s3:GetLifecycleConfiguration (bucket acme-cdc)" and "denied" in line.detail
     assert "allow s3:GetLifecycleConfiguration" in line.fix
+
+
+def test_missing_task_log_permission_names_the_action(deployment):
+    policy = readme_policy("iam-read-policy")
+    policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] != "DmsTaskLogs"]
+    deployment.grant("read", policy)
+    [line] = failing(deployment.run())
+    assert line.subject == "logs:FilterLogEvents (task aurora-snowflake-cdc)" and line.status is Status.FAILING
+    assert "denied" in line.detail and "allow logs:FilterLogEvents" in line.fix
+
+
+def test_task_logging_off_is_a_warning_with_the_setting(deployment):
+    logs = deployment.sandbox.logs_client
+    [group] = logs.describe_log_groups(logGroupNamePrefix="dms-tasks-")["logGroups"]
+    logs.delete_log_group(logGroupName=group["logGroupName"])
+    try:
+        report = deployment.run()
+    finally:
+        deployment.sandbox.seed_task_log()
+    [line] = failing(report)
+    assert line.subject == "logs:FilterLogEvents (task aurora-snowflake-cdc)" and line.status is Status.WARNING
+    assert "logging is off (no log group dms-tasks-dms-prod)" in line.detail
+    assert "Logging.EnableLogging" in line.fix and report.ok
+
+
+def test_an_unknown_task_skips_its_log_read(deployment):
+    deployment.catalog.write_text(CATALOG_TOML.replace('dms_task = "aurora-snowflake-cdc"', 'dms_task = "no-such-task"'))
+    report = deployment.run()
+    by_subject = {line.subject: line for line in report.lines}
+    assert by_subject["dms:DescribeReplicationTasks (task no-such-task)"].status is Status.FAILING
+    skipped = by_subject["logs:FilterLogEvents (task no-such-task)"]
+    assert skipped.status is Status.UNKNOWN and skipped.detail == "not checked: needs the task"
 
 
 def test_missing_remediation_permission_is_found_by_simulation(deployment):

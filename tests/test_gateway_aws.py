@@ -18,7 +18,7 @@ def test_latency_is_queried_by_instance_name_and_task_resource_id(make_sandbox):
     sent = []
     sandbox.cloudwatch_client.meta.events.register(
         "provide-client-params.cloudwatch.GetMetricData", lambda params, **_: sent.append(params))
-    gw = DmsGateway(sandbox.dms_client, sandbox.cloudwatch_client)
+    gw = DmsGateway(sandbox.dms_client, sandbox.cloudwatch_client, sandbox.logs_client)
     task = gw.task("aurora-snowflake-cdc")
     assert task.identifier == "aurora-snowflake-cdc" and task.resource_id != task.identifier
     assert len(task.resource_id) == 38 and task.resource_id.isupper()
@@ -41,7 +41,7 @@ def test_latency_is_queried_by_instance_name_and_task_resource_id(make_sandbox):
 def test_unknown_task_is_not_found(make_sandbox):
     sandbox = make_sandbox("healthy", real_aurora=False)
     with pytest.raises(NotFound, match="no-such-task"):
-        DmsGateway(sandbox.dms_client, sandbox.cloudwatch_client).task("no-such-task")
+        DmsGateway(sandbox.dms_client, sandbox.cloudwatch_client, sandbox.logs_client).task("no-such-task")
 
 
 def test_table_statistics_walk_every_page(make_sandbox):
@@ -49,7 +49,7 @@ def test_table_statistics_walk_every_page(make_sandbox):
     model = sandbox.dms_task()
     model.table_statistics = [{"SchemaName": "public", "TableName": f"t{i}", "TableState": "Table completed"}
                               for i in range(1203)]
-    gw = DmsGateway(sandbox.dms_client, sandbox.cloudwatch_client)
+    gw = DmsGateway(sandbox.dms_client, sandbox.cloudwatch_client, sandbox.logs_client)
     stats = gw.table_statistics(sandbox.task_arn)
     assert len(stats) == 1203 and stats[("public", "t1202")].state == "Table completed"
     assert gw.calls == 3  # 500 a page
@@ -57,7 +57,7 @@ def test_table_statistics_walk_every_page(make_sandbox):
 
 def test_failure_fields_are_read(make_sandbox):
     sandbox = make_sandbox("dms-failed", real_aurora=False)
-    task = DmsGateway(sandbox.dms_client, sandbox.cloudwatch_client).task("aurora-snowflake-cdc")
+    task = DmsGateway(sandbox.dms_client, sandbox.cloudwatch_client, sandbox.logs_client).task("aurora-snowflake-cdc")
     assert (task.status, task.stop_reason, task.tables_errored) == ("failed", "FATAL_ERROR", 1)
     assert "Connection timed out" in task.last_failure_message
 
@@ -124,7 +124,7 @@ def test_latency_of_many_tasks_in_one_call(make_sandbox):
         "MetricName": "CDCLatencyTarget", "Value": 777.0, "Unit": "Seconds", "Timestamp": now - timedelta(minutes=3),
         "Dimensions": [{"Name": "ReplicationInstanceIdentifier", "Value": "dms-other"},
                        {"Name": "ReplicationTaskIdentifier", "Value": "OTHERTASKRESOURCEID"}]}])
-    gw = DmsGateway(sandbox.dms_client, sandbox.cloudwatch_client)
+    gw = DmsGateway(sandbox.dms_client, sandbox.cloudwatch_client, sandbox.logs_client)
     own = gw.task("aurora-snowflake-cdc").resource_id
     targets = [("dms-prod", own), ("dms-other", "OTHERTASKRESOURCEID"), ("dms-prod", "NODATA")]
     series = gw.cdc_latency_many(targets, now)
@@ -142,7 +142,7 @@ def test_latency_calls_stay_within_the_query_limit(make_sandbox):
     sandbox.cloudwatch_client.meta.events.register(
         "provide-client-params.cloudwatch.GetMetricData", lambda params, **_: sent.append(params))
     targets = [("dms-prod", f"TASK{i:04d}") for i in range(251)]
-    series = DmsGateway(sandbox.dms_client, sandbox.cloudwatch_client).cdc_latency_many(
+    series = DmsGateway(sandbox.dms_client, sandbox.cloudwatch_client, sandbox.logs_client).cdc_latency_many(
         targets, datetime.now(timezone.utc))
     assert [len(p["MetricDataQueries"]) for p in sent] == [500, 2] and len(series) == 251
     ids = [q["Id"] for p in sent for q in p["MetricDataQueries"]]

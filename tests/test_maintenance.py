@@ -156,7 +156,8 @@ def aws():
         put_instance_metrics(cloudwatch, "dms-hot", {**COOL, "CPUUtilization": [97, 93, 60],
                                                      "FreeableMemory": [300 * 1024**2, GiB, GiB]})
         put_instance_metrics(cloudwatch, "dms-cool", COOL)
-        yield s3, DmsGateway(boto3.client("dms", region_name="us-east-1"), cloudwatch), cloudwatch
+        yield s3, DmsGateway(boto3.client("dms", region_name="us-east-1"), cloudwatch,
+                                boto3.client("logs", region_name="us-east-1")), cloudwatch
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Hashable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Callable
 
@@ -24,7 +25,7 @@ from ..catalog import TableSpec
 from ..gateways import GatewayError, Gateways
 from ..gateways.dms import LATENCY_METRICS, METRIC_QUERIES_PER_CALL, DmsGateway
 from ..models import CheckName, CheckResult, Diagnosis, utcnow
-from . import checks
+from . import checks, tasklog
 from .verdict import decide
 
 log = logging.getLogger(__name__)
@@ -198,6 +199,15 @@ class _Round:
     def _settle(self, kind: str, key: Hashable, value: Any) -> None:
         self._inflight.settle(kind, key, self._memo[kind, key], value)
 
+    def task_logs(self, dms: DmsGateway, pairs: list[tuple[str, str]], now: datetime) -> None:
+        """Asks for the logs of (instance, task name) pairs, one read per task; the task's answer is
+        in already (its DMS check was made from it)."""
+        def read(pair: tuple[str, str]) -> Any:
+            task = self.answer("task", pair[1])
+            return dms.task_log(pair[0], task.resource_id, tasklog.window_end(task, now))
+
+        self._need("aws", "tasklog", pairs, _one(read))
+
     def _latency(self, dms: DmsGateway, pairs: list[tuple[str, str]], now: datetime) -> dict:
         """(instance, task name) -> series; CloudWatch knows a task by its resource id, not its name."""
         targets = {pair: (pair[0], self.answer("task", pair[1]).resource_id) for pair in pairs}
@@ -286,8 +296,39 @@ class Diagnoser:
             verdict, actions = decide(found)
             elapsed = int((time.monotonic() - started) * 1000)
             results.append(Diagnosis(spec.name, spec.source, found, verdict, actions, now, elapsed))
+        results = self._with_task_logs(round_, specs, results, now, started, deadline)
         self.before_answer()
         return results
+
+    def _with_task_logs(self, round_: _Round, specs: list[TableSpec], results: list[Diagnosis], now: datetime,
+                        started: float, deadline: float) -> list[Diagnosis]:
+        """The task log, read once the verdicts are in and only for the tables they show with a broken
+        task (one read per task however many of its tables), added to their DMS check. A log that
+        cannot be read is said in the check's evidence; the check and the verdict stand."""
+        broken = [(i, spec) for i, (spec, diag) in enumerate(zip(specs, results)) if tasklog.wanted(diag)]
+        if not broken:
+            return results
+        round_.task_logs(self.gateways.dms, [(spec.dms_instance, spec.dms_task) for _, spec in broken], now)
+        results = list(results)
+        for i, spec in broken:
+            log = self._task_log(round_.future("tasklog", (spec.dms_instance, spec.dms_task)), deadline)
+            diag = results[i]
+            found = tuple(tasklog.with_task_log(c, log) if c.name is CheckName.DMS else c for c in diag.checks)
+            results[i] = replace(diag, checks=found, elapsed_ms=int((time.monotonic() - started) * 1000))
+        return results
+
+    def _task_log(self, future: Future, deadline: float) -> Any:
+        """The log, or why it could not be read."""
+        try:
+            return future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            return f"CloudWatch Logs did not answer within {self.timeout:g}s"
+        except GatewayError as exc:
+            return f"CloudWatch Logs: {exc}"
+        except Exception as exc:  # noqa: BLE001 - the rest of the answer stands
+            ref = uuid.uuid4().hex[:8]
+            log.exception("task log read failed unexpectedly (ref %s)", ref)
+            return f"CloudWatch Logs failed unexpectedly ({type(exc).__name__}, ref {ref})"
 
     def _collect(self, name: CheckName, backend: str, futures: list[Future], make: Callable[..., CheckResult],
                  spec: TableSpec, now: datetime, deadline: float) -> CheckResult:

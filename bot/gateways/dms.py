@@ -1,12 +1,14 @@
-"""AWS DMS and its CloudWatch metrics (namespace AWS/DMS): one gateway, since the metric dimensions
-come from the task itself."""
+"""AWS DMS, its CloudWatch metrics (namespace AWS/DMS) and its task log (CloudWatch Logs): one gateway,
+since the metric dimensions and the log's group and stream are all named from the task itself (its
+replication instance and the resource id at the end of its ARN)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from . import GatewayError, NotFound
 
@@ -34,6 +36,12 @@ class TaskInfo:
     @property
     def tables_errored(self) -> int:
         return int(self.stats.get("TablesErrored") or 0)
+
+    @property
+    def stopped_at(self) -> datetime | None:
+        """When a task that is not running stopped (ReplicationTaskStats.StopDate), if DMS says."""
+        value = self.stats.get("StopDate")
+        return _utc(value) if self.status != "running" and isinstance(value, datetime) else None
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,41 @@ class Series:
         return self.points[-1][1] if self.points else None
 
 
+# The task log. DMS writes it only when the task settings have Logging.EnableLogging = true, to the
+# group dms-tasks-<replication instance identifier>, stream dms-task-<task resource id>.
+TASK_LOG_EVENTS = 1000  # FilterLogEvents' limit for one read (the API allows up to 10 000)
+TASK_LOG_BYTES = 256 * 1024  # what one read keeps of the lines' text at most
+TASK_LOG_LINE_CHARS = 1000  # a longer line is cut: the start says what went wrong
+# Errors and warnings only: DMS writes the severity letter after the component, as in
+# "2023-05-24T13:52:50 [SOURCE_CAPTURE  ]W:  Value of column ... (postgres_pglogical.c:2550)".
+TASK_LOG_PATTERN = '?"]E:" ?"]W:"'
+_SEVERITY = re.compile(r"\[([A-Z0-9_]+) *\]([A-Z]):")
+
+
+@dataclass(frozen=True)
+class LogLine:
+    at: datetime
+    severity: str  # "E" (error) or "W" (warning)
+    text: str  # the line as DMS wrote it, cut at TASK_LOG_LINE_CHARS
+
+
+@dataclass(frozen=True)
+class TaskLog:
+    """One bounded read of a task log: its error and warning lines of the last `hours`, oldest first."""
+
+    group: str
+    stream: str
+    hours: int
+    end: datetime
+    lines: tuple[LogLine, ...] = ()
+    missing: str = ""  # "log group" or "log stream" when there is none: task logging is off
+    more: bool = False  # the read stopped at its bound: the window holds lines newer than these
+
+
+def task_log_names(instance: str, task_resource_id: str) -> tuple[str, str]:
+    return f"dms-tasks-{instance}", f"dms-task-{task_resource_id}"
+
+
 def _latency_queries(targets: list[tuple[str, str]]) -> list[dict]:
     """Dimensions: the instance's name and the task's resource id (the ARN's last segment)."""
     return [
@@ -85,9 +128,10 @@ def _latency_queries(targets: list[tuple[str, str]]) -> list[dict]:
 
 
 class DmsGateway:
-    def __init__(self, dms_client: Any, cloudwatch_client: Any):
+    def __init__(self, dms_client: Any, cloudwatch_client: Any, logs_client: Any):
         self._dms = dms_client
         self._cw = cloudwatch_client
+        self._logs = logs_client
         self.calls = 0  # backend calls made: tests check that bad input reaches no backend
 
     def task(self, identifier: str) -> TaskInfo:
@@ -181,6 +225,39 @@ class DmsGateway:
             if not token:
                 return points
 
+    # The task's own log -------------------------------------------------------------------------
+
+    def task_log(self, instance: str, task_resource_id: str, end: datetime, hours: int = 3) -> TaskLog:
+        """The errors and warnings the task logged in the hours before `end`: one FilterLogEvents call,
+        bounded in events (its limit) and in the bytes kept. No group or stream: logging is off."""
+        group, stream = task_log_names(instance, task_resource_id)
+        self.calls += 1
+        try:
+            resp = self._logs.filter_log_events(
+                logGroupName=group, logStreamNames=[stream], filterPattern=TASK_LOG_PATTERN,
+                startTime=_epoch_ms(end - timedelta(hours=hours)), endTime=_epoch_ms(end), limit=TASK_LOG_EVENTS)
+        except ClientError as exc:
+            if _code(exc) == "ResourceNotFoundException":
+                # "The specified log group does not exist." / "The specified log stream does not exist."
+                said = exc.response.get("Error", {}).get("Message", "").lower()
+                return TaskLog(group, stream, hours, end, missing="log stream" if "stream" in said else "log group")
+            raise GatewayError(f"FilterLogEvents failed: {_code(exc)}") from None
+        except BotoCoreError as exc:  # timeouts, connection errors, missing credentials
+            raise GatewayError(f"FilterLogEvents failed: {type(exc).__name__}") from None
+        lines, kept, full = [], 0, False
+        for event in resp.get("events", []):
+            text = event.get("message", "")[:TASK_LOG_LINE_CHARS].rstrip()
+            found = _SEVERITY.search(text)
+            if found is None or found.group(2) not in ("E", "W"):
+                continue  # the pattern already asks for these; a line without a severity is not one
+            kept += len(text.encode())
+            if kept > TASK_LOG_BYTES:
+                full = True
+                break
+            lines.append(LogLine(datetime.fromtimestamp(event["timestamp"] / 1000, timezone.utc),
+                                 found.group(2), text))
+        return TaskLog(group, stream, hours, end, tuple(lines), more=full or bool(resp.get("nextToken")))
+
     # Remediation calls -------------------------------------------------------------------------
 
     def start_task(self, task_arn: str, start_type: str = "resume-processing") -> str:
@@ -244,6 +321,10 @@ INSTANCE_METRICS = {
 
 def _code(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "error")
+
+
+def _epoch_ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
 
 
 def _utc(value: datetime) -> datetime:

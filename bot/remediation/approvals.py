@@ -294,8 +294,8 @@ class ApprovalRequest:
     plan_hash: str
     plan_data: dict[str, Any]
     channel: str = ""
-    thread_ts: str = ""
-    message_ts: str = ""
+    thread: str = ""  # the chat thread the request belongs to (an opaque reference from the glue)
+    message: str = ""  # the request's own message, drawn again at every transition
     approved_by: tuple[str, ...] = ()
     decided_by: str = ""
     outcome: str = ""
@@ -312,7 +312,7 @@ class ApprovalRequest:
 
 
 _FLOATS = ("created_at", "expires_at", "approved_at", "start_by", "started_at", "finished_at")
-_STRINGS = ("channel", "thread_ts", "message_ts", "decided_by", "outcome", "live")
+_STRINGS = ("channel", "thread", "message", "decided_by", "outcome", "live")
 
 
 def _decode(d: dict[str, str]) -> ApprovalRequest:
@@ -342,13 +342,13 @@ class Approvals:
 
     def create(self, *, offer_id: str, action: str, table: str, requester: str, people: int, ttl_s: int,
                steps: tuple[str, ...], facts: tuple[str, ...], plan_hash: str, data: dict[str, Any],
-               channel: str, thread_ts: str) -> Reply:
+               channel: str, thread: str) -> Reply:
         """A new request (CREATED), or the one this offer already made (EXISTS: a double click, a retry);
         `value` is the request id either way."""
         request_id = secrets.token_urlsafe(12)
         fields = {"id": request_id, "action": action, "table": table, "requester": requester, "people": people,
                   "state": State.REQUESTED.value, "plan_steps": json.dumps(steps), "plan_facts": json.dumps(facts),
-                  "plan_hash": plan_hash, "plan_data": json.dumps(data), "channel": channel, "thread_ts": thread_ts,
+                  "plan_hash": plan_hash, "plan_data": json.dumps(data), "channel": channel, "thread": thread,
                   "approved_by": "", "progress": "[]", "step_done": -1, "step_started": -1, "lease_until": 0,
                   "fence": 0, "start_window_s": self.start_window_s}
         flat = [v for pair in fields.items() for v in pair]
@@ -368,7 +368,7 @@ class Approvals:
         return self.get(found.decode()) if found else None
 
     def attach_message(self, request_id: str, channel: str, ts: str) -> None:
-        self.redis.hset(_REQ.format(request_id), mapping={"channel": channel, "message_ts": ts})
+        self.redis.hset(_REQ.format(request_id), mapping={"channel": channel, "message": ts})
 
     def approve(self, request_id: str, user: str, plan_hash: str) -> Reply:
         return self._run("approve", [_REQ.format(request_id), _PEOPLE.format(request_id)], user, plan_hash)

@@ -47,8 +47,8 @@ class Remediation:
         self.bot, self.approvals, self.approvers = bot, approvals, approvers
         self._enqueue, self._reporter = enqueue, reporter
 
-    def click(self, offer_id: str, kind: ActionKind, user: str, thread_ts: str) -> Answer:
-        return self._guarded(lambda: self._click(offer_id, kind, user, thread_ts))
+    def click(self, offer_id: str, kind: ActionKind, user: str, thread: str) -> Answer:
+        return self._guarded(lambda: self._click(offer_id, kind, user, thread))
 
     def request(self, table: str, kind: ActionKind, user: str, channel: str) -> Answer:
         """Typed rather than clicked (`/sync-status resync <table>`): the same request a button makes."""
@@ -81,7 +81,7 @@ class Remediation:
 
     # -- the flows ---------------------------------------------------------------------------------
 
-    def _click(self, offer_id: str, kind: ActionKind, user: str, thread_ts: str) -> Answer:
+    def _click(self, offer_id: str, kind: ActionKind, user: str, thread: str) -> Answer:
         offer = self.bot.offers.get(offer_id)
         if offer is None or offer.action is not kind:
             return _refuse(STALE)
@@ -105,7 +105,7 @@ class Remediation:
         reply = self.approvals.create(
             offer_id=offer.id, action=kind.value, table=spec.name, requester=user, people=people,
             ttl_s=self.bot.catalog.access.approval_ttl_minutes * 60, steps=plan.steps, facts=plan.facts,
-            plan_hash=plan.hash, data=plan.data, channel=offer.channel, thread_ts=thread_ts)
+            plan_hash=plan.hash, data=plan.data, channel=offer.channel, thread=thread)
         request = self.approvals.get(reply.value)
         if reply.result is Result.EXISTS:  # two clicks raced past the check above; the script let one through
             return self._already_used(request)

@@ -19,11 +19,11 @@ from bot.gateways import Gateways
 from bot.diagnostics.typemap import snowflake_type
 from bot.gateways import GatewayError, NotFound
 from bot.gateways.aurora import AuroraGateway, PgColumn, Slot, VacuumStats
-from bot.gateways.dms import DmsGateway
+from bot.gateways.dms import DmsGateway, task_log_names
 from bot.gateways.s3 import S3Gateway
 from bot.gateways.snowflake import LoadRecord, PipeStatus, SnowflakeGateway, parse_pipe_status
 
-from . import maintenance, moto_dms
+from . import maintenance, moto_dms, moto_logs
 from .scenarios import SCENARIOS, Scenario, TableWorld
 
 # fakesnow's cursor fetches rows through DuckDB's Arrow export, which warns on every such fetch that
@@ -183,13 +183,16 @@ class Sandbox:
         self.now = now or datetime.now(timezone.utc)
         self.catalog: Catalog = parse_catalog(CATALOG_TOML, "sandbox catalog")
         moto_dms.install()
+        moto_logs.install()
         self._mock = mock_aws()
         self._mock.start()
         self.dms_client = _client("dms")
         self.cloudwatch_client = _client("cloudwatch")
+        self.logs_client = _client("logs")
         self.s3_client = _client("s3")
         self.fakesnow = FakeSnow()
         self.task_arn = self._seed_dms()
+        self.seed_task_log()
         self._seed_s3()
         pipes, history, definitions = self._seed_snowflake()
         self.snowflake = SandboxSnowflake(self.fakesnow, pipes, history, definitions)
@@ -197,7 +200,7 @@ class Sandbox:
         self.aurora = self._seed_aurora(aurora_dsn)
         maintenance.seed(self)
         self.gateways = Gateways(
-            dms=DmsGateway(self.dms_client, self.cloudwatch_client),
+            dms=DmsGateway(self.dms_client, self.cloudwatch_client, self.logs_client),
             s3=S3Gateway(self.s3_client),
             snowflake=self.snowflake,
             aurora=self.aurora,
@@ -252,6 +255,8 @@ class Sandbox:
         model.status = s.task_status
         model.stop_reason, model.last_failure_message, model.tables_errored = s.stop_reason, s.failure, s.tables_errored
         model.table_statistics = [self._table_stat(spec) for spec in self.catalog.tables]
+        if s.stopped_minutes_ago is not None:
+            model.stop_date = self.now - timedelta(minutes=s.stopped_minutes_ago)
         resource_id = arn.rsplit(":", 1)[-1]
         points = len(s.latency_seconds)
         for metric in ("CDCLatencySource", "CDCLatencyTarget"):
@@ -262,6 +267,21 @@ class Sandbox:
                 "Timestamp": self.now - timedelta(minutes=5 * (points - i) - 2),
                 "Value": value, "Unit": "Seconds"} for i, value in enumerate(s.latency_seconds)])
         return arn
+
+    def seed_task_log(self) -> None:
+        """The scenario's task log where DMS writes it when Logging.EnableLogging is on (tests that
+        turn logging off delete the group; this puts it back)."""
+        group, stream = task_log_names("dms-prod", self.task_arn.rsplit(":", 1)[-1])
+        self.logs_client.create_log_group(logGroupName=group)
+        self.logs_client.create_log_stream(logGroupName=group, logStreamName=stream)
+        events = []
+        for first, last, every, line in self.scenario.task_log:
+            for minutes in range(first, last - 1, -every):
+                at = self.now - timedelta(minutes=minutes)
+                events.append({"timestamp": int(at.timestamp() * 1000), "message": f"{at:%Y-%m-%dT%H:%M:%S} {line}"})
+        events.sort(key=lambda e: e["timestamp"])  # PutLogEvents wants them in order
+        if events:
+            self.logs_client.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
 
     def _table_stat(self, spec: TableSpec) -> dict[str, Any]:
         world = self.world(spec)

@@ -17,6 +17,45 @@ MISMATCH_ERROR = ("Number of columns in file (8) does not match that of the corr
                   "use file format option error_on_column_count_mismatch=false to ignore this error")
 
 
+# The DMS task log (CloudWatch Logs group dms-tasks-<instance>, stream dms-task-<resource id>), as
+# (minutes ago of the first line, of the last, every N minutes, the line after its timestamp). The lines
+# have the shape DMS writes: "<time> [<component padded to 16>]<severity>:  <message>  (<source>:<line>)",
+# e.g. "2023-05-24T13:52:50 [SOURCE_CAPTURE  ]W:  Value of column ... (postgres_pglogical.c:2550)" in
+# public DMS troubleshooting write-ups; the messages are the libpq and DMS errors of each story.
+LogSeries = tuple[int, int, int, str]
+
+QUIET_LOG: tuple[LogSeries, ...] = (
+    (178, 178, 1, "[TASK_MANAGER    ]I:  Task 'AURORA-SNOWFLAKE-CDC' running CDC only in resume mode  "
+                  "(replicationtask.c:1465)"),
+    (170, 5, 15, "[PERFORMANCE     ]I:  Source latency 4.12 seconds, Target latency 5.03 seconds, "
+                 "Handling latency 0.91 seconds  (replicationtask.c:3793)"),
+)
+SWAP_FULL = ("[SORTER          ]W:  Reading from source is paused. Total storage used by swap files exceeded the "
+             "limit 1048576000 bytes  (sorter_transaction.c:110)")
+STOPPED_MINUTES_AGO = 178
+
+FAILED_LOG: tuple[LogSeries, ...] = (
+    (215, 181, 4, SWAP_FULL),
+    (200, 180, 2, "[SOURCE_CAPTURE  ]E:  RetCode: SQL_ERROR  SqlState: 08001 NativeError: 101 Message: "
+                  "[unixODBC]could not receive data from server: Connection timed out [1022502]  "
+                  "(ar_odbc_stmt.c:2816)"),
+    (179, 179, 1, "[SOURCE_CAPTURE  ]E:  Cannot connect to the source endpoint using 'host=aurora-prod.cluster-"
+                  "c1x2y3z4w5.us-east-1.rds.amazonaws.com port=5432 dbname=app user=dms_repl "
+                  "password=Tr0ub4dor-3x sslmode=require' [1020101]  (postgres_endpoint_imp.c:1108)"),
+    (178, 178, 1, "[TASK_MANAGER    ]E:  Task error notification received from subtask 0, thread 0 [1022502]  "
+                  "(replicationtask.c:2880)"),
+    (178, 178, 1, "[TASK_MANAGER    ]I:  Task 'AURORA-SNOWFLAKE-CDC' stopped  (replicationtask.c:3148)"),
+)
+STALLED_LOG: tuple[LogSeries, ...] = (
+    (176, 1, 1, "[SOURCE_CAPTURE  ]E:  Error reading from the replication slot 'dms_slot_aurora_snowflake_cdc': "
+                "could not receive data from WAL stream: SSL SYSCALL error: EOF detected [1020101]  "
+                "(postgres_test_decoding.c:385)"),
+    (175, 3, 4, SWAP_FULL),
+    (170, 5, 15, "[PERFORMANCE     ]I:  Source latency 10742.38 seconds, Target latency 10811.20 seconds, "
+                 "Handling latency 68.82 seconds  (replicationtask.c:3793)"),
+)
+
+
 @dataclass(frozen=True)
 class TableWorld:
     columns: tuple[tuple[str, str], ...]
@@ -43,6 +82,8 @@ class Scenario:
     slot_active: bool = True
     slot_wal_status: str = "reserved"
     slot_retained_bytes: int = 48 * 1024**2
+    stopped_minutes_ago: int | None = None  # ReplicationTaskStats.StopDate of a task that is not running
+    task_log: tuple[LogSeries, ...] = QUIET_LOG
     tables: dict[str, TableWorld] = field(default_factory=dict)
 
 
@@ -68,11 +109,12 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
                      "could not receive data from server: Connection timed out; Stop Reason FATAL_ERROR",
              tables_errored=1, latency_seconds=(5, 6, 40, 400, 900, 1500, 2400),
              slot_active=False, slot_retained_bytes=7 * 1024**3,
+             stopped_minutes_ago=STOPPED_MINUTES_AGO, task_log=FAILED_LOG,
              tables={k: replace(v, file_minutes_ago=(190, 176), newest_row_minutes_ago=180,
                                 loads=((176, "Loaded", ""),)) for k, v in HEALTHY_TABLES.items()}),
     Scenario("stalled", "The DMS task says running, but no CDC file has reached S3 for three hours.",
              latency_seconds=(5, 60, 600, 1800, 3600, 5400, 7200, 9000, 10800),
-             slot_retained_bytes=38 * 1024**3,
+             slot_retained_bytes=38 * 1024**3, task_log=STALLED_LOG,
              tables=_orders(file_minutes_ago=(200, 190, 181), loads=((181, "Loaded", ""),), **_STALE)),
     Scenario("schema-mismatch", "A column was added to public.orders; Snowpipe rejects every new file.",
              tables=_orders(new_in_aurora=(("discount_code", "character varying(64)"), ("loyalty_points", "integer")),
