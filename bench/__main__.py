@@ -97,11 +97,15 @@ FLEET_CALLS = [
     ("snowflake", "COPY_HISTORY", f"{CHUNK['history']} tables a statement"),
     ("snowflake", "MAX(freshness column)", f"{CHUNK['newest']} tables a statement"),
     ("snowflake", "information_schema.columns", f"{CHUNK['sfcols']} tables a statement"),
+    ("snowflake", "COUNT(*) of final tables", f"{CHUNK['rows']} tables a statement"),
+    ("snowflake", "SHOW TASKS", "per database"), ("snowflake", "TASK_HISTORY", f"{CHUNK['taskruns']} tasks a statement"),
     ("snowflake", "login", f"pool of {SNOWFLAKE_POOL}, warm"), ("snowflake", "TCP connections", "the connector's"),
-    ("aurora", "information_schema.columns", "one query"), ("aurora", "pg_replication_slots", "one query"),
+    ("aurora", "information_schema.columns", "one query"), ("aurora", "row counts", f"{CHUNK['pgrows']} tables a query"),
+    ("aurora", "pg_replication_slots", "one query"),
     ("aurora", "login", "one per query"),
 ]
-SNOWFLAKE_STATEMENTS = ("SYSTEM$PIPE_STATUS", "COPY_HISTORY", "MAX(freshness column)", "information_schema.columns")
+SNOWFLAKE_STATEMENTS = ("SYSTEM$PIPE_STATUS", "COPY_HISTORY", "MAX(freshness column)", "information_schema.columns",
+                        "COUNT(*) of final tables", "SHOW TASKS", "TASK_HISTORY")
 
 
 def fleet(sizes: tuple[int, ...], rounds: int) -> list[tuple[bool, str]]:
@@ -140,7 +144,8 @@ def fleet(sizes: tuple[int, ...], rounds: int) -> list[tuple[bool, str]]:
     big = runs[-1]
     n, tasks = big.tables, -(-big.tables // 100)
     statements = sum(-(-n * per // CHUNK[kind]) for kind, per in (("pipe", 1), ("history", 1), ("newest", 1),
-                                                                   ("sfcols", 2)))
+                                                                   ("sfcols", 2), ("rows", 1), ("taskruns", 1),
+                                                                   ("tasks", 1)))
     snowflake = sum(big.calls["snowflake", s] for s in SNOWFLAKE_STATEMENTS)
     bounded = (big.calls["dms", "DescribeReplicationTasks"] == tasks
                and big.calls["dms", "DescribeTableStatistics"] == tasks

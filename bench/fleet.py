@@ -218,6 +218,12 @@ class FakeLogs(_Aws):
         return {"events": [], "searchedLogStreams": []}
 
 
+    def get_metric_widget_image(self, **params: Any) -> dict[str, Any]:
+        """The latency picture posted after a table's diagnosis: a fixed PNG, as CloudWatch returns one."""
+        self._request("GetMetricWidgetImage", params)
+        return {"MetricWidgetImage": b"\x89PNG\r\n\x1a\n" + bytes(64)}
+
+
 class FakeS3(_Aws):
     """ListObjectsV2 over sorted keys: Prefix, StartAfter, ContinuationToken, MaxKeys up to 1000."""
 
@@ -279,7 +285,10 @@ class FakeSnowflake:
             snowflake_sql.pipe_statuses_sql(n): ("SYSTEM$PIPE_STATUS", self._pipes),
             snowflake_sql.copy_histories_sql(n // 3): ("COPY_HISTORY", self._history),
             snowflake_sql.newest_many_sql(n // 2): ("MAX(freshness column)", self._newest),
-            snowflake_sql.columns_many_sql(n // 2): ("information_schema.columns", self._columns),
+            snowflake_sql.column_types_many_sql(n // 2): ("information_schema.columns", self._column_types),
+            snowflake_sql.row_counts_sql(n): ("COUNT(*) of final tables", self._counts),
+            snowflake_sql.task_histories_sql(n // 4): ("TASK_HISTORY", self._task_runs),
+            snowflake_sql.SHOW_TASKS_SQL: ("SHOW TASKS", self._tasks),
         }
         # The single-table statements too (the gateway keeps them), one table's answer each.
         answers.update({
@@ -293,6 +302,28 @@ class FakeSnowflake:
         operation, answer = answers[sql]
         self._fleet.backends.trip("snowflake", operation)
         self._rows = answer(list(params))
+
+    # SHOW TASKS' columns (Snowflake's reference for SHOW TASKS), as the connector describes them.
+    description = [(c,) for c in ("created_on", "name", "id", "database_name", "schema_name", "owner", "comment",
+                                  "warehouse", "schedule", "predecessors", "state", "definition", "condition")]
+
+    def _tasks(self, params: list) -> list[tuple]:
+        return [(self._fleet.now, spec.merge_task.split(".")[1], "01b", "SYNC", spec.merge_task.split(".")[0],
+                 "SYNC_LOADER", None, "SYNC_WH", "1 MINUTE", "[]", "started", "MERGE INTO …", None)
+                for spec in self._fleet.catalog.tables]
+
+    def _task_runs(self, params: list) -> list[tuple]:
+        now = self._fleet.now.replace(tzinfo=None)
+        return [(label, "SUCCEEDED", now - timedelta(minutes=m), now - timedelta(minutes=m, seconds=-20), None, None)
+                for label in params[::4] for m in (1, 2, 3)]
+
+    def _counts(self, params: list) -> list[tuple]:
+        return [tuple(50_000 for _ in params)]
+
+    def _column_types(self, params: list) -> list[tuple]:
+        sizes = {"TEXT": (16_777_216, None, None), "NUMBER": (None, 38, 2)}
+        return [(schema, name, sf_name.upper(), sf_type, *sizes.get(sf_type, (None, None, None)))
+                for schema, name in zip(params[::2], params[1::2]) for sf_name, _, sf_type in COLUMNS]
 
     def _pipes(self, pipes: list[str]) -> list[tuple]:
         return [tuple(json.dumps(self._fleet.state_of_pipe(p)) for p in pipes)]
@@ -337,6 +368,9 @@ class FakeAurora:
         elif sql == aurora_sql.COLUMNS_SQL:
             self._fleet.backends.trip("aurora", "information_schema.columns")
             self._rows = [row[2:] for row in self._columns(*params)]
+        elif sql == aurora_sql.ROW_COUNTS_SQL:
+            self._fleet.backends.trip("aurora", "row counts")
+            self._rows = [(schema, table, 50_000, 50_000, None) for schema, table in zip(*params[1:])]
         elif sql == aurora_sql.SLOTS_SQL:
             self._fleet.backends.trip("aurora", "pg_replication_slots")
             self._rows = [("dms_slot_cdc", "test_decoding", "logical", True, "reserved", 48 * 1024**2)]

@@ -180,7 +180,9 @@ class World:
 
         class Counted(psycopg.Connection):
             def execute(self, query: Any, params: Any = None, **kw: Any) -> Any:
-                what = "pg_replication_slots" if "pg_replication_slots" in str(query) else "information_schema.columns"
+                text = str(query)
+                what = ("pg_replication_slots" if "pg_replication_slots" in text else
+                        "information_schema.columns" if "information_schema.columns" in text else "row counts")
                 with world._lock:
                     world._pg_queries["aurora", what] += 1
                 return super().execute(query, params, **kw)

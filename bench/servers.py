@@ -32,7 +32,7 @@ from syncbot.sandbox.scenarios import ORDERS_COLUMNS
 
 from .delay import DelayProxy
 from .protocols import REGION, fleet_catalog
-from .snowpipe import HISTORY_TABLE, SnowpipeTelemetry
+from .snowpipe import HISTORY_TABLE, RUNS_TABLE, TASKS_TABLE, SnowpipeTelemetry
 
 
 def paused(i: int) -> bool:
@@ -199,6 +199,17 @@ def seed_snowflake(catalog: Catalog, now: datetime, layer: SnowpipeTelemetry) ->
     cur.execute("CREATE SCHEMA IF NOT EXISTS TELEMETRY")
     cur.execute(f"CREATE TABLE {HISTORY_TABLE} (TABLE_NAME VARCHAR, FILE_NAME VARCHAR, STATUS VARCHAR, "
                 "ROW_COUNT NUMBER, FIRST_ERROR_MESSAGE VARCHAR, LAST_LOAD_TIME TIMESTAMP_NTZ)")
+    cur.execute(f"CREATE TABLE {TASKS_TABLE} (NAME VARCHAR, SCHEMA_NAME VARCHAR, STATE VARCHAR, SCHEDULE VARCHAR, "
+                "PREDECESSORS VARCHAR)")
+    cur.execute(f"CREATE TABLE {RUNS_TABLE} (NAME VARCHAR, SCHEMA_NAME VARCHAR, STATE VARCHAR, "
+                "SCHEDULED_TIME TIMESTAMP_NTZ, COMPLETED_TIME TIMESTAMP_NTZ, ERROR_CODE VARCHAR, ERROR_MESSAGE VARCHAR)")
+    tasks = [(spec.merge_task.split(".")[-1], spec.merge_task.split(".")[-2], "started", "5 MINUTE", None)
+             for spec in catalog.tables]
+    cur.executemany(f"INSERT INTO {TASKS_TABLE} VALUES (%s, %s, %s, %s, %s)", tasks)
+    cur.executemany(f"INSERT INTO {RUNS_TABLE} VALUES (%s, %s, %s, %s, %s, %s, %s)", [
+        (name, schema, "SUCCEEDED", (now - timedelta(minutes=m)).replace(tzinfo=None),
+         (now - timedelta(minutes=m - 1)).replace(tzinfo=None), None, None)
+        for name, schema, *_ in tasks for m in (3, 8, 13)])
     cols = ", ".join(f"{name.upper()} {snowflake_type(_pg(name, dtype))}" for name, dtype in ORDERS_COLUMNS)
     history = []
     for i, spec in enumerate(catalog.tables):

@@ -1,6 +1,6 @@
 """An ASGI layer in front of fakesnow's server: counts logins and statements as they arrive over HTTP,
-and answers the two Snowpipe reads fakesnow lacks (SYSTEM$PIPE_STATUS and the COPY_HISTORY table
-function; the tests and the sandbox fake the same two at the gateway seam).
+and answers the telemetry reads fakesnow lacks (SYSTEM$PIPE_STATUS, the COPY_HISTORY and TASK_HISTORY
+table functions, SHOW TASKS; the tests and the sandbox fake the same at the gateway seam).
 
 Everything else about those statements stays real: the connector binds the names client-side and
 sends the statement over HTTP, fakesnow parses and runs it in DuckDB and answers in the connector's
@@ -20,12 +20,17 @@ from typing import Any, Callable
 
 LOGIN_PATH, QUERY_PATH = "/session/v1/login-request", "/queries/v1/query-request"
 HISTORY_TABLE = "TELEMETRY.COPY_HISTORY"  # TABLE_NAME, FILE_NAME, STATUS, ROW_COUNT, FIRST_ERROR_MESSAGE, LAST_LOAD_TIME
+TASKS_TABLE = "TELEMETRY.TASKS"  # NAME, SCHEMA_NAME, STATE, SCHEDULE, PREDECESSORS: what SHOW TASKS lists
+RUNS_TABLE = "TELEMETRY.TASK_HISTORY"  # NAME, SCHEMA_NAME, STATE, SCHEDULED_TIME, COMPLETED_TIME, ERROR_CODE, ERROR_MESSAGE
 
 _PIPE_STATUS = re.compile(r"SYSTEM\$PIPE_STATUS\('([^']*)'\)")
 _COPY_HISTORY = re.compile(r"TABLE\(INFORMATION_SCHEMA\.COPY_HISTORY\(TABLE_NAME=>'([^']*)', START_TIME=>([^)]*\)\))\)\)")
+_TASK_HISTORY = re.compile(r"TABLE\(INFORMATION_SCHEMA\.TASK_HISTORY\(SCHEDULED_TIME_RANGE_START=>([^)]*\)\)), "
+                           r"TASK_NAME=>'([^']*)', RESULT_LIMIT=>\d+\)\)")
 # What each statement is, by the gateway's own SQL (bot.gateways.snowflake), for the counts.
 _KINDS = (("SYSTEM$PIPE_STATUS", "SYSTEM$PIPE_STATUS"), ("COPY_HISTORY", "COPY_HISTORY"),
-          ("SELECT MAX(", "MAX(freshness column)"), ("information_schema.columns", "information_schema.columns"))
+          ("TASK_HISTORY", "TASK_HISTORY"), ("SHOW TASKS", "SHOW TASKS"), ("SELECT MAX(", "MAX(freshness column)"),
+          ("COUNT(*)", "COUNT(*) of final tables"), ("information_schema.columns", "information_schema.columns"))
 
 
 class SnowpipeTelemetry:
@@ -84,4 +89,12 @@ class SnowpipeTelemetry:
             return (f"(SELECT FILE_NAME, STATUS, ROW_COUNT, FIRST_ERROR_MESSAGE, LAST_LOAD_TIME FROM {HISTORY_TABLE} "
                     f"WHERE TABLE_NAME = '{table}' AND LAST_LOAD_TIME >= {since})")
 
-        return _COPY_HISTORY.sub(history, _PIPE_STATUS.sub(status, sql))
+        def runs(match: re.Match) -> str:
+            since, task = match.group(1), match.group(2)
+            return (f"(SELECT STATE, SCHEDULED_TIME, COMPLETED_TIME, ERROR_CODE, ERROR_MESSAGE, SCHEMA_NAME "
+                    f"FROM {RUNS_TABLE} WHERE NAME = '{task}' AND SCHEDULED_TIME >= {since})")
+
+        if sql.startswith("SHOW TASKS"):
+            return (f"SELECT NAME AS name, SCHEMA_NAME AS schema_name, STATE AS state, SCHEDULE AS schedule, "
+                    f"PREDECESSORS AS predecessors FROM {TASKS_TABLE}")
+        return _TASK_HISTORY.sub(runs, _COPY_HISTORY.sub(history, _PIPE_STATUS.sub(status, sql)))

@@ -11,6 +11,7 @@ from .catalog import Catalog, TableSpec
 from .diagnostics.runner import Diagnoser
 from .models import ActionKind, Diagnosis
 from .offers import Offer, OfferStore
+from .pictures import Picture, latency_picture
 from .models import worst_first
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,9 @@ class SyncBot:
 
     def diagnose_all(self) -> list[Diagnosis]:
         return worst_first(self.diagnoser.diagnose_many(list(self.catalog.tables)))
+
+    def latency_picture(self, spec: TableSpec) -> Picture | None:
+        return latency_picture(self.diagnoser.gateways, spec)
 
     def offer(self, diag: Diagnosis, channel: str) -> list[Offer]:
         """Stores each applicable fix, and the re-sync for every table (the runbook's re-sync is for data

@@ -25,7 +25,8 @@ from .settings import Settings
 
 # The AWS calls the bot makes, by IAM action (the README's policies list exactly these).
 READ_ACTIONS = ("dms:DescribeReplicationTasks", "dms:DescribeTableStatistics", "cloudwatch:GetMetricData",
-                "logs:FilterLogEvents", "s3:ListBucket", "s3:GetLifecycleConfiguration")
+                "cloudwatch:GetMetricWidgetImage", "logs:FilterLogEvents", "s3:ListBucket",
+                "s3:GetLifecycleConfiguration")
 REMEDIATION_ACTIONS = ("dms:StartReplicationTask", "dms:StopReplicationTask", "dms:ReloadTables")
 _DENIED = re.compile(r"AccessDenied|UnauthorizedOperation|not authorized|: 403\b")
 POLICY_HINT = "the README's \"IAM policy\" section"

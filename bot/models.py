@@ -43,24 +43,29 @@ class CheckName(StrEnum):
     FRESHNESS = "Freshness"
     SCHEMA = "Schema drift"
     SLOT = "Replication slot"
+    MERGE_TASK = "Merge task"
+    ROWS = "Row counts"
 
 
 class ActionKind(StrEnum):
     RESTART_TASK = "restart_task"
     PAUSE_PIPE = "pause_pipe"
     RESUME_PIPE = "resume_pipe"
-    ADD_COLUMNS = "add_columns"
+    # The value predates type fixes: catalogs' [access.policies] and stored offers name it so.
+    FIX_COLUMNS = "add_columns"
     RETRY_FILES = "retry_files"
     RESYNC = "resync"
+    RESUME_TASK = "resume_task"
 
 
 ACTION_LABELS = {
     ActionKind.RESTART_TASK: "Restart DMS task",
     ActionKind.PAUSE_PIPE: "Pause pipe",
     ActionKind.RESUME_PIPE: "Resume pipe",
-    ActionKind.ADD_COLUMNS: "Add missing columns",
+    ActionKind.FIX_COLUMNS: "Fix columns",
     ActionKind.RETRY_FILES: "Retry failed files",
     ActionKind.RESYNC: "Re-sync table",
+    ActionKind.RESUME_TASK: "Resume merge task",
 }
 
 

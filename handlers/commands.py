@@ -12,7 +12,7 @@ from bot.maintenance import maintenance_report
 from bot.models import ActionKind
 from bot.remediation.service import Remediation
 
-from . import actions, blocks, maintenance
+from . import actions, blocks, maintenance, pictures
 from .reporting import SlackReporter
 from .ids import COMMAND
 
@@ -89,7 +89,8 @@ def register(app: App, bot: SyncBot, remediation: Remediation, reporter: SlackRe
             ack(response_type="ephemeral", text=f"Running the runbook checks for *{spec.name}*…")
             diag = bot.diagnose(spec)
             offers = bot.offer(diag, channel)
-            publish(client, respond, channel, blocks.diagnosis_blocks(diag, offers), blocks.fallback_text(diag))
+            ts = publish(client, respond, channel, blocks.diagnosis_blocks(diag, offers), blocks.fallback_text(diag))
+            pictures.post_latency_picture(client, bot, spec, channel, ts)
 
 
 def request_resync(bot: SyncBot, remediation: Remediation, reporter: SlackReporter, table: str, command: dict,

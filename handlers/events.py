@@ -15,7 +15,7 @@ from bot.alert_threads import AlertThreads, Annotation, RecoveryNote, Thread
 from bot.alerts import Kind
 from bot.core import SyncBot
 
-from . import alert_posts, blocks
+from . import alert_posts, blocks, pictures
 
 log = logging.getLogger(__name__)
 MAX_FULL = 5  # full diagnoses under one alert; the rest of a big DMS task's tables get one summary
@@ -48,6 +48,9 @@ def post_annotation(client: WebClient, bot: SyncBot, annotation: Annotation) -> 
     shown, rest = annotation.diagnoses[:MAX_FULL], annotation.diagnoses[MAX_FULL:]
     for diag in shown:
         reply(client, where, blocks.fallback_text(diag), blocks.diagnosis_blocks(diag, bot.offer(diag, where.channel)))
+        spec = bot.find(diag.table)
+        if spec is not None:
+            pictures.post_latency_picture(client, bot, spec, where.channel, where.ts)
     if rest:
         reply(client, where, f"{len(rest)} more tables of this alert", blocks.fleet_blocks(list(rest)))
     by_first: dict[Thread, list[str]] = {}

@@ -170,6 +170,11 @@ class Console:
                     self._where[call.ts] = (p.get("channel", CHANNEL), p.get("thread_ts"))
                 self.show_blocks(p, call.ts if call.method == "chat.postMessage" else p.get("ts", ""),
                                  update=call.method == "chat.update")
+            elif call.method == "files.completeUploadExternal":
+                for shared in json.loads(p.get("files", "[]")):
+                    size = len(self.slack.uploads.get(shared["id"], b""))
+                    self.print(f"--- syncbot uploaded a picture in #{p.get('channel_id')} (in thread) ---\n"
+                               f"  [image: {shared.get('title', '')}, {size:,} bytes PNG]")
             elif call.method in ("response_url", "chat.postEphemeral"):
                 visible = "everyone" if p.get("response_type") == "in_channel" else "only visible to you"
                 self.print(f"({visible}) " + terminal.mrkdwn(p.get("text", "")))

@@ -35,6 +35,7 @@ class FakeSlack:
 
     def __post_init__(self) -> None:
         self.calls: list[Posted] = []
+        self.uploads: dict[str, bytes] = {}  # file id -> bytes sent to its upload URL (files_upload_v2 step 2)
         self.messages: dict[str, Posted] = {}
         self._lock = threading.Lock()
         self._seq = 0
@@ -85,6 +86,15 @@ class FakeSlack:
                 return {"ok": False, "error": "message_not_found"}
             target.params = {**target.params, **params}
             return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts")}
+        if method == "files.getUploadURLExternal":  # files_upload_v2, step 1 of 3
+            file_id = f"F0SANDBOX{self._next():03d}"
+            return {"ok": True, "file_id": file_id, "upload_url": f"{self.url}/upload/{file_id}"}
+        if method == "files.completeUploadExternal":  # step 3: shares the uploaded file in the channel/thread
+            files = json.loads(params.get("files", "[]"))
+            missing = [f["id"] for f in files if f["id"] not in self.uploads]
+            if missing:
+                return {"ok": False, "error": "file_not_found"}
+            return {"ok": True, "files": [{"id": f["id"], "title": f.get("title", "")} for f in files]}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": ts}
         if method == "chat.getPermalink":
@@ -99,6 +109,14 @@ class FakeSlack:
 def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            if self.path.startswith("/upload/"):  # files_upload_v2 step 2: the file's bytes, as Slack takes them
+                fake.uploads[self.path.rsplit("/", 1)[-1]] = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                data = b"OK"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
             raw = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
             if self.headers.get("Content-Type", "").startswith("application/json"):
                 params = json.loads(raw or "{}")

@@ -6,7 +6,7 @@ from bot.diagnostics import checks
 from bot.gateways.aurora import PgColumn, Slot
 from bot.gateways.dms import Series, TableStat, TaskInfo
 from bot.gateways.s3 import CdcFiles
-from bot.gateways.snowflake import LoadRecord, PipeStatus
+from bot.gateways.snowflake import LoadRecord, PipeStatus, SfColumn
 from bot.models import Status
 
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=timezone.utc)
@@ -105,8 +105,8 @@ def test_freshness_against_threshold():
 def test_schema_drift_gives_exact_alters_final_first():
     aurora = [PgColumn("id", "bigint"), PgColumn("note", "character varying", char_length=64),
               PgColumn("amount", "numeric", precision=12, scale=2)]
-    final = {"ID": "NUMBER"}
-    staging = {"ID": "NUMBER", "NOTE": "TEXT"}
+    final = {"ID": SfColumn("ID", "NUMBER", None, 19, 0)}
+    staging = {"ID": SfColumn("ID", "NUMBER", None, 19, 0), "NOTE": SfColumn("NOTE", "TEXT", 64)}
     result = checks.check_schema(aurora, final, staging, SPEC)
     assert result.status is Status.FAILING
     assert result.facts["alters"] == [

@@ -73,3 +73,13 @@ def test_console_alert_is_annotated_in_its_thread_and_its_buttons_work_there():
     assert ("--- syncbot posted in #C0ALERTS1 (in thread) ---\n✅ <@U0ALICE01> ran Resume pipe on orders: "
             "pipe STAGING.ORDERS_PIPE is now RUNNING") in out
     assert out.rstrip().endswith("--- CloudWatch posted in #C0ALERTS1 ---\n  lunch?")  # chatter gets nothing
+
+
+def test_diagnose_json_carries_the_deeper_checks():
+    result = run("diagnose", "orders", "--json", "--sandbox", "merge-task-suspended")
+    assert result.returncode == 1
+    [diag] = json.loads(result.stdout)
+    assert diag["actions"] == ["resume_task"]
+    checks = {c["name"]: c for c in diag["checks"]}
+    assert checks["Merge task"]["facts"]["suspended"] is True and checks["Merge task"]["status"] == "failing"
+    assert checks["Row counts"]["facts"]["missing_rows"] is False

@@ -10,7 +10,7 @@ from fakesnow.instance import FakeSnow
 
 from bot.gateways import GatewayError, NotFound
 from bot.gateways.snowflake import (
-    COPY_HISTORY_SQL, PIPE_STATUS_SQL, Refused, SnowflakeGateway, columns_many_sql, copy_histories_sql,
+    COPY_HISTORY_SQL, PIPE_STATUS_SQL, Refused, SnowflakeGateway, column_types_many_sql, copy_histories_sql,
     newest_many_sql, parse_load_record, parse_pipe_status, pipe_statuses_sql,
 )
 
@@ -121,9 +121,9 @@ def test_columns_of_many_tables_in_one_statement(snow):
     cur = snow.connect(database="SYNC", schema="PUBLIC").cursor()
     cur.execute("CREATE TABLE STAGING.ORDERS_CDC (OP VARCHAR(1), ID NUMBER(19,0))")
     gw = gateway(snow)
-    found = gw.columns_many(["PUBLIC.ORDERS", "STAGING.ORDERS_CDC", "PUBLIC.NOPE"])
-    assert found["PUBLIC.ORDERS"] == gw.columns("PUBLIC.ORDERS")
-    assert found["STAGING.ORDERS_CDC"] == {"OP": "TEXT", "ID": "NUMBER"}
+    found = gw.column_types_many(["PUBLIC.ORDERS", "STAGING.ORDERS_CDC", "PUBLIC.NOPE"])
+    assert {n: c.data_type for n, c in found["PUBLIC.ORDERS"].items()} == gw.columns("PUBLIC.ORDERS")
+    assert {n: c.data_type for n, c in found["STAGING.ORDERS_CDC"].items()} == {"OP": "TEXT", "ID": "NUMBER"}
     assert isinstance(found["PUBLIC.NOPE"], NotFound) and "PUBLIC.NOPE" in str(found["PUBLIC.NOPE"])
     assert gw.calls == 2  # the comparison's own columns() call included
 
@@ -216,7 +216,7 @@ def test_copy_histories_label_each_row_with_its_table():
     assert found["STAGING.PAYMENTS_CDC"][0].row_count == 3
 
 
-@pytest.mark.parametrize("build", [pipe_statuses_sql, copy_histories_sql, newest_many_sql, columns_many_sql])
+@pytest.mark.parametrize("build", [pipe_statuses_sql, copy_histories_sql, newest_many_sql, column_types_many_sql])
 def test_multi_table_sql_is_valid_snowflake_with_one_placeholder_per_value(build):
     sql = build(3)
     literal = sql % tuple(f"'V{i}'" for i in range(sql.count("%s")))

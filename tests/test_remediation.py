@@ -307,7 +307,7 @@ def test_catalog_can_tighten_but_never_loosen_the_policy(harness):
 
     h = harness("schema-mismatch")
     access = replace(h.bot.catalog.access, policies={"add_columns": 2, "resync": 1})
-    assert people_required(ActionKind.ADD_COLUMNS, access) == 2
+    assert people_required(ActionKind.FIX_COLUMNS, access) == 2
     assert people_required(ActionKind.RESYNC, access) == 2
     h.bot.catalog = replace(h.bot.catalog, access=access)
     ts, buttons = diagnose(h)

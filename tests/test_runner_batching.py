@@ -48,10 +48,11 @@ def test_fleet_round_makes_one_call_per_task_and_per_statement(make_sandbox):
     # Three tables of one task: the task, its statistics and its latency once each.
     assert gws.dms.counts == {"task": 1, "table_statistics": 1, "cdc_latency_many": 1}
     assert gws.s3.counts == {"recent_cdc_files": 3}  # one listing per table prefix
-    assert gws.snowflake.counts == {"pipe_statuses": 1, "copy_histories": 1, "newest_many": 1, "columns_many": 1}
-    assert gws.aurora.counts == {"columns_many": 1, "replication_slots": 1}
+    assert gws.snowflake.counts == {"pipe_statuses": 1, "copy_histories": 1, "newest_many": 1,
+                                    "column_types_many": 1, "task_states": 1, "task_histories": 1, "row_counts": 1}
+    assert gws.aurora.counts == {"columns_many": 1, "replication_slots": 1, "row_counts": 1}
     # Six tables' columns (final + staging of three) in one information_schema statement.
-    assert sandbox.snowflake.calls == 4
+    assert sandbox.snowflake.calls == 7  # one statement (or faked call) per read
 
 
 def test_a_missing_object_in_a_batch_costs_only_its_own_table(make_sandbox):
@@ -62,12 +63,12 @@ def test_a_missing_object_in_a_batch_costs_only_its_own_table(make_sandbox):
         list(sandbox.catalog.tables))}
     assert "does not exist" in by_table["customers"][CheckName.SNOWPIPE].summary
     assert by_table["customers"][CheckName.SNOWPIPE].status is Status.UNKNOWN
-    for check in (CheckName.FRESHNESS, CheckName.SCHEMA):
+    for check in (CheckName.FRESHNESS, CheckName.SCHEMA, CheckName.ROWS):
         assert by_table["payments"][check].status is Status.UNKNOWN
         assert "PAYMENTS" in by_table["payments"][check].summary.upper()
     untouched = [by_table["orders"][n] for n in CheckName] + [
         by_table["customers"][n] for n in CheckName if n is not CheckName.SNOWPIPE] + [
-        by_table["payments"][n] for n in CheckName if n not in (CheckName.FRESHNESS, CheckName.SCHEMA)]
+        by_table["payments"][n] for n in CheckName if n not in (CheckName.FRESHNESS, CheckName.SCHEMA, CheckName.ROWS)]
     assert all(c.status is not Status.UNKNOWN for c in untouched), [c for c in untouched if c.status is Status.UNKNOWN]
 
 
@@ -121,9 +122,10 @@ def test_rounds_waiting_for_a_busy_backend_share_its_statements(make_sandbox, mo
     for thread in threads:
         thread.join()
     assert sorted(d.table for d in answers if d.verdict.healthy) == ["customers", "orders", "payments"]
-    # Three rounds, four reads each: the first round's pipe statement went alone; everything the
+    # Three rounds, seven reads each: the first round's pipe statement went alone; everything the
     # rounds asked while it ran was merged into the statements waiting for the lane.
-    assert gws.snowflake.counts == {"pipe_statuses": 2, "copy_histories": 1, "newest_many": 1, "columns_many": 1}
+    assert gws.snowflake.counts == {"pipe_statuses": 2, "copy_histories": 1, "newest_many": 1,
+                                    "column_types_many": 1, "task_states": 1, "task_histories": 1, "row_counts": 1}
 
 
 def test_answers_wait_for_the_hook_before_they_are_handed_back(make_sandbox):

@@ -10,9 +10,13 @@ EXPECTED = {
     "healthy": (Section.HEALTHY, Where.NONE, ()),
     "dms-failed": (Section.LAGGING, Where.UPSTREAM, (A.RESTART_TASK,)),
     "stalled": (Section.STALLED, Where.UPSTREAM, (A.RESTART_TASK, A.RESYNC)),
-    "schema-mismatch": (Section.SCHEMA, Where.DOWNSTREAM, (A.ADD_COLUMNS, A.PAUSE_PIPE, A.RETRY_FILES)),
+    "schema-mismatch": (Section.SCHEMA, Where.DOWNSTREAM, (A.FIX_COLUMNS, A.PAUSE_PIPE, A.RETRY_FILES)),
     "pipe-paused": (Section.LAGGING, Where.DOWNSTREAM, (A.RESUME_PIPE,)),
     "load-failed": (Section.LAGGING, Where.DOWNSTREAM, (A.RETRY_FILES, A.PAUSE_PIPE)),
+    "merge-task-suspended": (Section.LAGGING, Where.DOWNSTREAM, (A.RESUME_TASK,)),
+    "rows-missing": (Section.LAGGING, Where.UNKNOWN, (A.RESYNC,)),
+    "column-widened": (Section.SCHEMA, Where.DOWNSTREAM, (A.FIX_COLUMNS, A.PAUSE_PIPE, A.RETRY_FILES)),
+    "stale-pipe": (Section.LAGGING, Where.DOWNSTREAM, (A.RESUME_PIPE, A.RESYNC)),
 }
 
 
@@ -46,9 +50,28 @@ def test_dms_failure_evidence_is_shown(make_sandbox):
     assert "TablesErrored: 1" in dms.details
 
 
-def test_fleet_is_sorted_worst_first(make_sandbox):
+@pytest.mark.parametrize("scenario", ["pipe-paused", "merge-task-suspended", "rows-missing", "column-widened",
+                                      "stale-pipe"])
+def test_fleet_is_sorted_worst_first(make_sandbox, scenario):
     from bot.core import SyncBot
+    from bot.models import overall
 
-    sandbox = make_sandbox("pipe-paused")
+    sandbox = make_sandbox(scenario, real_aurora=False)
     bot = SyncBot(sandbox.catalog, Diagnoser(sandbox.gateways), redis=None)
-    assert [d.table for d in bot.diagnose_all()] == ["orders", "customers", "payments"]
+    diags = bot.diagnose_all()
+    assert [d.table for d in diags] == ["orders", "customers", "payments"]
+    assert [overall(d) for d in diags] == [Status.FAILING, Status.OK, Status.OK]
+
+
+@pytest.mark.parametrize("scenario, evidence", [
+    ("merge-task-suspended", (CheckName.MERGE_TASK, "merge task STAGING.ORDERS_MERGE is suspended")),
+    ("rows-missing", (CheckName.ROWS, "2,998 rows missing: Aurora has 3,000 (exact), PUBLIC.ORDERS has 2")),
+    ("column-widened", (CheckName.SCHEMA, "column STATUS is character varying(255) in Aurora but VARCHAR(32)")),
+    ("stale-pipe", (CheckName.SNOWPIPE, "stale (paused longer than the 14 days notifications are kept)")),
+])
+def test_each_new_scenario_names_its_cause_with_evidence(make_sandbox, scenario, evidence):
+    sandbox = make_sandbox(scenario)
+    diag = Diagnoser(sandbox.gateways).diagnose(sandbox.catalog.find("orders"))
+    name, words = evidence
+    assert diag.check(name).status is Status.FAILING and words in diag.check(name).summary
+    assert any(words in r for r in diag.verdict.reasons)

@@ -54,7 +54,8 @@ def test_quiet_source_with_fresh_data_is_healthy_with_a_note():
 
 
 def test_paused_pipe_with_files_landing_is_lagging_downstream_with_resume():
-    v, actions = verdict(SNOWPIPE=bad(CheckName.SNOWPIPE, running=False, failed_files=[], column_mismatch=False))
+    v, actions = verdict(SNOWPIPE=bad(CheckName.SNOWPIPE, running=False, failed_files=[], column_mismatch=False,
+                                      pipe_state="PAUSED", paused=True))
     assert (v.section, v.where, actions) == (Section.LAGGING, Where.DOWNSTREAM, (ActionKind.RESUME_PIPE,))
 
 
@@ -63,7 +64,7 @@ def test_column_count_error_in_load_history_alone_leads_to_schema_mismatch():
                          SCHEMA=CheckResult.unknown(CheckName.SCHEMA, "Aurora down"))
     assert (v.section, v.where) == (Section.SCHEMA, Where.DOWNSTREAM)
     assert ActionKind.RETRY_FILES in actions and ActionKind.PAUSE_PIPE in actions
-    assert ActionKind.ADD_COLUMNS not in actions  # nothing to add is known while Aurora is unknown
+    assert ActionKind.FIX_COLUMNS not in actions  # nothing to add is known while Aurora is unknown
 
 
 def test_unknown_checks_are_not_evidence_and_never_report_healthy():

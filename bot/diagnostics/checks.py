@@ -1,21 +1,29 @@
 """One pure function per runbook check: gateway data in, CheckResult out. No I/O here."""
 from __future__ import annotations
 
+import itertools
+import re
 from datetime import datetime, timedelta
 
+from croniter import croniter
+
 from ..catalog import TableSpec
-from ..gateways.aurora import PgColumn, Slot
+from ..gateways.aurora import PgColumn, RowCount, Slot
 from ..gateways.dms import TABLE_STATES_BAD, Series, TableStat, TaskInfo
 from ..gateways.s3 import CdcFiles
-from ..gateways.snowflake import LoadRecord, PipeStatus
+from ..gateways.snowflake import (
+    TASK_HISTORY_HOURS, LoadRecord, PipeStatus, SfColumn, TaskRun, TaskState, column_ddl, plain_identifier,
+)
 from ..humanize import byte_size, duration, sparkline
-from ..models import CheckName, CheckResult, Status
-from .typemap import snowflake_type
+from ..models import CheckName, CheckResult, Status, utcnow
+from .typemap import TypeGap, snowflake_type, type_gap
 
 LATENCY_WARN_S = 300  # 5 minutes behind
 LATENCY_FAIL_S = 1800  # 30 minutes behind: the dashboard will go stale soon
 SLOT_WARN_BYTES = 10 * 1024**3  # 10 GiB of WAL held back
 COLUMN_MISMATCH = "number of columns in file"
+# Snowpipe's errors for a value its column cannot hold: a column widened in Aurora, not in Snowflake.
+TYPE_ERRORS = ("character length limit", "numeric value", "out of range")
 _TABLE_STATE_OK = ("table completed", "full load", "before load")
 _TABLE_STATE_BAD = TABLE_STATES_BAD
 _MAX_LISTED = 5
@@ -80,31 +88,41 @@ def check_s3(files: CdcFiles, spec: TableSpec, now: datetime) -> CheckResult:
                        f"{files.last_hour} files in the last hour; newest {duration(age)} old", details, facts)
 
 
-def check_snowpipe(pipe: PipeStatus, history: list[LoadRecord], spec: TableSpec) -> CheckResult:
+def check_snowpipe(pipe: PipeStatus, history: list[LoadRecord], spec: TableSpec,
+                   now: datetime | None = None) -> CheckResult:
+    now = now or utcnow()
     failed = [r for r in history if r.failed]
     mismatch = any(COLUMN_MISMATCH in r.first_error_message.lower() for r in failed)
     details = [f"executionState: {pipe.execution_state}", f"pendingFileCount: {pipe.pending_file_count}",
                f"lastIngestedTimestamp: {pipe.last_ingested_at.isoformat() if pipe.last_ingested_at else 'never'}"]
-    if pipe.error:
-        details.append(f"error: {pipe.error}")
+    details += pipe_notes(pipe)
     for record in failed[:_MAX_LISTED]:
         details.append(f"{record.status}: {record.file_name} — {record.first_error_message}")
     if len(failed) > _MAX_LISTED:
         details.append(f"… and {len(failed) - _MAX_LISTED} more failed files")
+    stale = pipe_stale(pipe, now)
     facts = {"pipe_state": pipe.execution_state, "running": pipe.execution_state == "RUNNING",
              "failed_files": [r.file_name for r in failed], "column_mismatch": mismatch,
-             "pending": pipe.pending_file_count, "loaded_recently": any(r.status.lower() == "loaded" for r in history)}
+             "type_mismatch": any(m in r.first_error_message.lower() for r in failed for m in TYPE_ERRORS),
+             "pending": pipe.pending_file_count, "loaded_recently": any(r.status.lower() == "loaded" for r in history),
+             "paused": pipe.execution_state == "PAUSED", "stale": stale,
+             "state_meaning": PIPE_STATES.get(pipe.execution_state, "")}
     if pipe.execution_state != "RUNNING":
         summary = f"pipe {spec.pipe} is {pipe.execution_state}"
+        if stale:
+            summary += (f", with no file loaded for {duration((now - pipe.last_ingested_at).total_seconds())}: "
+                        f"stale (paused longer than the {NOTIFICATION_RETENTION.days} days notifications are kept)")
+        elif facts["state_meaning"]:
+            summary += f": {facts['state_meaning']}"
         return CheckResult(CheckName.SNOWPIPE, Status.FAILING, summary, tuple(details), facts)
     if failed:
         summary = f"{len(failed)} files failed to load in the last 4 hours"
         if mismatch:
             summary += " (column count mismatch)"
         return CheckResult(CheckName.SNOWPIPE, Status.FAILING, summary, tuple(details), facts)
-    if pipe.error:
-        return CheckResult(CheckName.SNOWPIPE, Status.WARNING, f"pipe reports an error: {pipe.error}",
-                           tuple(details), facts)
+    if pipe.error or pipe.fault:
+        what = f"an error: {pipe.error}" if pipe.error else f"a fault: {pipe.fault}"
+        return CheckResult(CheckName.SNOWPIPE, Status.WARNING, f"pipe reports {what}", tuple(details), facts)
     loaded = sum(1 for r in history if r.status.lower() == "loaded")
     return CheckResult(CheckName.SNOWPIPE, Status.OK,
                        f"pipe running; {loaded} files loaded in the last 4 hours, {pipe.pending_file_count} pending",
@@ -128,21 +146,51 @@ def check_freshness(newest: datetime | None, spec: TableSpec, now: datetime) -> 
                        (f"max({where}) within {duration(limit.total_seconds())}",), facts)
 
 
-def check_schema(aurora: list[PgColumn], final: dict[str, str], staging: dict[str, str],
+def check_schema(aurora: list[PgColumn], final: dict[str, SfColumn], staging: dict[str, SfColumn],
                  spec: TableSpec) -> CheckResult:
-    missing = {spec.final_table: _missing(aurora, final), spec.staging_table: _missing(aurora, staging)}
-    # Runbook order: final table first, then staging.
-    alters = [f"ALTER TABLE {table} ADD COLUMN {col.name.upper()} {snowflake_type(col)};"
-              for table, cols in missing.items() for col in cols]
-    facts = {"missing": {t: [c.name.upper() for c in cols] for t, cols in missing.items() if cols},
-             "alters": alters}
-    if not alters:
+    """Names and types: a column Snowflake lacks is added, one too narrow (length, precision) is
+    widened in place, one Snowflake cannot change in place is explained. Final table first, then
+    staging (runbook order). A column name that is not a plain identifier is reported, never put in SQL."""
+    bad: list[str] = []
+    changes: list[tuple[str, str, str, str]] = []
+    missing: dict[str, list[str]] = {}
+    gaps: dict[str, TypeGap] = {}
+    unfixable: list[str] = []
+    for table, have in ((spec.final_table, final), (spec.staging_table, staging)):
+        for col in aurora:
+            name, found = col.name.upper(), have.get(col.name.upper())
+            plain = plain_identifier(col.name)
+            if found is None and not plain:
+                bad.append(col.name)  # Snowflake lacks it, and its name must not be pasted into SQL
+            elif found is None:
+                changes.append((table, name, "add", snowflake_type(col)))
+                missing.setdefault(table, []).append(name)
+            elif (gap := type_gap(col, found)) is not None:
+                gaps.setdefault(name, gap)
+                if gap.target and plain:
+                    changes.append((table, name, "type", gap.target))
+                else:
+                    unfixable.append(f"{table}.{name[:80]}: {gap.why}" if plain else
+                                     f"{table}.{name[:80]}: {gap.why}; its name is not a plain identifier, so "
+                                     "change it by hand")
+    bad = list(dict.fromkeys(bad))
+    alters = [column_ddl(*change) + ";" for change in changes]
+    facts = {"missing": missing, "alters": alters, "changes": [list(c) for c in changes],
+             "widened": sorted(n for n, g in gaps.items() if g.target), "unfixable": unfixable, "bad_names": bad}
+    if not (alters or unfixable or bad):
         return CheckResult(CheckName.SCHEMA, Status.OK,
-                           f"all {len(aurora)} Aurora columns exist in final and staging tables", facts=facts)
-    names = sorted({c.name.upper() for cols in missing.values() for c in cols})
-    return CheckResult(CheckName.SCHEMA, Status.FAILING,
-                       f"Aurora has {len(names)} column(s) Snowflake lacks: {', '.join(names)}",
-                       tuple(alters), facts)
+                           f"all {len(aurora)} Aurora columns exist in final and staging tables with room for "
+                           "their values", facts=facts)
+    said = []
+    names = sorted({n for cols in missing.values() for n in cols})
+    if names:
+        said.append(f"Aurora has {len(names)} column(s) Snowflake lacks: {', '.join(names)}")
+    said += [f"column {n} is {g.aurora} in Aurora but {g.snowflake} in Snowflake" for n, g in gaps.items()]
+    if bad:
+        said.append(f"{len(bad)} Aurora column name(s) are not plain identifiers")
+    details = alters + unfixable + [f"Aurora column {b[:80]!r} is not a plain identifier: not put into any "
+                                    "statement; rename it in Aurora or map it in the DMS table mapping" for b in bad]
+    return CheckResult(CheckName.SCHEMA, Status.FAILING, "; ".join(said), tuple(details), facts)
 
 
 def check_slot(slots: list[Slot], warn_bytes: int = SLOT_WARN_BYTES) -> CheckResult:
@@ -168,5 +216,163 @@ def check_slot(slots: list[Slot], warn_bytes: int = SLOT_WARN_BYTES) -> CheckRes
     return CheckResult(CheckName.SLOT, Status.OK, f"{len(slots)} logical slot(s) active", details, facts)
 
 
-def _missing(aurora: list[PgColumn], snowflake: dict[str, str]) -> list[PgColumn]:
-    return [col for col in aurora if col.name.upper() not in snowflake]
+
+
+# -- Snowpipe states beyond RUNNING/PAUSED (SYSTEM$PIPE_STATUS executionState, Snowflake's documented list)
+
+NOTIFICATION_RETENTION = timedelta(days=14)  # how long Snowflake keeps a pipe's event notifications
+_RECREATE = "recreate the pipe (CREATE OR REPLACE PIPE with its definition), then reload what it missed"
+PIPE_STATES = {
+    "PAUSED": "paused with ALTER PIPE; resume it",
+    "PAUSED_BY_SNOWFLAKE_ADMIN": "paused by Snowflake; open a support case before resuming",
+    "PAUSED_BY_ACCOUNT_ADMIN": "paused by an account administrator; ask them before resuming",
+    "READ_ONLY": "the pipe or its table is in a read-only secondary database; load in the primary account",
+    "FAILING_OVER": "the account is failing over to its secondary; wait for the failover to finish",
+    "STOPPED_CLONED": "this pipe is a clone and clones never load; use the original pipe",
+    "STOPPED_FEATURE_DISABLED": "Snowpipe is disabled for the account; ask Snowflake support",
+    "STOPPED_STAGE_ALTERED": f"its stage's location was changed; {_RECREATE}",
+    "STOPPED_STAGE_DROPPED": f"its stage was dropped; recreate the stage, then {_RECREATE}",
+    "STOPPED_FILE_FORMAT_DROPPED": f"its file format was dropped; recreate the file format, then {_RECREATE}",
+    "STOPPED_NOTIFICATION_INTEGRATION_DROPPED": f"its notification integration was dropped; recreate it, then {_RECREATE}",
+    "STOPPED_MISSING_PIPE": f"the pipe was dropped; {_RECREATE}",
+    "STOPPED_MISSING_TABLE": "the staging table the pipe loads was dropped; recreate the table, then the pipe",
+    "STALLED_COMPILATION_ERROR": "its COPY statement no longer compiles (a column or table changed); fix the "
+                                 "table or recreate the pipe",
+    "STALLED_INITIALIZATION_ERROR": "it could not start (often a missing privilege or a dropped integration); "
+                                    "see the error below",
+    "STALLED_EXECUTION_ERROR": "loading fails while running; see the error below and the failed files",
+    "STALLED_INTERNAL_ERROR": "an internal Snowflake error; it retries by itself, open a support case if it stays",
+    "STALLED_STAGE_PERMISSION_ERROR": "Snowflake cannot read the stage: check the storage integration's IAM role "
+                                      "and the bucket policy",
+}
+
+
+def pipe_stale(pipe: PipeStatus, now: datetime) -> bool:
+    """SYSTEM$PIPE_STATUS does not say when a pipe was paused; a CDC pipe that loaded nothing for longer
+    than the notifications are kept has been paused at least that long."""
+    return (pipe.execution_state == "PAUSED" and pipe.last_ingested_at is not None
+            and now - pipe.last_ingested_at > NOTIFICATION_RETENTION)
+
+
+def pipe_notes(pipe: PipeStatus) -> list[str]:
+    """The `error` and `fault` fields, each with what it means."""
+    notes = []
+    if pipe.error:
+        notes.append(f"error: {pipe.error} — the last error Snowpipe hit loading for this pipe: fix its cause "
+                     "(file format, permissions, the table), then retry the failed files")
+    if pipe.fault:
+        notes.append(f"fault: {pipe.fault} — a fault inside Snowflake's Snowpipe service, not in your files: "
+                     "usually passes by itself; if it stays, open a Snowflake support case naming the pipe")
+    return notes
+
+
+# -- the merge task ------------------------------------------------------------------------------
+
+OVERDUE_INTERVALS = 3  # runs missed before a started task counts as not running
+_DONE = ("SUCCEEDED", "FAILED", "CANCELLED", "SKIPPED", "FAILED_AND_AUTO_SUSPENDED")
+_FAILED = ("FAILED", "FAILED_AND_AUTO_SUSPENDED", "CANCELLED")
+
+
+def schedule_interval(schedule: str, now: datetime) -> timedelta | None:
+    """A task's SCHEDULE as a period: '5 MINUTE', '60 M', '1 HOUR', or 'USING CRON <expr> <zone>'."""
+    text = schedule.strip().upper()
+    match = re.match(r"^(\d+)\s*(SECONDS?|S|MINUTES?|M|HOURS?|H)$", text)
+    if match:
+        unit = {"S": "seconds", "M": "minutes", "H": "hours"}[match.group(2)[0]]
+        return timedelta(**{unit: int(match.group(1))})
+    if text.startswith("USING CRON "):
+        fields = text.split()[2:7]
+        try:
+            fires = croniter(" ".join(fields), now)
+            first = fires.get_next(datetime)
+            return fires.get_next(datetime) - first
+        except (ValueError, KeyError):
+            return None
+    return None
+
+
+def check_merge_task(state: TaskState | None, runs: list[TaskRun], spec: TableSpec, now: datetime) -> CheckResult:
+    task = spec.merge_task
+    facts = {"task": task, "suspended": False, "failing": False, "overdue": False, "missing": state is None}
+    if state is None:
+        return CheckResult(CheckName.MERGE_TASK, Status.FAILING,
+                           f"merge task {task} not found (dropped, or this role lacks MONITOR on it)", facts=facts)
+    interval = schedule_interval(state.schedule, now) if state.schedule else None
+    details = [f"state: {state.state}",
+               f"schedule: {state.schedule or 'after ' + (state.predecessors or 'its predecessor')}"]
+    details += [f"{r.state} run scheduled {_ago(r.scheduled_at, now)}"
+                + (f": {r.error_code} {r.error_message}".rstrip() if r.state in _FAILED else "") for r in runs]
+    done = [r for r in runs if r.state in _DONE]
+    failures = list(itertools.takewhile(lambda r: r.state in _FAILED, done))
+    last = max((r.scheduled_at for r in runs if r.scheduled_at), default=None)
+    if state.state == "suspended":
+        facts["suspended"] = True
+        why = f" after failing: {failures[0].error_code} {failures[0].error_message}" if failures else ""
+        return CheckResult(CheckName.MERGE_TASK, Status.FAILING, f"merge task {task} is suspended{why}",
+                           tuple(details), facts)
+    if failures:
+        facts.update(failing=True, error=f"{failures[0].error_code} {failures[0].error_message}".strip())
+        return CheckResult(CheckName.MERGE_TASK, Status.FAILING,
+                           f"merge task {task}: the last {len(failures)} run(s) failed: {facts['error']}",
+                           tuple(details), facts)
+    window = timedelta(hours=TASK_HISTORY_HOURS)
+    if interval and ((last is None and OVERDUE_INTERVALS * interval <= window)
+                     or (last is not None and now - last > OVERDUE_INTERVALS * interval)):
+        facts["overdue"] = True
+        since = f"for {duration((now - last).total_seconds())}" if last else f"in {TASK_HISTORY_HOURS} hours"
+        return CheckResult(CheckName.MERGE_TASK, Status.FAILING,
+                           f"merge task {task} is started but has not run {since} (scheduled every "
+                           f"{duration(interval.total_seconds())})", tuple(details), facts)
+    newest = f"; last run {done[0].state} {_ago(done[0].scheduled_at, now)}" if done else ""
+    return CheckResult(CheckName.MERGE_TASK, Status.OK, f"merge task {task} is started{newest}", tuple(details), facts)
+
+
+def _ago(moment: datetime | None, now: datetime) -> str:
+    return f"{duration((now - moment).total_seconds())} ago" if moment else "at an unknown time"
+
+
+# -- rows: data missing, not only late -------------------------------------------------------------
+
+MIN_GAP_ROWS = 1_000  # below this a gap is noise, whatever the table's size
+EXACT_SHARE = 0.01  # exact counts: the two counts are read moments apart
+ESTIMATE_SHARE = 0.10  # the planner's estimate is refreshed by ANALYZE after ~10 % of rows changed
+MERGE_SLACK_S = 600  # a file in flight plus a merge interval, on top of the measured lag
+MIN_RATE_WINDOW_S = 900
+
+
+def check_rows(aurora: RowCount | None, final_rows: int, newest: datetime | None, task: TaskInfo | None,
+               stat: TableStat | None, spec: TableSpec, now: datetime) -> CheckResult:
+    """Aurora's count against the final table's. A gap is "Data Missing" only when it is larger than
+    the rows Aurora gains while the sync lags (its CDC insert rate times the final table's age plus
+    a merge's slack) plus what the counts' own precision allows."""
+    if aurora is None or aurora.rows is None:
+        return CheckResult(CheckName.ROWS, Status.WARNING, f"Aurora gives no row count for {spec.source} "
+                           "(never analysed?)", facts={"missing_rows": False})
+    how = "exact" if aurora.exact else "estimate"
+    lag_s = (now - newest).total_seconds() if newest else 0.0
+    rate = _insert_rate(task, stat)
+    explained = int(rate * (max(lag_s, 0.0) + MERGE_SLACK_S))
+    allowed = max(MIN_GAP_ROWS, int(aurora.rows * (EXACT_SHARE if aurora.exact else ESTIMATE_SHARE))) + explained
+    gap = aurora.rows - final_rows
+    details = (f"Aurora {spec.source}: {aurora.rows:,} rows ({how})", f"Snowflake {spec.final_table}: {final_rows:,} rows",
+               f"allowed gap {allowed:,} rows: {'1 %' if aurora.exact else '10 %'} of Aurora's count (at least "
+               f"{MIN_GAP_ROWS:,}) + {explained:,} rows inserted while the final table lags "
+               f"({rate:.1f}/s × {duration(max(lag_s, 0.0) + MERGE_SLACK_S)})")
+    facts = {"aurora_rows": aurora.rows, "final_rows": final_rows, "gap": gap, "allowed": allowed,
+             "missing_rows": gap > allowed, "exact": aurora.exact}
+    if gap > allowed:
+        return CheckResult(CheckName.ROWS, Status.FAILING,
+                           f"{gap:,} rows missing: Aurora has {aurora.rows:,} ({how}), {spec.final_table} has "
+                           f"{final_rows:,}; the lag explains at most {allowed:,}", details, facts)
+    return CheckResult(CheckName.ROWS, Status.OK,
+                       f"Aurora {aurora.rows:,} rows ({how}), {spec.final_table} {final_rows:,}: the gap is within "
+                       f"the {allowed:,} that the lag and the counts' precision allow", details, facts)
+
+
+def _insert_rate(task: TaskInfo | None, stat: TableStat | None) -> float:
+    """Rows a second the table gains from CDC: its inserts over the task's running time (DMS counts both
+    since the task started)."""
+    elapsed_ms = float((task.stats if task else {}).get("ElapsedTimeMillis") or 0)
+    if stat is None or elapsed_ms < MIN_RATE_WINDOW_S * 1000:  # just restarted: too short to measure
+        return 0.0
+    return max(stat.inserts - stat.deletes, 0) / (elapsed_ms / 1000)

@@ -42,16 +42,18 @@ log = logging.getLogger(__name__)
 #   rest; the bot takes half, which is its connection pool (SYNCBOT_SNOWFLAKE_POOL, default 4). A wider
 #   lane would only park threads on the pool.
 # - aurora: every query is a login of its own on the writer, whose max_connections the application
-#   needs; a round makes two queries.
-LANE_WIDTH = {"aws": 8, "s3": 32, "snowflake": 4, "aurora": 2}
+#   needs; a round makes three queries (columns, row counts, slots), so 4 runs them at once and stays a
+#   small share of the writer's connections.
+LANE_WIDTH = {"aws": 8, "s3": 32, "snowflake": 4, "aurora": 4}
 # Items per call in a multi-table round, the one place batch sizes are set; chunks of one read run
 # side by side on their lane. GetMetricData takes at most 500 queries, two per DMS task. A Snowflake
 # statement carries enough tables to keep a 500-table round to a few statements per read, few enough
 # that it stays cheap for the warehouse and quick to re-split when one missing object refuses it
-# (COPY_HISTORY is a table function per table, so fewer of those). Aurora's columns are one
-# information_schema query over arrays of names.
+# (COPY_HISTORY and TASK_HISTORY are table functions per table or task, so fewer of those; SHOW TASKS
+# answers a whole database at once). Aurora's reads are one query over arrays of names.
 CHUNK = {"latency": METRIC_QUERIES_PER_CALL // len(LATENCY_METRICS),
-         "pipe": 100, "history": 50, "newest": 100, "sfcols": 200, "pgcols": 500}
+         "pipe": 100, "history": 50, "newest": 100, "sfcols": 200, "pgcols": 500,
+         "tasks": 1000, "taskruns": 50, "rows": 100, "pgrows": 100}
 
 
 class _InFlight:
@@ -145,6 +147,10 @@ class _Round:
         self._gather("newest", [(s.final_table, s.freshness_column) for s in specs])
         self._gather("sfcols", [t for s in specs for t in (s.final_table, s.staging_table)])
         self._gather("pgcols", [(s.source_schema, s.source_table) for s in specs])
+        self._gather("tasks", [s.merge_task for s in specs])
+        self._gather("taskruns", [s.merge_task for s in specs])
+        self._gather("rows", [s.final_table for s in specs])
+        self._gather("pgrows", [(s.source_schema, s.source_table) for s in specs])
         self._need("aurora", "slots", [()], _one(lambda _: gw.aurora.replication_slots()))
 
     def future(self, kind: str, key: Hashable) -> Future:
@@ -220,6 +226,13 @@ def _one(fn: Callable[[Any], Any]) -> Callable[[list], dict]:
     return lambda keys: {keys[0]: fn(keys[0])}
 
 
+def _optional(future: Future) -> Future:
+    """A future that answers None where `future` failed: for a read a check can do without."""
+    out: Future = Future()
+    future.add_done_callback(lambda done: out.set_result(None if done.cancelled() or done.exception() else done.result()))
+    return out
+
+
 def _when_done(futures: list[Future], then: Callable[[], None]) -> None:
     """Runs `then` (on the thread that completes the last future) once every future is done."""
     if not futures:
@@ -247,9 +260,19 @@ _PLAN: dict[CheckName, tuple[str, Callable[[_Round, TableSpec], list[Future]], C
     CheckName.S3: ("S3", lambda r, s: [r.future("s3", (s.s3_bucket, s.s3_table_prefix))],
                    lambda s, now, files: checks.check_s3(files, s, now)),
     CheckName.SNOWPIPE: ("Snowflake", lambda r, s: [r.future("pipe", s.pipe), r.future("history", s.staging_table)],
-                         lambda s, now, pipe, hist: checks.check_snowpipe(pipe, hist, s)),
+                         lambda s, now, pipe, hist: checks.check_snowpipe(pipe, hist, s, now)),
+    CheckName.MERGE_TASK: ("Snowflake", lambda r, s: [r.future("tasks", s.merge_task), r.future("taskruns", s.merge_task)],
+                           lambda s, now, state, runs: checks.check_merge_task(state, runs, s, now)),
     CheckName.FRESHNESS: ("Snowflake", lambda r, s: [r.future("newest", (s.final_table, s.freshness_column))],
                           lambda s, now, newest: checks.check_freshness(newest, s, now)),
+    # The lag that explains a gap comes from the freshness and DMS reads: without them the check
+    # still runs, allowing only the counts' own precision.
+    CheckName.ROWS: ("Aurora/Snowflake",
+                     lambda r, s: [r.future("pgrows", (s.source_schema, s.source_table)), r.future("rows", s.final_table),
+                                   _optional(r.future("newest", (s.final_table, s.freshness_column))),
+                                   _optional(r.future("task", s.dms_task)), _optional(r.future("stats", s.dms_task))],
+                     lambda s, now, count, rows, newest, task, stats: checks.check_rows(
+                         count, rows, newest, task, (stats or {}).get((s.source_schema, s.source_table)), s, now)),
     CheckName.SCHEMA: ("Aurora/Snowflake",
                        lambda r, s: [r.future("pgcols", (s.source_schema, s.source_table)),
                                      r.future("sfcols", s.final_table), r.future("sfcols", s.staging_table)],
@@ -274,8 +297,10 @@ class Diagnoser:
         self._batches = {kind: _Batches(kind, self._lanes[backend], self._reader(backend, method), self._inflight)
                          for kind, backend, method in (
                              ("pipe", "snowflake", "pipe_statuses"), ("history", "snowflake", "copy_histories"),
-                             ("newest", "snowflake", "newest_many"), ("sfcols", "snowflake", "columns_many"),
-                             ("pgcols", "aurora", "columns_many"))}
+                             ("newest", "snowflake", "newest_many"), ("sfcols", "snowflake", "column_types_many"),
+                             ("pgcols", "aurora", "columns_many"), ("tasks", "snowflake", "task_states"),
+                             ("taskruns", "snowflake", "task_histories"), ("rows", "snowflake", "row_counts"),
+                             ("pgrows", "aurora", "row_counts"))}
 
     def _reader(self, backend: str, method: str) -> Callable[[list], dict]:
         """Looked up at each call, so a gateway replaced or patched later is the one asked."""

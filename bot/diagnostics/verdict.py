@@ -21,7 +21,9 @@ def decide(checks: tuple[CheckResult, ...]) -> tuple[Verdict, tuple[ActionKind, 
     pipe_running = fact(CheckName.SNOWPIPE, "running")
     failed_files = fact(CheckName.SNOWPIPE, "failed_files", [])
     mismatch = fact(CheckName.SNOWPIPE, "column_mismatch", False)
-    missing_cols = bool(fact(CheckName.SCHEMA, "alters", []))
+    schema = by.get(CheckName.SCHEMA)
+    schema_broken = None if schema is None or schema.status is Status.UNKNOWN else schema.status is Status.FAILING
+    type_errors = fact(CheckName.SNOWPIPE, "type_mismatch", False)
     task_running = fact(CheckName.DMS, "running")
     table_errored = fact(CheckName.DMS, "table_errored", False)
     files_landing = fact(CheckName.S3, "files_landing")
@@ -31,16 +33,8 @@ def decide(checks: tuple[CheckResult, ...]) -> tuple[Verdict, tuple[ActionKind, 
     pause = (ActionKind.PAUSE_PIPE,) if pipe_running else ()
     retry = (ActionKind.RETRY_FILES,) if failed_files else ()
 
-    if mismatch or missing_cols:
-        reasons = []
-        if mismatch:
-            reasons.append("Snowpipe rejects files: 'Number of columns in file does not match table'")
-        if missing_cols:
-            reasons.append("Aurora has columns the Snowflake tables lack")
-        actions = ((ActionKind.ADD_COLUMNS,) if missing_cols else ()) + pause + retry
-        return Verdict(Section.SCHEMA, Where.DOWNSTREAM,
-                       "A column was added in Aurora but not in Snowflake, so Snowpipe cannot load new files.",
-                       tuple(reasons)), actions
+    if mismatch or schema_broken or (type_errors and schema_broken is not False):
+        return _schema(by, mismatch, type_errors, pause, retry)
 
     if task_running is False or table_errored:
         why = "The DMS task is not running" if task_running is False else "DMS reports an error on this table"
@@ -58,15 +52,24 @@ def decide(checks: tuple[CheckResult, ...]) -> tuple[Verdict, tuple[ActionKind, 
             ActionKind.RESTART_TASK, ActionKind.RESYNC)
 
     if pipe_running is False:
-        resume = (ActionKind.RESUME_PIPE,)
-        return Verdict(Section.LAGGING, Where.DOWNSTREAM,
-                       "CDC files reach S3 but the Snowpipe is not loading them. Resume the pipe.",
-                       _reasons(by, CheckName.SNOWPIPE, CheckName.S3, CheckName.FRESHNESS)), resume + retry
+        return _pipe_stopped(by, retry)
 
     if failed_files:
         return Verdict(Section.LAGGING, Where.DOWNSTREAM,
                        "Snowpipe fails to load some files: check the file format errors below, then retry them.",
                        _reasons(by, CheckName.SNOWPIPE)), retry + pause
+
+    merge = by.get(CheckName.MERGE_TASK)
+    if merge is not None and merge.status is Status.FAILING:
+        return _merge_task(by, merge)
+
+    if fact(CheckName.ROWS, "missing_rows", False):
+        rows = by[CheckName.ROWS].facts
+        return Verdict(Section.LAGGING, Where.UNKNOWN,
+                       f"Data missing: Aurora holds {rows['aurora_rows']:,} rows and the final table "
+                       f"{rows['final_rows']:,}, a gap the current lag cannot explain. Re-sync the table.",
+                       _reasons(by, CheckName.ROWS, CheckName.DMS, CheckName.SNOWPIPE, CheckName.FRESHNESS)), (
+            ActionKind.RESYNC,)
 
     if stale:
         where = Where.DOWNSTREAM if files_landing else Where.UNKNOWN
@@ -89,6 +92,63 @@ def decide(checks: tuple[CheckResult, ...]) -> tuple[Verdict, tuple[ActionKind, 
               if c.status in (Status.FAILING, Status.WARNING) and c.name is not CheckName.S3]
     summary = "The sync is flowing." if notes else "Every runbook check passes."
     return Verdict(Section.HEALTHY, Where.NONE, summary, tuple(notes)), ()
+
+
+def _schema(by: dict[CheckName, CheckResult], mismatch: bool, type_errors: bool, pause: tuple,
+            retry: tuple) -> tuple[Verdict, tuple[ActionKind, ...]]:
+    schema = by.get(CheckName.SCHEMA)
+    facts = schema.facts if schema is not None and schema.status is not Status.UNKNOWN else {}
+    reasons = []
+    if mismatch:
+        reasons.append("Snowpipe rejects files: 'Number of columns in file does not match table'")
+    if type_errors:
+        reasons.append("Snowpipe rejects values their Snowflake column cannot hold (too long or too many digits)")
+    if schema is not None and schema.status is Status.FAILING:
+        reasons.append(f"{schema.name}: {schema.summary}")
+    added, widened = bool(facts.get("missing")), bool(facts.get("widened"))
+    stuck = bool(facts.get("unfixable") or facts.get("bad_names"))
+    what = " and ".join(w for w, on in (("added", added or mismatch), ("widened", widened or type_errors)) if on)
+    summary = (f"A column was {what or 'changed'} in Aurora but not in Snowflake, so Snowpipe cannot load new files."
+               + (" Fix columns applies the statements below, final table then staging." if facts.get("alters") else "")
+               + (" Some changes cannot be made in place: see the evidence for what to do." if stuck else ""))
+    actions = ((ActionKind.FIX_COLUMNS,) if facts.get("alters") else ()) + pause + retry
+    return Verdict(Section.SCHEMA, Where.DOWNSTREAM, summary, tuple(reasons)), actions
+
+
+def _pipe_stopped(by: dict[CheckName, CheckResult], retry: tuple) -> tuple[Verdict, tuple[ActionKind, ...]]:
+    pipe = by[CheckName.SNOWPIPE].facts
+    reasons = _reasons(by, CheckName.SNOWPIPE, CheckName.S3, CheckName.FRESHNESS)
+    if pipe.get("stale"):
+        return Verdict(Section.LAGGING, Where.DOWNSTREAM,
+                       "The Snowpipe was paused longer than the 14 days Snowflake keeps its file notifications: it "
+                       "is stale. Resume pipe force-resumes it (SYSTEM$PIPE_FORCE_RESUME with "
+                       "STALENESS_CHECK_OVERRIDE); files older than 14 days may not load, so re-sync the table "
+                       "to recover them.", reasons), (ActionKind.RESUME_PIPE, ActionKind.RESYNC)
+    if pipe.get("paused"):
+        return Verdict(Section.LAGGING, Where.DOWNSTREAM,
+                       "CDC files reach S3 but the Snowpipe is not loading them. Resume the pipe.",
+                       reasons), (ActionKind.RESUME_PIPE,) + retry
+    meaning = pipe.get("state_meaning") or "a state Snowflake does not document"
+    return Verdict(Section.LAGGING, Where.DOWNSTREAM,
+                   f"The Snowpipe is {pipe.get('pipe_state')}: {meaning}.", reasons), ()
+
+
+def _merge_task(by: dict[CheckName, CheckResult], merge: CheckResult) -> tuple[Verdict, tuple[ActionKind, ...]]:
+    task = merge.facts.get("task", "the merge task")
+    reasons = _reasons(by, CheckName.MERGE_TASK, CheckName.SNOWPIPE, CheckName.FRESHNESS)
+    if merge.facts.get("suspended"):
+        return Verdict(Section.LAGGING, Where.DOWNSTREAM,
+                       f"Files land and load into staging, but the merge task {task} is suspended, so nothing "
+                       "reaches the final table. Resume the merge task.", reasons), (ActionKind.RESUME_TASK,)
+    if merge.facts.get("failing"):
+        summary = (f"The merge task {task} fails ({merge.facts.get('error')}), so the final table falls behind. "
+                   "Fix the error shown; the next run catches up.")
+    elif merge.facts.get("missing"):
+        summary = f"The merge task {task} cannot be found, so nothing merges staging into the final table."
+    else:
+        summary = (f"The merge task {task} is started but has stopped running on its schedule (a long-running "
+                   "run, or its warehouse is suspended): check its current run.")
+    return Verdict(Section.LAGGING, Where.DOWNSTREAM, summary, reasons), ()
 
 
 def _reasons(by: dict[CheckName, CheckResult], *names: CheckName) -> tuple[str, ...]:

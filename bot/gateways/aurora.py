@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any, Callable
 
 import psycopg
-from psycopg import sql as pgsql
 
 from . import GatewayError, NotFound
 
@@ -44,6 +43,30 @@ class PgColumn:
     char_length: int | None = None
     precision: int | None = None
     scale: int | None = None
+
+
+# Row counts for many tables in one query. Below EXACT_BELOW_BYTES of heap a table is counted exactly
+# (query_to_xml runs the count(*) for that row only, with the names quoted by format('%I')); above
+# it the planner's estimate (reltuples, or the statistics collector's n_live_tup before the first
+# ANALYZE) is used: a count(*) of a big table on the writer is not worth it.
+EXACT_BELOW_BYTES = 32 * 1024**2
+ROW_COUNTS_SQL = """
+SELECT w.table_schema, w.table_name, c.reltuples::bigint, s.n_live_tup,
+       CASE WHEN c.relkind = 'r' AND pg_relation_size(c.oid) < %s THEN
+         (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %%I.%%I', w.table_schema,
+                                                      w.table_name), false, true, '')))[1]::text::bigint
+       END
+FROM unnest(%s::text[], %s::text[]) AS w(table_schema, table_name)
+JOIN pg_namespace n ON n.nspname = w.table_schema
+JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = w.table_name AND c.relkind IN ('r', 'p')
+LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+"""
+
+
+@dataclass(frozen=True)
+class RowCount:
+    rows: int | None  # None: never analysed and too big to count
+    exact: bool
 
 
 @dataclass(frozen=True)
@@ -90,6 +113,19 @@ class AuroraGateway:
                     f"Aurora table {schema}.{table} not found (or not visible to this role)")
                 for schema, table in tables}
 
+    def row_counts(self, tables: list[tuple[str, str]]) -> dict[tuple[str, str], RowCount | GatewayError]:
+        """(schema, table) -> its row count, exact for small tables, estimated for big ones."""
+        found = {}
+        for schema, table, reltuples, live, exact in self._rows(
+                ROW_COUNTS_SQL, (EXACT_BELOW_BYTES, [s for s, _ in tables], [t for _, t in tables])):
+            if exact is not None:
+                found[(schema, table)] = RowCount(int(exact), True)
+            else:
+                estimate = reltuples if reltuples is not None and reltuples >= 0 else live
+                found[(schema, table)] = RowCount(None if estimate is None else int(estimate), False)
+        return {key: found.get(key) or NotFound(f"Aurora table {key[0]}.{key[1]} not found (or not visible to this role)")
+                for key in tables}
+
     def replication_slots(self) -> list[Slot]:
         return [Slot(name, plugin, active, wal or "", retained) for name, plugin, _, active, wal, retained
                 in self._rows(SLOTS_SQL)]
@@ -100,15 +136,12 @@ class AuroraGateway:
                           "WHERE n.nspname = %s AND c.relname = %s", (schema, table))
         return int(rows[0][0]) if rows and rows[0][0] is not None and rows[0][0] >= 0 else None
 
-    def row_count(self, schema: str, table: str, exact_below: int = 1_000_000) -> int | None:
-        """Rows in the table: exact (count(*)) while the planner's estimate is below `exact_below` or
-        missing (a table never analysed), the estimate above it."""
-        estimate = self.row_estimate(schema, table)
-        if estimate is not None and estimate >= exact_below:
-            return estimate
-        query = pgsql.SQL("SELECT count(*) FROM {}.{}").format(pgsql.Identifier(schema), pgsql.Identifier(table))
-        rows = self._rows(query)
-        return int(rows[0][0]) if rows else None
+    def row_count(self, schema: str, table: str) -> int | None:
+        """One table's rows, counted as row_counts counts them (exact when small, else the estimate)."""
+        found = self.row_counts([(schema, table)])[(schema, table)]
+        if isinstance(found, GatewayError):
+            raise found
+        return found.rows
 
     def vacuum_stats(self, sources: list[str]) -> dict[str, VacuumStats]:
         """pg_stat_user_tables for the catalog's tables ("schema.table", lower case), in one query."""

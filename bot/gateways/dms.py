@@ -3,6 +3,7 @@ since the metric dimensions and the log's group and stream are all named from th
 replication instance and the resource id at the end of its ARN)."""
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -13,6 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from . import GatewayError, NotFound
 
 LATENCY_METRICS = ("CDCLatencySource", "CDCLatencyTarget")
+LATENCY_PERIOD_S, LATENCY_STAT = 300, "Maximum"  # the check's series and the picture's, alike
 # DescribeTableStatistics TableState values, lower-cased: a table DMS gave up on, and one being (re)loaded.
 TABLE_STATES_BAD = ("table error", "table cancelled", "table does not exist")
 TABLE_STATES_LOADING = ("table is being reloaded", "before load", "full load")
@@ -118,13 +120,26 @@ def _latency_queries(targets: list[tuple[str, str]]) -> list[dict]:
                     {"Name": "ReplicationInstanceIdentifier", "Value": instance},
                     {"Name": "ReplicationTaskIdentifier", "Value": resource_id},
                 ]},
-                "Period": 300,
-                "Stat": "Maximum",
+                "Period": LATENCY_PERIOD_S,
+                "Stat": LATENCY_STAT,
             },
         }
         for t, (instance, resource_id) in enumerate(targets)
         for m, metric in enumerate(LATENCY_METRICS)
     ]
+
+
+def latency_widget(instance: str, resource_id: str, hours: int = 3) -> str:
+    """GetMetricWidgetImage's MetricWidget (CloudWatch's "Metric Widget Structure"): the latency check's
+    own metrics, dimensions, period and statistic, drawn by CloudWatch over the same hours."""
+    return json.dumps({
+        "title": f"CDC latency (seconds), last {hours} h",
+        "view": "timeSeries", "stacked": False, "width": 800, "height": 300,
+        "start": f"-PT{hours}H", "period": LATENCY_PERIOD_S, "stat": LATENCY_STAT,
+        "yAxis": {"left": {"min": 0, "label": "seconds", "showUnits": False}},
+        "metrics": [["AWS/DMS", metric, "ReplicationInstanceIdentifier", instance,
+                     "ReplicationTaskIdentifier", resource_id, {"label": metric}] for metric in LATENCY_METRICS],
+    })
 
 
 class DmsGateway:
@@ -257,6 +272,21 @@ class DmsGateway:
             lines.append(LogLine(datetime.fromtimestamp(event["timestamp"] / 1000, timezone.utc),
                                  found.group(2), text))
         return TaskLog(group, stream, hours, end, tuple(lines), more=full or bool(resp.get("nextToken")))
+
+    def latency_image(self, instance: str, task_resource_id: str, hours: int = 3) -> bytes:
+        """The latency graph as a PNG rendered by CloudWatch itself (GetMetricWidgetImage)."""
+        self.calls += 1
+        try:
+            resp = self._cw.get_metric_widget_image(MetricWidget=latency_widget(instance, task_resource_id, hours),
+                                                    OutputFormat="png")
+        except ClientError as exc:
+            raise GatewayError(f"GetMetricWidgetImage failed: {_code(exc)}") from None
+        except BotoCoreError as exc:  # timeouts, connection errors
+            raise GatewayError(f"GetMetricWidgetImage failed: {type(exc).__name__}") from None
+        image = resp.get("MetricWidgetImage") or b""
+        if not image.startswith(b"\x89PNG"):
+            raise GatewayError("GetMetricWidgetImage returned no PNG")
+        return image
 
     # Remediation calls -------------------------------------------------------------------------
 

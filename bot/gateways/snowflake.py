@@ -36,6 +36,7 @@ class PipeStatus:
     last_ingested_file: str = ""
     oldest_pending_at: datetime | None = None
     error: str = ""
+    fault: str = ""
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,48 @@ class LoadRecord:
     @property
     def failed(self) -> bool:
         return self.status.lower() in FAILED_STATUSES
+
+
+@dataclass(frozen=True)
+class SfColumn:
+    """A column as Snowflake's information_schema describes it (DATA_TYPE is TEXT for every VARCHAR)."""
+
+    name: str
+    data_type: str
+    char_length: int | None = None
+    precision: int | None = None
+    scale: int | None = None
+
+    @property
+    def shown(self) -> str:
+        if self.data_type == "TEXT":
+            return f"VARCHAR({self.char_length})" if self.char_length else "VARCHAR"
+        if self.data_type == "NUMBER" and self.precision is not None:
+            return f"NUMBER({self.precision},{self.scale or 0})"
+        return self.data_type
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """One row of SHOW TASKS: `state` is started or suspended; `schedule` e.g. '1 MINUTE' or
+    'USING CRON 0 * * * * UTC', empty for a child task that runs after its predecessor."""
+
+    name: str  # SCHEMA.NAME as the catalog writes it, upper case
+    state: str
+    schedule: str = ""
+    predecessors: str = ""
+
+
+@dataclass(frozen=True)
+class TaskRun:
+    """One row of INFORMATION_SCHEMA.TASK_HISTORY: STATE is SCHEDULED, EXECUTING, SUCCEEDED, FAILED,
+    CANCELLED, SKIPPED or FAILED_AND_AUTO_SUSPENDED."""
+
+    state: str
+    scheduled_at: datetime | None
+    completed_at: datetime | None = None
+    error_code: str = ""
+    error_message: str = ""
 
 
 PIPE_STATUS_SQL = "SELECT SYSTEM$PIPE_STATUS(%s)"
@@ -73,6 +116,39 @@ _HISTORY_BRANCH = (
 )
 
 
+# Column types: lengths, precision and scale, for the Schema Mismatch check.
+COLUMN_TYPES_BRANCH = "(%s, %s)"
+
+
+def column_types_many_sql(count: int) -> str:
+    return ("SELECT table_schema, table_name, column_name, data_type, character_maximum_length, numeric_precision, "
+            "numeric_scale FROM information_schema.columns WHERE (table_schema, table_name) IN ("
+            + ", ".join([COLUMN_TYPES_BRANCH] * count) + ") ORDER BY table_schema, table_name, ordinal_position")
+
+
+def row_counts_sql(count: int) -> str:
+    """One row, one COUNT(*) per table: answered from Snowflake's metadata, no warehouse scan."""
+    return "SELECT " + ", ".join(["(SELECT COUNT(*) FROM IDENTIFIER(%s))"] * count)
+
+
+# SHOW TASKS takes no bound values; the database, when the catalog names one, is checked by ddl_name.
+SHOW_TASKS_SQL = "SHOW TASKS IN DATABASE"
+# The last runs of each task, each row labelled with the task it answers for. TASK_NAME takes only an
+# unqualified name, so the schema is filtered here; RESULT_LIMIT bounds each branch, not the whole.
+TASK_RUNS = 5
+_TASK_HISTORY_BRANCH = (
+    "SELECT * FROM (SELECT %s AS SYNCBOT_TASK, STATE, SCHEDULED_TIME, COMPLETED_TIME, ERROR_CODE, ERROR_MESSAGE "
+    "FROM TABLE(INFORMATION_SCHEMA.TASK_HISTORY(SCHEDULED_TIME_RANGE_START=>DATEADD(hours, -%s, CURRENT_TIMESTAMP()), "
+    "TASK_NAME=>%s, RESULT_LIMIT=>50)) "
+    "WHERE SCHEMA_NAME = %s AND STATE <> 'SCHEDULED' ORDER BY SCHEDULED_TIME DESC LIMIT " + str(TASK_RUNS) + ")"
+)
+TASK_HISTORY_HOURS = 24
+
+
+def task_histories_sql(count: int) -> str:
+    return " UNION ALL ".join([_TASK_HISTORY_BRANCH] * count)
+
+
 def pipe_statuses_sql(count: int) -> str:
     """One row, one SYSTEM$PIPE_STATUS column per pipe, in the order given."""
     return "SELECT " + ", ".join(["SYSTEM$PIPE_STATUS(%s)"] * count)
@@ -87,12 +163,6 @@ def newest_many_sql(count: int) -> str:
     """One row, one scalar MAX() per table: each column keeps its own type (a UNION ALL would force
     TIMESTAMP_NTZ and TIMESTAMP_TZ freshness columns into one)."""
     return "SELECT " + ", ".join(["(SELECT MAX(IDENTIFIER(%s)) FROM IDENTIFIER(%s))"] * count)
-
-
-def columns_many_sql(count: int) -> str:
-    return ("SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE (table_schema, table_name) IN (" + ", ".join(["(%s, %s)"] * count) + ") "
-            "ORDER BY table_schema, table_name, ordinal_position")
 
 
 class SnowflakeGateway:
@@ -198,18 +268,79 @@ class SnowflakeGateway:
 
         return self._isolating(pairs, run)
 
-    def columns_many(self, tables: list[str]) -> dict[str, dict[str, str] | GatewayError]:
-        """One information_schema query for many tables; a table it does not list is NotFound."""
-        def run(chunk: list[str]) -> dict[str, dict[str, str] | GatewayError]:
+    def column_types(self, table: str) -> dict[str, SfColumn]:
+        found = self.column_types_many([table])[table]
+        if isinstance(found, GatewayError):
+            raise found
+        return found
+
+    def column_types_many(self, tables: list[str]) -> dict[str, dict[str, SfColumn] | GatewayError]:
+        """Column name (upper case) -> its type with length, precision and scale, for many tables in one
+        information_schema statement; a table it does not list is NotFound."""
+        def run(chunk: list[str]) -> dict[str, dict[str, SfColumn] | GatewayError]:
             keys = {table: tuple(part.upper() for part in table.split(".")[-2:]) for table in chunk}
-            found: dict[tuple[str, str], dict[str, str]] = {}
+            found: dict[tuple[str, str], dict[str, SfColumn]] = {}
             params = tuple(p for key in keys.values() for p in key)
-            for schema, name, column, dtype in self.query(columns_many_sql(len(chunk)), params):
-                found.setdefault((schema.upper(), name.upper()), {})[column.upper()] = dtype.upper()
+            for schema, name, column, dtype, length, precision, scale in self.query(
+                    column_types_many_sql(len(chunk)), params):
+                found.setdefault((schema.upper(), name.upper()), {})[column.upper()] = SfColumn(
+                    column.upper(), dtype.upper(), _int(length), _int(precision), _int(scale))
             return {table: found.get(key) or NotFound(f"Snowflake table {table} not found (or not visible to this role)")
                     for table, key in keys.items()}
 
         return self._isolating(tables, run)
+
+    def row_counts(self, tables: list[str]) -> dict[str, int | GatewayError]:
+        def run(chunk: list[str]) -> dict[str, int]:
+            [row] = self.query(row_counts_sql(len(chunk)), tuple(chunk))
+            return {table: int(value or 0) for table, value in zip(chunk, row)}
+
+        return self._isolating(tables, run)
+
+    def task_states(self, tasks: list[str]) -> dict[str, TaskState | None]:
+        """SHOW TASKS once per database the tasks live in; a task it does not list is None (dropped,
+        or invisible to this role)."""
+        by_db: dict[str, list[str]] = {}
+        for task in tasks:
+            parts = task.split(".")
+            by_db.setdefault(parts[0].upper() if len(parts) == 3 else "", []).append(task)
+        found: dict[str, TaskState | None] = {}
+        for database, names in by_db.items():
+            sql = SHOW_TASKS_SQL + (f" {ddl_name(database, parts=1)}" if database else "")
+            listed = {f"{row['schema_name']}.{row['name']}".upper(): row for row in self._described(sql)}
+            for task in names:
+                row = listed.get(".".join(task.split(".")[-2:]).upper())
+                found[task] = None if row is None else TaskState(
+                    task.upper(), str(row.get("state") or "").lower(), str(row.get("schedule") or ""),
+                    str(row.get("predecessors") or ""))
+        return found
+
+    def task_histories(self, tasks: list[str], hours: int = TASK_HISTORY_HOURS) -> dict[str, list[TaskRun] | GatewayError]:
+        """The last runs of each task (newest first), one statement for the tasks given."""
+        def run(chunk: list[str]) -> dict[str, list[TaskRun]]:
+            params = tuple(p for task in chunk for p in (task, int(hours), task.split(".")[-1].upper(),
+                                                         task.split(".")[-2].upper()))
+            found: dict[str, list[TaskRun]] = {task: [] for task in chunk}
+            for label, state, scheduled, completed, code, message in self.query(task_histories_sql(len(chunk)), params):
+                found[label].append(TaskRun(str(state or "").upper(), _ts(scheduled), _ts(completed),
+                                            str(code or ""), str(message or "")))
+            return found
+
+        return self._isolating(tasks, run)
+
+    def _described(self, sql: str) -> list[dict[str, Any]]:
+        """Rows of a SHOW command as dicts by lower-case column name (SHOW's columns vary by release)."""
+        self.calls += 1
+        try:
+            with self._cursor() as cur:
+                cur.execute(sql, **self._read_timeout)
+                names = [d[0].lower() for d in cur.description or ()]
+                rows = cur.fetchall()
+        except GatewayError:
+            raise
+        except Exception as exc:
+            raise _domain_error(exc) from None
+        return [dict(zip(names, row)) for row in rows]
 
     def _isolating(self, items: list, run: Callable[[list], dict]) -> dict:
         """One missing pipe or table makes Snowflake refuse the whole statement: halve it until the
@@ -258,10 +389,20 @@ class SnowflakeGateway:
     def set_pipe_paused(self, pipe: str, paused: bool) -> None:
         self.execute(f"ALTER PIPE {ddl_name(pipe)} SET PIPE_EXECUTION_PAUSED = {'TRUE' if paused else 'FALSE'}")
 
-    def add_column(self, table: str, column: str, sf_type: str) -> None:
-        if not _SAFE_TYPE.match(sf_type):
-            raise GatewayError(f"refusing unexpected column type {sf_type!r}")
-        self.execute(f"ALTER TABLE {ddl_name(table)} ADD COLUMN {ddl_name(column, parts=1)} {sf_type}")
+    def force_resume_pipe(self, pipe: str) -> None:
+        """A stale pipe (paused longer than its notifications are kept) refuses ALTER PIPE … RESUME."""
+        self.execute(FORCE_RESUME_SQL, (ddl_name(pipe),))
+
+    def resume_task(self, task: str) -> None:
+        self.execute(f"ALTER TASK {ddl_name(task)} RESUME")
+
+    def change_columns(self, changes: list[tuple[str, str, str, str]]) -> list[str]:
+        """(table, column, "add" | "type", Snowflake type) in order. Every statement is built, and so
+        checked, before the first runs: a refused name never leaves the tables half changed."""
+        statements = [column_ddl(*change) for change in changes]
+        for sql in statements:
+            self.execute(sql)
+        return statements
 
     def definition(self, kind: str, name: str) -> str:
         """The `definition` of a PIPE (its COPY statement) or a TASK (its SQL), from DESCRIBE."""
@@ -296,6 +437,7 @@ class SnowflakeGateway:
         return str(rows[0][0]) if rows and rows[0][0] else ""
 
 
+FORCE_RESUME_SQL = "SELECT SYSTEM$PIPE_FORCE_RESUME(%s, 'STALENESS_CHECK_OVERRIDE')"
 MAX_COPY_FILES = 1000  # COPY INTO ... FILES accepts at most 1000 names
 _DDL_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 _SAFE_TYPE = re.compile(r"^[A-Z_]+(\(\d+(,\d+)?\))?$")
@@ -306,6 +448,41 @@ def ddl_name(name: str, parts: int = 3) -> str:
     if not 1 <= len(pieces) <= parts or not all(_DDL_PART.match(p) for p in pieces):
         raise GatewayError(f"refusing unsafe object name {name!r}")
     return ".".join(p.upper() for p in pieces)
+
+
+# Snowflake's reserved keywords (docs: "Reserved & limited keywords"): a column named so must be quoted.
+RESERVED = frozenset("""
+ACCOUNT ALL ALTER AND ANY AS BETWEEN BY CASE CAST CHECK COLUMN CONNECT CONNECTION CONSTRAINT CREATE CROSS
+CURRENT CURRENT_DATE CURRENT_TIME CURRENT_TIMESTAMP CURRENT_USER DATABASE DELETE DISTINCT DROP ELSE EXISTS
+FALSE FOLLOWING FOR FROM FULL GRANT GROUP GSCLUSTER HAVING ILIKE IN INCREMENT INNER INSERT INTERSECT INTO IS
+ISSUE JOIN LATERAL LEFT LIKE LOCALTIME LOCALTIMESTAMP MINUS NATURAL NOT NULL OF ON OR ORDER ORGANIZATION
+QUALIFY REGEXP REVOKE RIGHT RLIKE ROW ROWS SAMPLE SCHEMA SELECT SET SOME START TABLE TABLESAMPLE THEN TO
+TRIGGER TRUE TRY_CAST UNION UNIQUE UPDATE USING VALUES VIEW WHEN WHENEVER WHERE WINDOW WITH
+""".split())
+
+
+def plain_identifier(name: str) -> bool:
+    """What Snowflake takes unquoted (and upper-cases), as DMS's column names arrive from PostgreSQL."""
+    return bool(_DDL_PART.match(name)) and len(name) <= 255
+
+
+def column_name(name: str) -> str:
+    """A column as DDL names it: upper case, double-quoted when it is a reserved word (ORDER). Anything
+    else than a plain identifier is refused, never quoted into SQL."""
+    if not plain_identifier(name):
+        raise GatewayError(f"refusing column name {name[:80]!r}: not a plain identifier")
+    upper = name.upper()
+    return f'"{upper}"' if upper in RESERVED else upper
+
+
+def column_ddl(table: str, column: str, op: str, sf_type: str) -> str:
+    if not _SAFE_TYPE.match(sf_type):
+        raise GatewayError(f"refusing unexpected column type {sf_type[:80]!r}")
+    if op == "add":
+        return f"ALTER TABLE {ddl_name(table)} ADD COLUMN {column_name(column)} {sf_type}"
+    if op == "type":
+        return f"ALTER TABLE {ddl_name(table)} ALTER COLUMN {column_name(column)} SET DATA TYPE {sf_type}"
+    raise GatewayError(f"refusing unknown column change {op[:20]!r}")
 
 
 def copy_with_files(definition: str, count: int) -> str:
@@ -347,7 +524,8 @@ def parse_pipe_status(text: str) -> PipeStatus:
         last_ingested_at=_parse_ts(data.get("lastIngestedTimestamp")),
         last_ingested_file=data.get("lastIngestedFilePath", "") or "",
         oldest_pending_at=_parse_ts(data.get("oldestFileTimestamp")),
-        error=str(data.get("error") or data.get("fault") or ""),
+        error=str(data.get("error") or ""),
+        fault=str(data.get("fault") or ""),
     )
 
 
@@ -360,6 +538,14 @@ def parse_load_record(row: tuple) -> LoadRecord:
         first_error_message=first_error or "",
         last_load_time=_utc(last_load) if isinstance(last_load, datetime) else None,
     )
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _ts(value: Any) -> datetime | None:
+    return _utc(value) if isinstance(value, datetime) else None
 
 
 def _parse_ts(value: Any) -> datetime | None:

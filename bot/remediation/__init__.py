@@ -1,2 +1,2 @@
-"""Fixes: what each button does (plans, executors), who may run it (policy, approvers), and the
+"""Fixes: what each button does (plans, steps), who may run it (policy, approvers), and the
 two-person approval state machine in Redis that makes each run happen exactly once."""

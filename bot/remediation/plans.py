@@ -9,11 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog import TableSpec
-from ..diagnostics.checks import check_schema
+from ..diagnostics.checks import PIPE_STATES, check_schema, pipe_stale
 from ..gateways import Gateways
 from ..gateways.snowflake import copy_with_files, relative_to_source
-from ..models import ActionKind
-from ..diagnostics.typemap import snowflake_type
+from ..models import ActionKind, utcnow
 
 
 class PlanError(Exception):
@@ -62,28 +61,47 @@ def _pipe(paused: bool):
         if status.execution_state == want:
             raise PlanError(f"The pipe {spec.pipe} is already {want}.")
         kind = ActionKind.PAUSE_PIPE if paused else ActionKind.RESUME_PIPE
+        facts = (f"pipe {spec.pipe} is {status.execution_state}, {status.pending_file_count} files pending",)
+        if not paused and pipe_stale(status, utcnow()):
+            # ALTER PIPE … RESUME refuses a stale pipe; Snowflake's documented way is a force resume.
+            step = f"SELECT SYSTEM$PIPE_FORCE_RESUME('{spec.pipe}', 'STALENESS_CHECK_OVERRIDE')"
+            facts += ("no file loaded for longer than the 14 days Snowflake keeps notifications: the pipe is "
+                      "stale, so it is force-resumed; files older than that may not load (re-sync the table)",)
+            return Plan(kind, spec.name, (step,), facts, {"pipe": spec.pipe, "paused": False, "force": True})
+        if not paused and status.execution_state != "PAUSED":
+            raise PlanError(f"The pipe {spec.pipe} is {status.execution_state}, which resuming does not fix: "
+                            f"{PIPE_STATES.get(status.execution_state, 'see the diagnosis')}.")
         step = f"ALTER PIPE {spec.pipe} SET PIPE_EXECUTION_PAUSED = {'TRUE' if paused else 'FALSE'}"
-        return Plan(kind, spec.name, (step,), (f"pipe {spec.pipe} is {status.execution_state}, "
-                                              f"{status.pending_file_count} files pending",),
-                    {"pipe": spec.pipe, "paused": paused})
+        return Plan(kind, spec.name, (step,), facts, {"pipe": spec.pipe, "paused": paused})
     return build
 
 
-def _add_columns(spec: TableSpec, gw: Gateways, tables: list[TableSpec]) -> Plan:
+def _fix_columns(spec: TableSpec, gw: Gateways, tables: list[TableSpec]) -> Plan:
     aurora = gw.aurora.columns(spec.source_schema, spec.source_table)
-    final, staging = gw.snowflake.columns(spec.final_table), gw.snowflake.columns(spec.staging_table)
+    final, staging = gw.snowflake.column_types(spec.final_table), gw.snowflake.column_types(spec.staging_table)
     drift = check_schema(aurora, final, staging, spec)
-    missing = drift.facts["missing"]
-    if not missing:
-        raise PlanError("Snowflake already has every Aurora column; nothing to add.")
-    by_name = {c.name.upper(): c for c in aurora}
+    if not drift.facts["alters"]:
+        if drift.details:
+            raise PlanError("Nothing here can be changed in place: " + " ".join(drift.details))
+        raise PlanError("Snowflake already has every Aurora column with room for its values; nothing to change.")
     # Runbook "Schema Mismatch" steps 2-3: the final table first, then staging.
-    columns = [(table, name, snowflake_type(by_name[name])) for table in (spec.final_table, spec.staging_table)
-               for name in missing.get(table, [])]
     steps = tuple(drift.facts["alters"]) + (f"DESCRIBE TASK {spec.merge_task}  — warn if the merge does not "
                                             "mention the new columns (runbook step 4)",)
-    return Plan(ActionKind.ADD_COLUMNS, spec.name, steps, (drift.summary,),
-                {"columns": columns, "merge_task": spec.merge_task})
+    facts = (drift.summary,) + tuple(f"not changed here: {u}" for u in drift.facts["unfixable"])
+    added = sorted({c for cols in drift.facts["missing"].values() for c in cols})
+    return Plan(ActionKind.FIX_COLUMNS, spec.name, steps, facts,
+                {"changes": drift.facts["changes"], "added": added, "merge_task": spec.merge_task})
+
+
+def _resume_task(spec: TableSpec, gw: Gateways, tables: list[TableSpec]) -> Plan:
+    state = gw.snowflake.task_states([spec.merge_task]).get(spec.merge_task)
+    if state is None:
+        raise PlanError(f"The merge task {spec.merge_task} cannot be found (dropped, or this role lacks MONITOR).")
+    if state.state != "suspended":
+        raise PlanError(f"The merge task {spec.merge_task} is already {state.state}.")
+    return Plan(ActionKind.RESUME_TASK, spec.name, (f"ALTER TASK {spec.merge_task} RESUME",),
+                (f"merge task {spec.merge_task} is suspended; schedule {state.schedule or 'after its predecessor'}",
+                 "its next run merges what staging gathered meanwhile"), {"merge_task": spec.merge_task})
 
 
 def _retry(spec: TableSpec, gw: Gateways, tables: list[TableSpec]) -> Plan:
@@ -126,7 +144,8 @@ _BUILDERS = {
     ActionKind.RESTART_TASK: _restart,
     ActionKind.PAUSE_PIPE: _pipe(True),
     ActionKind.RESUME_PIPE: _pipe(False),
-    ActionKind.ADD_COLUMNS: _add_columns,
+    ActionKind.FIX_COLUMNS: _fix_columns,
+    ActionKind.RESUME_TASK: _resume_task,
     ActionKind.RETRY_FILES: _retry,
     ActionKind.RESYNC: _resync,
 }

@@ -18,9 +18,10 @@ POLICIES: dict[ActionKind, Policy] = {
     ActionKind.RESTART_TASK: Policy(1, False),
     ActionKind.PAUSE_PIPE: Policy(1, False),
     ActionKind.RESUME_PIPE: Policy(1, False),
-    ActionKind.ADD_COLUMNS: Policy(1, False),
+    ActionKind.FIX_COLUMNS: Policy(1, False),
     ActionKind.RETRY_FILES: Policy(1, False),
     ActionKind.RESYNC: Policy(2, True),  # never fewer than two people, whatever the catalog says
+    ActionKind.RESUME_TASK: Policy(1, False),
 }
 
 

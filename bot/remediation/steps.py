@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..gateways import GatewayError, Gateways
 from ..gateways.dms import TABLE_STATES_BAD, TABLE_STATES_LOADING, TableStat
+from ..gateways.snowflake import column_ddl
 from ..models import ActionKind
 
 if TYPE_CHECKING:
@@ -88,29 +89,57 @@ def _start_task(ctx: StepContext) -> str:
 
 def _pipe(data: dict[str, Any]) -> tuple[Step, ...]:
     def alter(ctx: StepContext) -> str:
-        ctx.gw.snowflake.set_pipe_paused(data["pipe"], data["paused"])  # the same ALTER twice is harmless
+        if data.get("force"):  # a stale pipe: ALTER PIPE … RESUME is refused; forcing twice is harmless
+            ctx.gw.snowflake.force_resume_pipe(data["pipe"])
+        else:
+            ctx.gw.snowflake.set_pipe_paused(data["pipe"], data["paused"])  # the same ALTER twice is harmless
         return f"pipe {data['pipe']} is now {ctx.gw.snowflake.pipe_status(data['pipe']).execution_state}"
-    return (Step(f"ALTER PIPE {data['pipe']}", alter),)
+    verb = "SYSTEM$PIPE_FORCE_RESUME" if data.get("force") else "ALTER PIPE"
+    return (Step(f"{verb} {data['pipe']}", alter),)
 
 
-def _add_columns(data: dict[str, Any]) -> tuple[Step, ...]:
-    steps = [Step(f"add {column} to {table}", _add_column(table, column, sf_type))
-             for table, column, sf_type in data["columns"]]
-    return (*steps, Step("check the merge task", _check_merge, changes=False))
+def _fix_columns(data: dict[str, Any]) -> tuple[Step, ...]:
+    """Every statement is checked in the first step, before the first ALTER runs: a refused name
+    never leaves the tables half changed. Then one ALTER a step."""
+    changes = [tuple(change) for change in data["changes"]]
+    steps = [Step(f"{'add' if op == 'add' else 'widen'} {column[:40]} in {table}", _change_column(change))
+             for change in changes for table, column, op, _ in (change,)]
+    return (Step("check every statement", _check_statements, changes=False), *steps,
+            Step("check the merge task", _check_merge, changes=False))
 
 
-def _add_column(table: str, column: str, sf_type: str) -> Callable[[StepContext], str]:
+def _check_statements(ctx: StepContext) -> str:
+    try:
+        statements = [column_ddl(*change) for change in ctx.data["changes"]]
+    except GatewayError as exc:
+        raise StepFailed(f"nothing was changed: {exc}") from None
+    return f"{len(statements)} statements checked"
+
+
+def _change_column(change: tuple) -> Callable[[StepContext], str]:
+    table, column, op, sf_type = change
+
     def run(ctx: StepContext) -> str:
-        if ctx.resumed and column.upper() in ctx.gw.snowflake.columns(table):
+        if ctx.resumed and op == "add" and column.upper() in ctx.gw.snowflake.column_types(table):
             return f"{column} was already in {table}"
-        ctx.gw.snowflake.add_column(table, column, sf_type)
-        return f"added {column} {sf_type} to {table}"
+        # SET DATA TYPE to the type a column already has changes nothing, so a repeat is harmless.
+        [sql] = ctx.gw.snowflake.change_columns([change])
+        return sql
     return run
+
+
+def _resume_task(data: dict[str, Any]) -> tuple[Step, ...]:
+    def resume(ctx: StepContext) -> str:
+        ctx.gw.snowflake.resume_task(data["merge_task"])  # resuming a started task is harmless
+        return f"resumed merge task {data['merge_task']}"
+    return (Step(f"ALTER TASK {data['merge_task']} RESUME", resume),)
 
 
 def _check_merge(ctx: StepContext) -> str:
     task = ctx.data["merge_task"]
-    added = sorted({column for _, column, _ in ctx.data["columns"]})
+    added = ctx.data.get("added", [])
+    if not added:
+        return "no new columns: the merge task needs no change"
     try:
         definition = ctx.gw.snowflake.definition("TASK", task).upper()
     except GatewayError as exc:
@@ -248,7 +277,8 @@ _STEPS: dict[ActionKind, Callable[[dict[str, Any]], tuple[Step, ...]]] = {
     ActionKind.RESTART_TASK: _restart,
     ActionKind.PAUSE_PIPE: _pipe,
     ActionKind.RESUME_PIPE: _pipe,
-    ActionKind.ADD_COLUMNS: _add_columns,
+    ActionKind.FIX_COLUMNS: _fix_columns,
+    ActionKind.RESUME_TASK: _resume_task,
     ActionKind.RETRY_FILES: _retry,
     ActionKind.RESYNC: _resync,
 }

@@ -46,6 +46,8 @@ def install() -> None:
         if self.last_failure_message:
             data["LastFailureMessage"] = self.last_failure_message
         data["ReplicationTaskStats"]["TablesErrored"] = self.tables_errored
+        # moto reports 100 ms; a sandbox task has been replicating for six hours.
+        data["ReplicationTaskStats"]["ElapsedTimeMillis"] = 6 * 3600 * 1000
         return data
 
     def start(self: Any) -> Any:

@@ -18,12 +18,14 @@ from bot.catalog import Catalog, TableSpec, parse_catalog
 from bot.gateways import Gateways
 from bot.diagnostics.typemap import snowflake_type
 from bot.gateways import GatewayError, NotFound
-from bot.gateways.aurora import AuroraGateway, PgColumn, Slot, VacuumStats
+from bot.gateways.aurora import AuroraGateway, PgColumn, RowCount, Slot, VacuumStats
 from bot.gateways.dms import DmsGateway, task_log_names
 from bot.gateways.s3 import S3Gateway
-from bot.gateways.snowflake import LoadRecord, PipeStatus, SnowflakeGateway, parse_pipe_status
+from bot.gateways.snowflake import (
+    FORCE_RESUME_SQL, TASK_RUNS, LoadRecord, PipeStatus, SnowflakeGateway, TaskRun, TaskState, parse_pipe_status,
+)
 
-from . import maintenance, moto_dms, moto_logs
+from . import maintenance, moto_dms, moto_logs, picture
 from .scenarios import SCENARIOS, Scenario, TableWorld
 
 # fakesnow's cursor fetches rows through DuckDB's Arrow export, which warns on every such fetch that
@@ -74,9 +76,12 @@ class SandboxSnowflake(SnowflakeGateway):
     """Real SQL against fakesnow for tables; Snowpipe's telemetry and pipe DDL from memory."""
 
     def __init__(self, fake: FakeSnow, pipes: dict[str, dict], history: dict[str, list[LoadRecord]],
-                 definitions: dict[tuple[str, str], str]):
+                 definitions: dict[tuple[str, str], str], tasks: dict[str, dict] | None = None):
         super().__init__(lambda: fake.connect(database="SYNC", schema="PUBLIC"))
         self.pipes, self.history, self.definitions = pipes, history, definitions
+        # Merge tasks as SHOW TASKS and TASK_HISTORY would show them (fakesnow has neither):
+        # name -> {"state", "schedule", "runs": [TaskRun, newest first]}.
+        self.tasks = tasks or {}
         self.statements: list[str] = []  # pipe DDL and loads seen, for tests and the console
         self.statement_timeouts: list[int] = []  # STATEMENT_TIMEOUT_IN_SECONDS of bounded statements
 
@@ -105,12 +110,28 @@ class SandboxSnowflake(SnowflakeGateway):
         return {table: [r for r in self.history.get(table.upper(), []) if r.last_load_time and r.last_load_time >= cutoff]
                 for table in tables}
 
+    def task_states(self, tasks: list[str]) -> dict[str, TaskState | None]:
+        self.calls += 1
+        return {task: TaskState(task.upper(), self.tasks[task.upper()]["state"], self.tasks[task.upper()]["schedule"])
+                if task.upper() in self.tasks else None for task in tasks}
+
+    def task_histories(self, tasks: list[str], hours: int = 24) -> dict[str, list[TaskRun] | GatewayError]:
+        self.calls += 1
+        return {task: list(self.tasks.get(task.upper(), {}).get("runs", []))[:TASK_RUNS] for task in tasks}
+
     def execute(self, sql: str, params: tuple = ()) -> None:
-        """Pipe DDL and COPY need a real Snowpipe: played here. Everything else runs in fakesnow."""
+        """Pipe and task DDL and COPY need a real Snowpipe: played here. Everything else runs in fakesnow."""
         self.statements.append(sql % tuple(repr(p) for p in params) if params else sql)
         paused = re.match(r"ALTER PIPE (\S+) SET PIPE_EXECUTION_PAUSED = (TRUE|FALSE)$", sql)
         if paused:
             self.pipes[paused.group(1)]["executionState"] = "PAUSED" if paused.group(2) == "TRUE" else "RUNNING"
+            return
+        if sql == FORCE_RESUME_SQL:
+            self.pipes[params[0]]["executionState"] = "RUNNING"
+            return
+        resumed = re.match(r"ALTER TASK (\S+) RESUME$", sql)
+        if resumed:
+            self.tasks[resumed.group(1)]["state"] = "started"
             return
         if sql.upper().startswith("COPY INTO"):
             self._load(sql.split()[2].upper(), list(params))
@@ -138,12 +159,31 @@ class SandboxSnowflake(SnowflakeGateway):
             for r in self.history.get(table, [])]
 
 
+class SandboxDms(DmsGateway):
+    """The real DMS gateway on moto, but with the latency graph drawn here: moto does not render
+    GetMetricWidgetImage."""
+
+    def __init__(self, dms_client: Any, cloudwatch_client: Any, logs_client: Any, latency: tuple[float, ...]):
+        super().__init__(dms_client, cloudwatch_client, logs_client)
+        self.latency, self.rendered = latency, 0
+
+    def latency_image(self, instance: str, task_resource_id: str, hours: int = 3) -> bytes:
+        self.calls += 1
+        self.rendered += 1
+        return picture.bars_png(self.latency)
+
+
 class ScriptedAurora:
     """The Aurora gateway's interface, answered from the scenario (the console needs no database)."""
 
-    def __init__(self, columns: dict[str, list[PgColumn]], slots: list[Slot]):
-        self._columns, self._slots = columns, slots
+    def __init__(self, columns: dict[str, list[PgColumn]], slots: list[Slot], rows: dict[str, int] | None = None):
+        self._columns, self._slots, self._rows = columns, slots, rows or {}
         self.calls = 0
+
+    def row_counts(self, tables: list[tuple[str, str]]) -> dict[tuple[str, str], RowCount | GatewayError]:
+        self.calls += 1
+        return {(schema, table): RowCount(self._rows[f"{schema}.{table}"], True) if f"{schema}.{table}" in self._rows
+                else NotFound(f"Aurora table {schema}.{table} not found") for schema, table in tables}
 
     def columns(self, schema: str, table: str) -> list[PgColumn]:
         self.calls += 1
@@ -165,11 +205,11 @@ class ScriptedAurora:
 
     def row_estimate(self, schema: str, table: str) -> int | None:
         self.calls += 1
-        return AURORA_ROWS
+        return self._rows.get(f"{schema}.{table}", AURORA_ROWS)
 
-    def row_count(self, schema: str, table: str, exact_below: int = 1_000_000) -> int | None:
+    def row_count(self, schema: str, table: str) -> int | None:
         self.calls += 1
-        return AURORA_ROWS
+        return self._rows.get(f"{schema}.{table}", AURORA_ROWS)
 
     def vacuum_stats(self, sources: list[str]) -> dict[str, VacuumStats]:
         self.calls += 1
@@ -195,12 +235,12 @@ class Sandbox:
         self.seed_task_log()
         self._seed_s3()
         pipes, history, definitions = self._seed_snowflake()
-        self.snowflake = SandboxSnowflake(self.fakesnow, pipes, history, definitions)
+        self.snowflake = SandboxSnowflake(self.fakesnow, pipes, history, definitions, self._tasks())
         moto_dms.reload_hooks.append(self._reload_done)
         self.aurora = self._seed_aurora(aurora_dsn)
         maintenance.seed(self)
         self.gateways = Gateways(
-            dms=DmsGateway(self.dms_client, self.cloudwatch_client, self.logs_client),
+            dms=SandboxDms(self.dms_client, self.cloudwatch_client, self.logs_client, self.scenario.latency_seconds),
             s3=S3Gateway(self.s3_client),
             snowflake=self.snowflake,
             aurora=self.aurora,
@@ -220,9 +260,8 @@ class Sandbox:
         spec = self.catalog.find(f"{stat['SchemaName']}.{stat['TableName']}")
         cur = self.fakesnow.connect(database="SYNC", schema="PUBLIC").cursor()
         now = datetime.now(timezone.utc).replace(tzinfo=None)
-        rows = ", ".join(["(%s, %s)"] * AURORA_ROWS)
-        cur.execute(f"INSERT INTO {spec.final_table} (ID, {spec.freshness_column}) VALUES {rows}",
-                    tuple(v for i in range(1, AURORA_ROWS + 1) for v in (i, now)))
+        cur.execute(f"INSERT INTO {spec.final_table} (ID, {spec.freshness_column}) SELECT SEQ4() + 1, %s "
+                    f"FROM TABLE(GENERATOR(ROWCOUNT => {self._aurora_rows(spec):d}))", (now,))
         stamp = datetime.now(timezone.utc)
         self.s3_client.put_object(Bucket=spec.s3_bucket, Key=cdc_key(spec, stamp), Body=b"I,1\n")
         cur.close()
@@ -337,11 +376,27 @@ class Sandbox:
         cur.close()
         return pipes, history, definitions
 
+    def _tasks(self) -> dict[str, dict]:
+        tasks = {}
+        for spec in self.catalog.tables:
+            world = self.world(spec)
+            runs = [TaskRun(state, self.now - timedelta(minutes=m),
+                            None if state == "EXECUTING" else self.now - timedelta(minutes=m) + timedelta(seconds=20),
+                            "100038" if error else "", error) for m, state, error in sorted(world.task_runs)]
+            tasks[spec.merge_task] = {"state": world.task_state, "schedule": world.task_schedule, "runs": runs}
+        return tasks
+
     # -- Aurora ------------------------------------------------------------------------------------
 
     def _source_columns(self, spec: TableSpec) -> tuple[tuple[str, str], ...]:
         world = self.world(spec)
-        return world.columns + world.new_in_aurora
+        widened = dict(world.widened_in_aurora)
+        return tuple((name, widened.get(name, dtype)) for name, dtype in world.columns) + world.new_in_aurora
+
+    def _aurora_rows(self, spec: TableSpec) -> int:
+        """Aurora holds as many rows as the final table unless the scenario says otherwise."""
+        rows = self.world(spec).aurora_rows
+        return AURORA_ROWS if rows is None else rows
 
     def _seed_aurora(self, dsn: str | None) -> Any:
         s = self.scenario
@@ -349,13 +404,14 @@ class Sandbox:
             slot = Slot("dms_slot_aurora_snowflake_cdc", "test_decoding", s.slot_active, s.slot_wal_status,
                         s.slot_retained_bytes)
             return ScriptedAurora({spec.source: [_pg(n, t) for n, t in self._source_columns(spec)]
-                                   for spec in self.catalog.tables}, [slot])
+                                   for spec in self.catalog.tables}, [slot],
+                                  {spec.source: self._aurora_rows(spec) for spec in self.catalog.tables})
         with psycopg.connect(dsn, autocommit=True) as conn:
             for spec in self.catalog.tables:
                 cols = ", ".join(f"{name} {dtype}" for name, dtype in self._source_columns(spec))
                 conn.execute(f"DROP TABLE IF EXISTS {spec.source}")
                 conn.execute(f"CREATE TABLE {spec.source} ({cols})")
-                conn.execute(f"INSERT INTO {spec.source} (id) SELECT generate_series(1, {AURORA_ROWS})")
+                conn.execute(f"INSERT INTO {spec.source} (id) SELECT generate_series(1, %s)", (self._aurora_rows(spec),))
         return AuroraGateway(dsn)
 
 

@@ -13,6 +13,8 @@ CUSTOMERS_COLUMNS = (("id", "bigint"), ("email", "text"), ("updated_at", "timest
 PAYMENTS_COLUMNS = (("id", "bigint"), ("order_id", "bigint"), ("amount", "numeric(12,2)"),
                     ("updated_at", "timestamp with time zone"))
 
+LENGTH_ERROR = "User character length limit (32) exceeded by string 'awaiting_payment_confirmation_from_the_card_issuer_after_3ds_challenge'"
+STALE_MINUTES = 20 * 24 * 60  # a pipe left paused for 20 days: past the 14 days notifications are kept
 MISMATCH_ERROR = ("Number of columns in file (8) does not match that of the corresponding table (6), "
                   "use file format option error_on_column_count_mismatch=false to ignore this error")
 
@@ -68,6 +70,14 @@ class TableWorld:
     # (minutes ago, status, first error) per load in COPY_HISTORY
     loads: tuple[tuple[int, str, str], ...] = ((41, "Loaded", ""), (27, "Loaded", ""), (12, "Loaded", ""))
     newest_row_minutes_ago: int = 4
+    # Columns Aurora has widened since Snowflake's tables were made: (name, Aurora's type now).
+    widened_in_aurora: tuple[tuple[str, str], ...] = ()
+    # The merge task: SHOW TASKS state, its schedule, and TASK_HISTORY (minutes ago, STATE, error).
+    task_state: str = "started"
+    task_schedule: str = "1 MINUTE"
+    task_runs: tuple[tuple[int, str, str], ...] = ((1, "SUCCEEDED", ""), (2, "SUCCEEDED", ""), (3, "SUCCEEDED", ""))
+    # Rows Aurora holds; None: as many as the final table (the sync is complete).
+    aurora_rows: int | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +132,18 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
                                    (14, "Load failed", MISMATCH_ERROR)), **_STALE)),
     Scenario("pipe-paused", "Files land in S3 but the Snowpipe was left paused after maintenance.",
              tables=_orders(pipe_state="PAUSED", pending_files=37, loads=((170, "Loaded", ""),), **_STALE)),
+    Scenario("merge-task-suspended", "Files land and load into staging, but the MERGE task was left suspended.",
+             tables=_orders(task_state="suspended", task_runs=((190, "SUCCEEDED", ""), (191, "SUCCEEDED", "")),
+                            **_STALE)),
+    Scenario("rows-missing", "Everything flows, but the final table holds far fewer rows than Aurora.",
+             tables=_orders(aurora_rows=3_000)),
+    Scenario("column-widened", "public.orders.status was widened to varchar(255); Snowpipe rejects longer values.",
+             tables=_orders(widened_in_aurora=(("status", "character varying(255)"), ("total", "numeric(14,2)")),
+                            loads=((52, "Load failed", LENGTH_ERROR), (33, "Load failed", LENGTH_ERROR),
+                                   (14, "Loaded", "")), **_STALE)),
+    Scenario("stale-pipe", "The Snowpipe was left paused for 20 days: past the 14 days Snowflake keeps notifications.",
+             tables=_orders(pipe_state="PAUSED", pending_files=0, loads=((STALE_MINUTES, "Loaded", ""),),
+                            newest_row_minutes_ago=STALE_MINUTES)),
     Scenario("load-failed", "Snowpipe rejects some files for a file format error.",
              tables=_orders(loads=((40, "Load failed", "Timestamp '2026-13-01' is not recognized"),
                                    (20, "Partially loaded", "Numeric value 'abc' is not recognized"),
