@@ -20,6 +20,7 @@ from .gateways.iam import IamGateway, SimulationUnavailable
 from .gateways.s3 import S3Gateway
 from .gateways.snowflake import SnowflakeGateway
 from .models import Status
+from .redaction import redact
 from .report import MARK
 from .settings import Settings
 
@@ -60,10 +61,10 @@ class DoctorReport:
         rows = [f"[{MARK[line.status]}] {line.area:<9} {line.subject}: {line.detail}"
                 + (f" — fix: {line.fix}" if line.fix else "") for line in self.lines]
         verdict = "Ready." if self.ok else "Not ready: fix the lines marked FAIL (and ???? once they can run)."
-        return "\n".join([head, "", *rows, "", verdict])
+        return redact("\n".join([head, "", *rows, "", verdict]))
 
     def to_json(self) -> str:
-        return json.dumps({"ok": self.ok, "lines": [asdict(line) for line in self.lines]}, indent=2)
+        return redact(json.dumps({"ok": self.ok, "lines": [asdict(line) for line in self.lines]}, indent=2))
 
 
 @dataclass

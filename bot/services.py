@@ -1,6 +1,7 @@
 """The only place real clients are created, from Settings."""
 from __future__ import annotations
 
+import os
 from urllib.parse import urlsplit
 
 import boto3
@@ -27,8 +28,13 @@ AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_tim
                     max_pool_connections=32)
 
 
+def aws_session() -> boto3.session.Session:
+    """boto3 reads AWS_DEFAULT_REGION; the README (like AWS's newer SDKs) says AWS_REGION: take either."""
+    return boto3.session.Session(region_name=os.environ.get("AWS_REGION") or None)
+
+
 def build_gateways(settings: Settings) -> Gateways:
-    session = boto3.session.Session()
+    session = aws_session()
     args = settings.snowflake_connect_args()
     if settings.aurora_database_url is None:
         raise ValueError("AURORA_DATABASE_URL is not set")
@@ -66,7 +72,7 @@ def build_doctor_backends(settings: Settings) -> Backends:
     aws_problem = ""
     dms = s3 = iam = None
     try:
-        session = boto3.session.Session()
+        session = aws_session()
         dms = DmsGateway(session.client("dms", config=AWS_CONFIG), session.client("cloudwatch", config=AWS_CONFIG),
                          session.client("logs", config=AWS_CONFIG))
         s3 = S3Gateway(session.client("s3", config=AWS_CONFIG))

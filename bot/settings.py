@@ -1,8 +1,75 @@
-"""Process settings from the environment (and an optional .env), names fixed by the deployment contract."""
+"""Process settings from the environment (and an optional .env), names fixed by the deployment contract.
+
+Connection strings are parsed and validated here, once, when a command starts (`load_settings`): a
+malformed one stops start-up with an error that names the variable and says what is wrong, never
+quoting the value, since the part a parser trips over is usually inside the password."""
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+import re
+from urllib.parse import urlsplit
+
+import psycopg.conninfo
+import redis.connection
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """Malformed settings; the message names each variable and the problem, never a value."""
+
+
+ENCODING_HINT = "percent-encode special characters in the user and password (% as %25, space %20, # %23, / %2F, @ %40)"
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_SPACE = re.compile(r"[\s\x00-\x1f\x7f]")
+_ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_HOST = re.compile(r"^[A-Za-z0-9.-]+$")
+
+
+def url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
+    """What is wrong with a connection URL, in words that quote none of it; None when it is fine."""
+    if _SPACE.search(url):
+        return "it contains a space or control character"
+    if _BAD_PERCENT.search(url):
+        return "it contains a % that does not start a percent-encoded byte"
+    if url.count("[") != url.count("]"):
+        return "its [IPv6] host brackets do not match"
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in schemes:
+        return "it must start with " + " or ".join(f"{s}://" for s in schemes)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises when an unencoded / ? # or @ in the password moved the split
+    except ValueError:
+        return "its host or port does not parse"
+    if parts.fragment:
+        return "it contains a #"
+    if not parts.hostname and scheme != "unix":
+        return "it names no host"
+    return None
+
+
+def postgres_problem(url: str) -> str | None:
+    problem = url_problem(url, ("postgresql", "postgres"))
+    if problem:
+        return problem
+    try:  # libpq's own parser, as psycopg.connect will use it
+        params = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.Error:
+        return "libpq cannot parse it"
+    if not str(params.get("port", "5432")).replace(",", "").isdigit():
+        return "libpq reads its port as something other than a number"
+    return None
+
+
+def redis_problem(url: str) -> str | None:
+    problem = url_problem(url, ("redis", "rediss", "unix"))
+    if problem:
+        return problem
+    try:  # redis-py's own parser, as Redis.from_url will use it
+        redis.connection.parse_url(url)
+    except ValueError:
+        return "redis-py cannot parse it"
+    return None
 
 
 class Settings(BaseSettings):
@@ -20,6 +87,7 @@ class Settings(BaseSettings):
     snowflake_user: str | None = None
     snowflake_password: SecretStr | None = None
     snowflake_private_key_file: str | None = None
+    snowflake_private_key_file_pwd: SecretStr | None = None  # the key file's passphrase, if encrypted
     snowflake_role: str | None = None
     snowflake_warehouse: str | None = None
     snowflake_database: str | None = None
@@ -39,6 +107,41 @@ class Settings(BaseSettings):
     # renews it three times per lease); follow steps poll DMS and Snowflake this often.
     job_lease_seconds: float = Field(30.0, validation_alias="SYNCBOT_JOB_LEASE", gt=1)
     job_poll_seconds: float = Field(30.0, validation_alias="SYNCBOT_JOB_POLL", gt=0)
+
+    @field_validator("aurora_database_url")
+    @classmethod
+    def _aurora_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and (problem := postgres_problem(value.get_secret_value())):
+            raise ValueError(f"not a valid postgresql:// URL: {problem}; {ENCODING_HINT}")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr) -> SecretStr:
+        if problem := redis_problem(value.get_secret_value()):
+            raise ValueError(f"not a valid redis:// URL: {problem}; {ENCODING_HINT}")
+        return value
+
+    @field_validator("snowflake_account")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        if value is not None and not _ACCOUNT.match(value):
+            raise ValueError("an account identifier has only letters, digits, '.', '-' and '_' (e.g. myorg-myaccount)")
+        return value
+
+    @field_validator("snowflake_host")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        if value is not None and not _HOST.match(value):
+            raise ValueError("a host name has only letters, digits, '.' and '-'")
+        return value
+
+    @field_validator("snowflake_protocol")
+    @classmethod
+    def _protocol(cls, value: str | None) -> str | None:
+        if value is not None and value not in ("http", "https"):
+            raise ValueError("must be http or https")
+        return value
 
     def snowflake_connect_args(self) -> dict:
         """Arguments for snowflake.connector.connect; the connector's own host/port/protocol pass through."""
@@ -66,4 +169,16 @@ class Settings(BaseSettings):
             args["password"] = self.snowflake_password.get_secret_value()
         if self.snowflake_private_key_file:
             args["private_key_file"] = self.snowflake_private_key_file
+        if self.snowflake_private_key_file_pwd is not None:
+            args["private_key_file_pwd"] = self.snowflake_private_key_file_pwd.get_secret_value()
         return {k: v for k, v in args.items() if v is not None}
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings for a command, validated once at start-up; SettingsError names what is wrong."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        # Each error's "msg" is pydantic's or ours, neither quotes the input; exc's own text would.
+        problems = [f"{str(e['loc'][0]).upper()}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]
+        raise SettingsError("; ".join(problems)) from None

@@ -3,16 +3,24 @@ module acknowledges, shows the answer privately to the clicker, and keeps the th
 to date. Fixes themselves run in the worker, which reports their outcome in the thread."""
 from __future__ import annotations
 
+import logging
+
 from slack_bolt import App
+from slack_sdk.errors import SlackApiError
 
 from bot.models import ActionKind
+from bot.redaction import redact
 from bot.remediation.service import Answer, Remediation
 
 from . import blocks
 from .approval_blocks import fallback, request_blocks
 from .ids import APPROVE_ACTION, CANCEL_ACTION, FIX_ACTION, FIX_PREFIX, MORE_ACTION, REJECT_ACTION
 from .blocks import mention
-from .reporting import SlackReporter
+from .reporting import CANNOT_POST, SlackReporter
+
+log = logging.getLogger(__name__)
+NOT_A_MEMBER = ("\nI am not a member of this channel, so I answered through Slack's response URL: later progress "
+                "cannot be drawn here. `/invite` me to the channel, or follow `syncbot audit --table {table}`.")
 
 
 def register(app: App, remediation: Remediation, reporter: SlackReporter) -> None:
@@ -21,7 +29,7 @@ def register(app: App, remediation: Remediation, reporter: SlackReporter) -> Non
         ack()
         kind = ActionKind(action["action_id"][len(FIX_PREFIX):])  # the listener's regex admits only known kinds
         answer = remediation.click(action.get("value", ""), kind, body["user"]["id"], _thread(body))
-        show(answer, client, respond, remediation, reporter)
+        show(answer, client, respond, remediation, reporter, body.get("response_url", ""))
 
     @app.action(MORE_ACTION)
     def more_chosen(ack, action, body, client, respond):
@@ -29,22 +37,25 @@ def register(app: App, remediation: Remediation, reporter: SlackReporter) -> Non
         # The menu offers only the re-sync; the value is its opaque offer id, checked like a button's.
         value = (action.get("selected_option") or {}).get("value", "")
         answer = remediation.click(value, ActionKind.RESYNC, body["user"]["id"], _thread(body))
-        show(answer, client, respond, remediation, reporter)
+        show(answer, client, respond, remediation, reporter, body.get("response_url", ""))
 
     @app.action(APPROVE_ACTION)
     def approve_clicked(ack, action, body, client, respond):
         ack()
-        show(remediation.approve(action.get("value", ""), body["user"]["id"]), client, respond, remediation, reporter)
+        show(remediation.approve(action.get("value", ""), body["user"]["id"]), client, respond, remediation, reporter,
+             body.get("response_url", ""))
 
     @app.action(REJECT_ACTION)
     def reject_clicked(ack, action, body, client, respond):
         ack()
-        show(remediation.reject(action.get("value", ""), body["user"]["id"]), client, respond, remediation, reporter)
+        show(remediation.reject(action.get("value", ""), body["user"]["id"]), client, respond, remediation, reporter,
+             body.get("response_url", ""))
 
     @app.action(CANCEL_ACTION)
     def cancel_clicked(ack, action, body, client, respond):
         ack()
-        show(remediation.cancel(action.get("value", ""), body["user"]["id"]), client, respond, remediation, reporter)
+        show(remediation.cancel(action.get("value", ""), body["user"]["id"]), client, respond, remediation, reporter,
+             body.get("response_url", ""))
 
 
 def _thread(body: dict) -> str:
@@ -52,15 +63,47 @@ def _thread(body: dict) -> str:
     return container.get("thread_ts") or container.get("message_ts", "")
 
 
-def show(answer: Answer, client, respond, remediation: Remediation, reporter: SlackReporter) -> None:
+def show(answer: Answer, client, respond, remediation: Remediation, reporter: SlackReporter,
+         response_url: str = "") -> None:
+    """Tells the channel (a new approval request) and then the clicker what really happened. Where
+    the bot cannot post, the request goes out through the click's response_url, which the worker
+    also keeps for the outcome; a failure to post is said, never hidden behind "nothing changed"."""
     req = answer.request
-    if answer.post_request and req is not None:
-        posted = client.chat_postMessage(channel=req.channel, thread_ts=req.thread or None, text=fallback(req),
-                                         blocks=blocks.to_dicts(request_blocks(req)))
-        remediation.approvals.attach_message(req.id, req.channel, posted["ts"])
-    elif answer.changed and req is not None:
-        reporter.request_changed(req)
-    text = answer.text
+    note = ""
+    if req is not None and response_url:
+        reporter.remember_response_url(req.id, response_url)
+    try:
+        if answer.post_request and req is not None:
+            ts = _post(client, respond, req.channel, req.thread, fallback(req), request_blocks(req))
+            if ts:
+                remediation.approvals.attach_message(req.id, req.channel, ts)
+            else:
+                note = NOT_A_MEMBER.format(table=req.table)
+        elif answer.changed and req is not None and req.people > 1 and not req.message:
+            # The request went out through a response_url (the bot is not in the channel): nothing to redraw.
+            note = NOT_A_MEMBER.format(table=req.table)
+        elif answer.changed and req is not None:
+            reporter.request_changed(req)
+    except SlackApiError as exc:
+        error = exc.response.get("error", "an error")
+        log.warning("telling the channel about request %s failed: %s", req.id if req else "-", error)
+        note = f"\nI could not post this in the channel (Slack answered `{blocks.escape(str(error))}`)."
+    text = redact(answer.text) + note
     if answer.ask:
         text += " Ask one of " + ", ".join(mention(who) for who in answer.ask) + "."
     respond(response_type="ephemeral", replace_original=False, text=text)
+
+
+def _post(client, respond, channel: str, thread_ts: str | None, text: str, message_blocks: list | None = None
+          ) -> str | None:
+    """chat.postMessage in the thread; where the bot may not post (not a member, private channel), the
+    message goes to the channel through the click's response_url instead, and None is returned."""
+    payload = blocks.to_dicts(message_blocks) if message_blocks else None
+    try:
+        return client.chat_postMessage(channel=channel, thread_ts=thread_ts or None, text=text, blocks=payload)["ts"]
+    except SlackApiError as exc:
+        if exc.response.get("error") not in CANNOT_POST:
+            raise
+        log.info("cannot post in %s (%s); answering through response_url", channel, exc.response.get("error"))
+        respond(response_type="in_channel", replace_original=False, text=text, blocks=payload)
+        return None

@@ -6,6 +6,7 @@ import uuid
 
 from slack_bolt import App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.core import SyncBot
@@ -13,7 +14,7 @@ from bot.remediation.service import Remediation
 
 from . import actions, commands, events
 from .acks import AcksFirst
-from .reporting import SlackReporter
+from .reporting import CANNOT_POST, SlackReporter
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,22 @@ def build_app(bot: SyncBot, remediation: Remediation, reporter: SlackReporter, *
     def on_error(error, body, respond):
         # Unexpected failures get a reference users can quote; the details stay in the log.
         ref = uuid.uuid4().hex[:8]
-        log.error("unhandled error (ref %s): %s", ref, type(error).__name__, exc_info=error)
+        if isinstance(error, SlackApiError) and error.response.get("error") in CANNOT_POST:
+            # e.g. an alert's reply in a channel the bot was removed from: nothing to fix in code.
+            log.warning("cannot post in that channel (%s, ref %s): invite the bot there", error.response.get("error"), ref)
+        else:
+            log.error("unhandled error (ref %s): %s", ref, type(error).__name__, exc_info=error)
         if respond is not None and (body or {}).get("response_url"):
-            respond(response_type="ephemeral", replace_original=False,
-                    text=f"Sorry, something went wrong on my side (reference `{ref}`). Nothing else was changed.")
+            respond(response_type="ephemeral", replace_original=False, text=error_reply(body, ref))
 
     return app
+
+
+def error_reply(body: dict, ref: str) -> str:
+    """A command never runs a fix (a requested one waits for approval and the worker); a button may
+    have queued or approved one before the failure, so the reply says where to find out instead."""
+    sorry = f"Sorry, something went wrong on my side (reference `{ref}`)."
+    if body.get("type") == "block_actions":
+        return (f"{sorry} A fix you pressed may already have run: `syncbot audit` records every fix, and "
+                "`/sync-status <table>` shows the state now.")
+    return f"{sorry} Nothing in the pipeline was changed."

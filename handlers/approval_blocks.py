@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from slack_sdk.models.blocks import (
-    ActionsBlock, Block, ButtonElement, ConfirmObject, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock,
+    ActionsBlock, Block, ButtonElement, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock,
 )
 
 from bot.models import ACTION_LABELS, ActionKind
 from bot.remediation.approvals import ApprovalRequest, State
 
-from .blocks import escape, mention, truncate
+from .blocks import MESSAGE_TEXT_BUDGET, code_sections, confirm_dialog, escape, mention, truncate
 from .ids import APPROVE_ACTION, CANCEL_ACTION, REJECT_ACTION
 
 STATE_TITLE = {State.REQUESTED: "approval needed", State.APPROVED: "approved, queued", State.RUNNING: "running",
@@ -20,6 +20,10 @@ STATE_TITLE = {State.REQUESTED: "approval needed", State.APPROVED: "approved, qu
 STATE_EMOJI = {State.REQUESTED: ":hourglass_flowing_sand:", State.APPROVED: ":white_check_mark:",
                State.RUNNING: ":gear:", State.SUCCEEDED: ":large_green_circle:", State.FAILED: ":red_circle:",
                State.REJECTED: ":no_entry_sign:", State.EXPIRED: ":alarm_clock:", State.CANCELLED: ":no_entry_sign:"}
+
+
+# What the other sections (who, facts, decisions, progress, outcome) leave of a message's text.
+STEPS_BUDGET = MESSAGE_TEXT_BUDGET - 4500
 
 
 def _at(epoch: float) -> str:
@@ -34,11 +38,11 @@ def request_blocks(req: ApprovalRequest) -> list[Block]:
     if req.state is State.REQUESTED:
         who += f" · *expires* {_at(req.expires_at)}"
     blocks.append(SectionBlock(text=MarkdownTextObject(text=who)))
-    steps = "\n".join(f"{i}. {s}" for i, s in enumerate(req.plan_steps, 1))
-    blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(f"*What will run*\n```{escape(steps)}```"))))
+    # Every step an approver agrees to, over several sections if need be, within the message's budget.
+    blocks += code_sections("*What will run*", [f"{i}. {s}" for i, s in enumerate(req.plan_steps, 1)], STEPS_BUDGET)
     if req.plan_facts:
         facts = "\n".join(f"• {escape(f)}" for f in req.plan_facts)
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(f"*When requested*\n{facts}"))))
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(f"*When requested*\n{facts}", 1000))))
     decided = _decisions(req)
     if decided:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=decided)))
@@ -46,26 +50,40 @@ def request_blocks(req: ApprovalRequest) -> list[Block]:
     if req.live:
         progress.append(f"• _{escape(req.live)}_")
     if progress:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate("*Progress*\n" + "\n".join(progress)))))
+        blocks.append(SectionBlock(text=MarkdownTextObject(text="*Progress*\n" + _latest(progress, 1500))))
     if req.outcome:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(f"*Outcome*: {escape(req.outcome)}"))))
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(f"*Outcome*: {escape(req.outcome)}", 1000))))
     if req.state is State.REQUESTED:
         blocks.append(ActionsBlock(elements=[
             ButtonElement(text="Approve", action_id=APPROVE_ACTION, value=req.id, style="primary",
-                          confirm=ConfirmObject(title="Approve?", text=f"{label} of *{escape(req.table)}* runs "
-                                                "as soon as enough approvers agree.", confirm="Approve", deny="Cancel")),
+                          confirm=confirm_dialog("Approve?", f"{label} of {req.table} runs as soon as enough approvers "
+                                                 "agree.", "Approve")),
             ButtonElement(text="Reject", action_id=REJECT_ACTION, value=req.id, style="danger"),
         ]))
     elif req.state is State.APPROVED or (req.state is State.RUNNING and not req.changed):
         # Until its first change runs, an approved request can still be called off.
         blocks.append(ActionsBlock(elements=[
             ButtonElement(text="Cancel", action_id=CANCEL_ACTION, value=req.id, style="danger",
-                          confirm=ConfirmObject(title="Cancel?", text=f"{label} of {req.table} will not run.",
-                                                confirm="Cancel it", deny="Keep it")),
+                          confirm=confirm_dialog("Cancel?", f"{label} of {req.table} will not run.", "Cancel it",
+                                                 deny="Keep it")),
         ]))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"request `{req.id}` · `syncbot audit --table "
                                                                  f"{escape(req.table)}` for the trail")]))
     return blocks
+
+
+def _latest(lines: list[str], limit: int) -> str:
+    """The newest lines that fit in `limit` characters (a re-sync can report for hours), earlier ones counted."""
+    kept: list[str] = []
+    used = 40  # room for the count
+    for line in reversed(lines):
+        line = truncate(line, 300)
+        if used + len(line) + 1 > limit:
+            break
+        kept.insert(0, line)
+        used += len(line) + 1
+    earlier = len(lines) - len(kept)
+    return "\n".join(([f"… {earlier} earlier step(s)"] if earlier else []) + kept)
 
 
 def _decisions(req: ApprovalRequest) -> str:

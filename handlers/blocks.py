@@ -1,14 +1,17 @@
 """Block Kit for diagnoses, built with slack_sdk's typed models, within Slack's limits
-(50 blocks a message, 3000 characters a section, 150 a header)."""
+(50 blocks a message, 3000 characters a section, 150 a header, 300 a confirm dialog's text). Slack
+also refuses a message whose blocks together carry much over 13,000 characters (msg_blocks_too_long,
+undocumented: slackapi/bolt-js#2509), so every message keeps its text under MESSAGE_TEXT_BUDGET."""
 from __future__ import annotations
 
 from slack_sdk.models.blocks import (
     ActionsBlock, Block, ButtonElement, ConfirmObject, ContextBlock, DividerBlock, HeaderBlock,
-    MarkdownTextObject, Option, OverflowMenuElement, SectionBlock,
+    MarkdownTextObject, Option, OverflowMenuElement, PlainTextObject, SectionBlock,
 )
 
 from bot.models import ACTION_LABELS, CheckResult, Diagnosis, Section, Status
 from bot.offers import Offer
+from bot.redaction import redact
 from bot.remediation.policy import POLICIES
 from bot.models import overall, worst_first
 
@@ -16,7 +19,11 @@ from .ids import MORE_ACTION, BlockId, fix_action_id
 
 SECTION_LIMIT = 3000
 MAX_BLOCKS = 50
-FLEET_TEXT_BUDGET = 12_000
+MESSAGE_TEXT_BUDGET = 12_000
+FLEET_TEXT_BUDGET = MESSAGE_TEXT_BUDGET
+# A message's plain `text` (no blocks): Slack truncates past 40,000 characters and advises under 4,000.
+PLAIN_TEXT_LIMIT = 3000
+VERDICT_LIMIT = 2000
 EMOJI = {Status.OK: ":large_green_circle:", Status.WARNING: ":large_yellow_circle:",
          Status.FAILING: ":red_circle:", Status.UNKNOWN: ":white_circle:"}
 RUNBOOK_REF = {Section.LAGGING: "§1 Sync Lagging / Data Missing", Section.SCHEMA: "§2 Schema Mismatch",
@@ -26,8 +33,9 @@ _MAX_DETAIL_LINES = 12  # the DMS check of a broken task: its fields, then its l
 
 
 def escape(text: str) -> str:
-    """Slack mrkdwn control characters, so nothing echoed can mention @channel or forge a link."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Everything a message echoes (errors, names, outcomes) passes here: configured secrets are
+    masked first, then Slack's mrkdwn control characters, so nothing can mention @channel or forge a link."""
+    return redact(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def mention(who: str) -> str:
@@ -46,9 +54,10 @@ def diagnosis_blocks(diag: Diagnosis, offers: list[Offer]) -> list[Block]:
     lines = [f"{EMOJI[overall(diag)]} *{escape(v.summary)}*",
              f"*Where:* {v.where}   ·   *Runbook:* {RUNBOOK_REF[v.section]}"]
     lines += [f"• {escape(r)}" for r in v.reasons]
-    blocks.append(SectionBlock(block_id=BlockId.VERDICT, text=MarkdownTextObject(text=truncate("\n".join(lines)))))
+    blocks.append(SectionBlock(block_id=BlockId.VERDICT,
+                               text=MarkdownTextObject(text=truncate("\n".join(lines), VERDICT_LIMIT))))
     blocks.append(DividerBlock())
-    blocks += [check_block(c) for c in diag.checks]
+    blocks += check_blocks(diag.checks, MESSAGE_TEXT_BUDGET - VERDICT_LIMIT - 500)  # header and footer are short
     # The verdict's fixes are buttons; anything offered for every table waits in the overflow menu,
     # so it never crowds them.
     fixes = [fix_button(o) for o in offers if o.action in diag.actions]
@@ -61,31 +70,96 @@ def diagnosis_blocks(diag: Diagnosis, offers: list[Offer]) -> list[Block]:
     return blocks[:MAX_BLOCKS]
 
 
-def check_block(check: CheckResult) -> SectionBlock:
-    text = f"{EMOJI[check.status]} *{check.name}*: {escape(check.summary)}"
-    if check.trend:
-        text += f"\n`{check.trend}`"
-    details = list(check.details[:_MAX_DETAIL_LINES])
-    if len(check.details) > _MAX_DETAIL_LINES:
-        details.append(f"… and {len(check.details) - _MAX_DETAIL_LINES} more")
-    if details:
-        text += "\n```" + escape("\n".join(details)) + "```"
-    return SectionBlock(text=MarkdownTextObject(text=truncate(text)))
+def check_blocks(checks: tuple[CheckResult, ...], room: int) -> list[SectionBlock]:
+    """Each check in full when they fit in `room` together; otherwise the short ones stay whole and
+    the long ones share what is left."""
+    full = [check_block(c) for c in checks]
+    sizes = [len(b.text.text) for b in full]
+    if sum(sizes) <= room:
+        return full
+    fair = room // max(len(checks), 1)
+    kept = sum(size for size in sizes if size <= fair)
+    share = (room - kept) // max(sum(1 for size in sizes if size > fair), 1)
+    return [block if size <= fair else check_block(check, share) for check, block, size in zip(checks, full, sizes)]
+
+
+def check_block(check: CheckResult, limit: int = SECTION_LIMIT) -> SectionBlock:
+    """The details (the exact ALTER TABLEs of a drift, the files that failed) are what a person acts
+    on, so they get their room first and the summary is cut to what is left; details that do not fit
+    are counted. `syncbot diagnose <table>` prints everything."""
+    trend = f"\n`{check.trend}`" if check.trend else ""
+    details = _details(check.details, limit - 300)  # at least the check's name and a line of summary
+    head = f"{EMOJI[check.status]} *{check.name}*: "
+    summary = truncate(escape(check.summary), max(limit - len(head) - len(trend) - len(details), 80))
+    return SectionBlock(text=MarkdownTextObject(text=truncate(head + summary + trend + details, limit)))
+
+
+def _details(lines: tuple[str, ...], budget: int) -> str:
+    """Up to _MAX_DETAIL_LINES whole lines within budget, as a code block, then how many were left out."""
+    shown: list[str] = []
+    used = 0
+    for line in lines[:_MAX_DETAIL_LINES]:
+        line = truncate(escape(line), 300)
+        if shown and used + len(line) + 1 > budget:
+            break
+        shown.append(line)
+        used += len(line) + 1
+    if not shown:
+        return ""
+    text = "\n```" + "\n".join(shown) + "```"
+    if len(lines) > len(shown):
+        text += f"\n… and {len(lines) - len(shown)} more not shown"
+    return text
 
 
 def fix_button(offer: Offer) -> ButtonElement:
     label = ACTION_LABELS[offer.action]
     destructive = POLICIES[offer.action].destructive
-    confirm = ConfirmObject(
-        title="Re-sync needs two people" if destructive else f"{label}?",
-        text=(f"This asks a second approver to truncate and reload *{escape(offer.table)}*."
-              if destructive else f"{label} for *{escape(offer.table)}*. This changes production."),
-        confirm="Request approval" if destructive else label,
-        deny="Cancel",
+    confirm = confirm_dialog(
+        "Re-sync needs two people" if destructive else f"{label}?",
+        (f"This asks a second approver to truncate and reload {offer.table}."
+         if destructive else f"{label} for {offer.table}. This changes production."),
+        "Request approval" if destructive else label,
         style="danger" if destructive else None,
     )
     return ButtonElement(text=label, action_id=fix_action_id(offer.action), value=offer.id,
                          style="danger" if destructive else "primary", confirm=confirm)
+
+
+CONFIRM_TEXT_LIMIT = 300  # Slack: the confirmation dialog's text is plain_text, at most 300 characters
+
+
+def confirm_dialog(title: str, text: str, confirm: str, style: str | None = None, deny: str = "Cancel") -> ConfirmObject:
+    """Slack's confirmation dialog takes plain_text only (slack_sdk would send a bare string as mrkdwn)."""
+    return ConfirmObject(title=PlainTextObject(text=truncate(title, 100)),
+                         text=PlainTextObject(text=truncate(text, CONFIRM_TEXT_LIMIT)),
+                         confirm=confirm, deny=deny, style=style)
+
+
+def code_sections(title: str, lines: list[str], budget: int) -> list[SectionBlock]:
+    """Lines (SQL statements, AWS calls) as code blocks over as many sections as `budget` characters
+    allow, each line whole unless it alone is longer than a section; the lines left out are counted."""
+    sections: list[SectionBlock] = []
+    chunk: list[str] = []
+    size = used = shown = 0
+    for line in lines:
+        line = truncate(escape(line), SECTION_LIMIT - 200)
+        if used + len(line) + 1 > budget and shown:
+            break
+        if chunk and size + len(line) + 1 > SECTION_LIMIT - len(title) - 20:
+            sections.append(_code(title if not sections else "", chunk))
+            chunk, size = [], 0
+        chunk.append(line)
+        size, used, shown = size + len(line) + 1, used + len(line) + 1, shown + 1
+    if chunk:
+        sections.append(_code(title if not sections else "", chunk))
+    if shown < len(lines):
+        sections.append(SectionBlock(text=MarkdownTextObject(text=f"… and {len(lines) - shown} more not shown here")))
+    return sections
+
+
+def _code(title: str, lines: list[str]) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=(f"{title}\n" if title else "") + "```" + "\n".join(lines) + "```"))
 
 
 def more_menu(offers: list[Offer]) -> OverflowMenuElement:
@@ -103,7 +177,7 @@ def fleet_blocks(diags: list[Diagnosis]) -> list[Block]:
     shown = used = in_chunk = 0
     chunk: list[str] = []
     for line in lines:
-        if shown and used + len(line) > FLEET_TEXT_BUDGET:
+        if shown and used + len(line) > FLEET_TEXT_BUDGET - 300:  # the header and the footer need the rest
             break
         if in_chunk + len(line) > SECTION_LIMIT:
             blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(chunk))))
@@ -125,6 +199,30 @@ def verdict_line(diag: Diagnosis) -> str:
     """One table's state in one line: the fleet view and recovery notes."""
     line = f"{EMOJI[overall(diag)]} *{escape(diag.table)}* — {diag.verdict.section}"
     return line if diag.verdict.healthy else f"{line} — {diag.verdict.where}"
+
+
+def verdict_lines(diags: list[Diagnosis], prefix: str = "", limit: int = PLAIN_TEXT_LIMIT) -> str:
+    """Many tables' verdict lines on one line (a recovery note for a whole DMS task), worst first,
+    within `limit` characters: the healthiest that do not fit become a count."""
+    ordered = worst_first(diags)
+    parts: list[str] = []
+    used = len(prefix)
+    for i, diag in enumerate(ordered):
+        line, tail = verdict_line(diag), _more(ordered[i + 1:])
+        # Room for this line and for the count that would follow it; otherwise the count goes here.
+        if parts and used + 2 + len(line) + (2 + len(tail) if tail else 0) > limit:
+            parts.append(_more(ordered[i:]))
+            break
+        used += len(line) + (2 if parts else 0)
+        parts.append(line)
+    return truncate(prefix + "; ".join(parts), limit)
+
+
+def _more(rest: list[Diagnosis]) -> str:
+    if not rest:
+        return ""
+    healthy = sum(1 for d in rest if overall(d) is Status.OK)
+    return f"… and {len(rest)} more tables ({healthy} healthy): `/sync-status` lists them all"
 
 
 def fallback_text(diag: Diagnosis) -> str:

@@ -15,6 +15,7 @@ from bot.remediation.service import Remediation
 from . import actions, blocks, maintenance, pictures
 from .reporting import SlackReporter
 from .ids import COMMAND
+from .reporting import CANNOT_POST
 
 log = logging.getLogger(__name__)
 MAX_ARG = 128
@@ -97,7 +98,7 @@ def request_resync(bot: SyncBot, remediation: Remediation, reporter: SlackReport
                    client, respond) -> None:
     """The same two-person request the ⋯ menu makes, asked for by whoever typed it."""
     answer = remediation.request(table, ActionKind.RESYNC, command["user_id"], command["channel_id"])
-    actions.show(answer, client, respond, remediation, reporter)
+    actions.show(answer, client, respond, remediation, reporter, command.get("response_url", ""))
 
 
 def unknown_table_text(typed: str, close: list[str], known: list[str]) -> str:
@@ -115,7 +116,7 @@ def publish(client, respond, channel: str, message_blocks: list, text: str) -> s
     try:
         return client.chat_postMessage(channel=channel, text=text, blocks=payload)["ts"]
     except SlackApiError as exc:
-        if exc.response.get("error") not in ("not_in_channel", "channel_not_found"):
+        if exc.response.get("error") not in CANNOT_POST:
             raise
         log.info("not in channel %s; answering through response_url", channel)
         respond(response_type="in_channel", text=text, blocks=payload)

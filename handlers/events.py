@@ -64,8 +64,7 @@ def post_annotation(client: WebClient, bot: SyncBot, annotation: Annotation) -> 
 
 
 def post_recovery(client: WebClient, note: RecoveryNote) -> None:
-    now = "; ".join(blocks.verdict_line(d) for d in note.diagnoses)
-    reply(client, note.thread, f"Recovery reported. Current state: {now}")
+    reply(client, note.thread, blocks.verdict_lines(note.diagnoses, "Recovery reported. Current state: "))
 
 
 def reply(client: WebClient, thread: Thread, text: str, message_blocks: list[Block] | None = None) -> None:

@@ -13,29 +13,33 @@ from bot.core import SyncBot
 from bot.maintenance import Finding, MaintenanceReport, post_due_maintenance
 from bot.models import Status
 
-from .blocks import EMOJI, FLEET_TEXT_BUDGET, MAX_BLOCKS, escape, to_dicts, truncate
+from .blocks import EMOJI, MAX_BLOCKS, MESSAGE_TEXT_BUDGET, escape, to_dicts, truncate
 from .ids import COMMAND
 
 _MAX_DETAIL_LINES = 4
 _OK_TEXT_LIMIT = 2000
+_NOTES_ROOM = 300  # the "… and N more" note and the footer
 
 
 def report_blocks(report: MaintenanceReport) -> list[Block]:
-    """Everything that needs attention in full (fix included), then one line for what is fine."""
-    blocks: list[Block] = [HeaderBlock(text=truncate(report.headline(), 150)), DividerBlock()]
+    """Everything that needs attention in full (fix included), then one line for what is fine; the
+    whole message within MESSAGE_TEXT_BUDGET, what does not fit counted."""
+    headline = truncate(report.headline(), 150)
+    blocks: list[Block] = [HeaderBlock(text=headline), DividerBlock()]
     attention = report.needing_attention()
+    fine = ok_text(report)
     room = MAX_BLOCKS - len(blocks) - 3  # the "more" note, the OK line and the footer
+    budget = MESSAGE_TEXT_BUDGET - len(headline) - len(fine) - _NOTES_ROOM
     used = shown = 0
     for finding in attention:
         text = truncate(finding_text(finding))
-        if shown == room or (shown and used + len(text) > FLEET_TEXT_BUDGET):
+        if shown == room or used + len(text) > budget:
             break
         blocks.append(SectionBlock(text=MarkdownTextObject(text=text)))
         used, shown = used + len(text), shown + 1
     if shown < len(attention):
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
             text=f"… and {len(attention) - shown} more findings need attention: `syncbot maintenance` prints them all")]))
-    fine = ok_text(report)
     if fine:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=fine)]))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(
@@ -58,14 +62,24 @@ def finding_text(finding: Finding) -> str:
 
 
 def ok_text(report: MaintenanceReport) -> str:
+    """What is fine, by topic, within _OK_TEXT_LIMIT; the names that do not fit are counted."""
     by_topic: dict[str, list[str]] = {}
     for finding in report.findings:
         if finding.status is Status.OK:
             by_topic.setdefault(finding.topic, []).append(finding.table or finding.subject)
     if not by_topic:
         return ""
-    parts = [f"*{topic}:* {escape(', '.join(names))}" for topic, names in by_topic.items()]
-    return truncate(f"{EMOJI[Status.OK]} OK — " + " · ".join(parts), _OK_TEXT_LIMIT)
+    total = sum(len(names) for names in by_topic.values())
+    text, named = f"{EMOJI[Status.OK]} OK —", 0
+    room = _OK_TEXT_LIMIT - 60  # for the count of the rest
+    for topic, names in by_topic.items():
+        text += f"{' ·' if named else ''} *{topic}:*"
+        for i, name in enumerate(names):
+            piece = f"{',' if i else ''} {escape(name)}"
+            if len(text) + len(piece) > room:
+                return text + f" … and {total - named} more OK"
+            text, named = text + piece, named + 1
+    return text
 
 
 def fallback_text(report: MaintenanceReport) -> str:

@@ -10,6 +10,8 @@ import time
 
 from bot.catalog import CatalogError
 from bot.models import Section, Status
+from bot.redaction import redact
+from bot.settings import SettingsError
 
 EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
 
@@ -60,6 +62,20 @@ def main(argv: list[str] | None = None) -> int:
     except CatalogError as exc:
         print(f"syncbot: catalog error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except SettingsError as exc:
+        print(f"syncbot: malformed setting: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _settings():
+    """The process's settings, validated once at start-up; from here on every log record and every
+    error shown passes the redaction step that knows their secrets."""
+    from bot import redaction
+    from bot.settings import load_settings
+
+    settings = load_settings()
+    redaction.configure(settings)
+    return settings
 
 
 def _scenarios() -> list[str]:
@@ -90,11 +106,11 @@ def _diagnose(args: argparse.Namespace) -> int:
         else:
             diags = bot.diagnose_all()
         if args.json:
-            print(report.to_json(diags))
+            print(redact(report.to_json(diags)))
         elif args.table:
-            print(report.text(diags[0]))
+            print(redact(report.text(diags[0])))
         else:
-            print(report.fleet_text(diags))
+            print(redact(report.fleet_text(diags)))
         sections = {d.verdict.section for d in diags}
         if sections == {Section.HEALTHY}:
             return EXIT_HEALTHY
@@ -114,7 +130,7 @@ def _maintenance(args: argparse.Namespace) -> int:
         report = maintenance_report(bot)
     finally:
         close()
-    print(to_json(report) if args.json else text(report))
+    print(redact(to_json(report) if args.json else text(report)))
     statuses = {f.status for f in report.findings}
     if statuses <= {Status.OK}:
         return EXIT_HEALTHY
@@ -124,20 +140,16 @@ def _maintenance(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
     from bot.doctor import examine
     from bot.services import build_doctor_backends
-    from bot.settings import Settings
     from handlers.app import web_client
 
     from .slack_check import find_manifest, slack_lines
 
     try:
-        settings = Settings()
-    except ValidationError as exc:
-        names = ", ".join(str(e["loc"][0]).upper() for e in exc.errors())
-        print(f"syncbot doctor: malformed setting(s): {names}", file=sys.stderr)
+        settings = _settings()
+    except SettingsError as exc:
+        print(f"syncbot doctor: malformed setting: {exc}", file=sys.stderr)
         return EXIT_UNHEALTHY
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     client = web_client(token, settings.slack_api_url) if token else None
@@ -160,20 +172,18 @@ def _bot_for(scenario: str | None):
         sandbox = Sandbox(scenario)
         return SyncBot(sandbox.catalog, Diagnoser(sandbox.gateways), fakeredis.FakeRedis()), sandbox.close
     from bot.services import build_bot
-    from bot.settings import Settings
 
-    return build_bot(Settings()), lambda: None
+    return build_bot(_settings()), lambda: None
 
 
 def _serve(args: argparse.Namespace) -> int:
     from bot.services import build_bot
-    from bot.settings import Settings
     from handlers.app import web_client
 
     from . import server
     from .wiring import wire
 
-    settings = Settings()
+    settings = _settings()
     if settings.slack_signing_secret is None and settings.slack_app_token is None:
         print("syncbot: set SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode)", file=sys.stderr)
         return EXIT_USAGE
@@ -193,9 +203,8 @@ def _audit(args: argparse.Namespace) -> int:
 
     from bot.remediation import audit
     from bot.services import build_redis
-    from bot.settings import Settings
 
-    entries = audit.read(build_redis(Settings()), args.table, args.limit)
+    entries = audit.read(build_redis(_settings()), args.table, args.limit)
     if not entries:
         print("no audit entries" + (f" for {args.table}" if args.table else ""))
     for e in entries:
@@ -208,12 +217,11 @@ def _worker(args: argparse.Namespace) -> int:
     from rq import SimpleWorker
 
     from bot.services import build_bot, build_queue_redis
-    from bot.settings import Settings
     from handlers.app import web_client
 
     from .wiring import QUEUES, build_worker, recover
 
-    settings = Settings()
+    settings = _settings()
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     bot = build_bot(settings)
     # Snowflake's statement bound on TRUNCATE stays below the lease (see jobs.Runtime).

@@ -147,3 +147,12 @@ def test_latency_calls_stay_within_the_query_limit(make_sandbox):
     assert [len(p["MetricDataQueries"]) for p in sent] == [500, 2] and len(series) == 251
     ids = [q["Id"] for p in sent for q in p["MetricDataQueries"]]
     assert len(set(ids[:500])) == 500 and all(i[0].islower() for i in ids)
+
+
+def test_aws_region_alone_names_the_region(monkeypatch):
+    """README's AWS_REGION is enough: boto3 alone reads only AWS_DEFAULT_REGION (NoRegionError)."""
+    from bot.services import aws_session
+
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    assert aws_session().client("dms", aws_access_key_id="x", aws_secret_access_key="y").meta.region_name == "eu-west-1"

@@ -116,6 +116,32 @@ def test_retry_failed_files_uses_the_pipes_copy_with_bound_file_names(harness):
     assert not [r for r in h.sandbox.snowflake.history["STAGING.ORDERS_CDC"] if r.failed]
 
 
+def test_retry_failed_files_with_a_literal_percent_in_the_pipes_copy(harness):
+    """A COPY definition may hold a literal % (a NULL_IF or PATTERN); the plan shows it and the load binds."""
+    h = harness("load-failed")
+    definition = ("COPY INTO STAGING.ORDERS_CDC FROM @SYNC.STAGING.CDC_STAGE/dms/public/orders/ "
+                  "FILE_FORMAT = (TYPE = CSV NULL_IF = ('%NULL%', '100%'))")
+    h.sandbox.snowflake.definitions[("PIPE", "STAGING.ORDERS_PIPE")] = definition
+    ts, buttons = diagnose(h)
+    answer = click(h, buttons["retry_files"], ALICE, message_ts=ts)
+    assert "Sorry" not in answer and "queued" in answer  # the plan (shown to people) was built
+    run_worker(h)
+    [copy] = statements(h, "COPY INTO")
+    assert "NULL_IF = ('%NULL%', '100%')" in copy and "FILES = ('" in copy
+    assert not [r for r in h.sandbox.snowflake.history["STAGING.ORDERS_CDC"] if r.failed]
+
+
+def test_confirm_dialogs_are_plain_text_within_slacks_limit(harness):
+    h = harness("load-failed")
+    _, buttons = diagnose(h)
+    fixes = [b for b in buttons.values() if b["type"] == "button"]  # the ⋯ menu has no dialog of its own
+    assert fixes
+    for button in fixes:
+        confirm = button["confirm"]
+        assert confirm["text"]["type"] == "plain_text" and confirm["title"]["type"] == "plain_text"
+        assert len(confirm["text"]["text"]) <= 300 and "*" not in confirm["text"]["text"]
+
+
 def test_restart_failed_task_resumes_processing(harness):
     h = harness("dms-failed")
     ts, buttons = diagnose(h)

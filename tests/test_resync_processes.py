@@ -58,6 +58,7 @@ class SnowflakeServerSide:
 
     def __init__(self):
         self.slow_truncate_s = 0.0
+        self.arrived: list[str] = []  # TRUNCATEs as they reach the server, before they run
         self.truncates: list[tuple[float, str, str]] = []  # (when it landed, table, outcome)
         self._timeouts: dict[int, int] = {}
 
@@ -76,6 +77,7 @@ class SnowflakeServerSide:
                 side._timeouts.pop(id(cursor._conn), None)
                 return original(cursor, "SELECT 'Statement executed successfully.'")
             if text.startswith("TRUNCATE"):
+                side.arrived.append(text.split()[-1])
                 limit = side._timeouts.get(id(cursor._conn))
                 if side.slow_truncate_s and limit is not None and side.slow_truncate_s > limit:
                     time.sleep(limit)
@@ -216,9 +218,9 @@ def test_resync_survives_sigkill_in_truncate_and_during_the_reload(stack, redis,
         click_over_http(base, secret, slack, approve, "U0BOB0002", request.ts)
 
         workers.append(start_worker(stack, "first"))
-        assert wait_for(lambda: "TRUNCATE TABLE STAGING.ORDERS_CDC: started" in steps(redis), 30)
-        time.sleep(0.5)
-        kill(workers[0])  # inside TRUNCATE
+        assert wait_for(lambda: side.arrived, 60)
+        assert "TRUNCATE TABLE STAGING.ORDERS_CDC: started" in steps(redis)
+        kill(workers[0])  # inside TRUNCATE: the statement is running on the server
         killed_at = time.monotonic()
         side.slow_truncate_s = 0
         workers.append(start_worker(stack, "second"))  # a deploy's replacement, at once

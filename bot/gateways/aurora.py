@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 import psycopg
 
+from ..redaction import redact
 from . import GatewayError, NotFound
 
 COLUMNS_SQL = """
@@ -95,8 +96,9 @@ class AuroraGateway:
             with self._connect(self._dsn, **self._kwargs) as conn:
                 return conn.execute(sql, params).fetchall()
         except psycopg.Error as exc:
-            # psycopg messages can echo the DSN's host but never its password; keep the first line.
-            raise GatewayError(str(exc).strip().splitlines()[0][:300] or type(exc).__name__) from None
+            # libpq quotes what it could not parse, which can be the password: redacted before it is
+            # cut to its first line, so no cut can leave part of a secret unrecognised.
+            raise GatewayError(redact(str(exc)).strip().splitlines()[0][:300] or type(exc).__name__) from None
 
     def columns(self, schema: str, table: str) -> list[PgColumn]:
         rows = self._rows(COLUMNS_SQL, (schema, table))

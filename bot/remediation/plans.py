@@ -110,7 +110,8 @@ def _retry(spec: TableSpec, gw: Gateways, tables: list[TableSpec]) -> Plan:
         raise PlanError("No failed files in the last 4 hours; nothing to retry.")
     definition = gw.snowflake.definition("PIPE", spec.pipe)
     names = relative_to_source(definition, failed)
-    shown = copy_with_files(definition, len(names)).replace("%%", "%") % tuple(f"'{n}'" for n in names)
+    # %-formatting turns the doubled %% of a literal % back into one; replacing them first would not.
+    shown = copy_with_files(definition, len(names)) % tuple(f"'{n}'" for n in names)
     facts = (f"{len(failed)} files failed to load in the last 4 hours",
              "ALTER PIPE … REFRESH would skip them: failed files are already in the load history")
     return Plan(ActionKind.RETRY_FILES, spec.name, (shown,), facts, {"definition": definition, "files": failed})
