@@ -76,7 +76,7 @@ class ThreadStore:
         self._redis = redis
         self.window_s = suppression_minutes * 60
 
-    def claim(self, message: Thread) -> bool:
+    def first_delivery(self, message: Thread) -> bool:
         """True for exactly one caller per message, whatever the retries and replicas."""
         return bool(self._redis.set(_EVENT.format(message.channel, message.ts), "1", nx=True, ex=EVENT_TTL_S))
 
@@ -132,7 +132,7 @@ class AlertThreads:
         self.bot = bot
         self.channels = frozenset(bot.catalog.alerts.channels)
         self.store = ThreadStore(bot.redis, bot.catalog.alerts.suppression_minutes)
-        self.aliases = TaskAliases(bot.diagnoser.gateways.dms, list(bot.catalog.tasks()))
+        self.aliases = TaskAliases(bot.gateways.dms, list(bot.catalog.tasks()))
 
     def read(self, post: Post) -> tuple[Alert, ...]:
         """The post's alerts and recoveries, per table; nothing outside the catalog's alert channels."""
@@ -140,8 +140,9 @@ class AlertThreads:
             return ()
         return read(post, self.bot.catalog, self.aliases.get)
 
-    def claim(self, post: Post) -> bool:
-        return self.store.claim(Thread(post.channel, post.ts))
+    def first_delivery(self, post: Post) -> bool:
+        """True for the one replica that annotates this post; retries and the other replicas get False."""
+        return self.store.first_delivery(Thread(post.channel, post.ts))
 
     def annotate(self, alert: Alert) -> Annotation:
         here = Thread(alert.channel, alert.ts)

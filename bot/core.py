@@ -9,6 +9,7 @@ from redis.exceptions import RedisError
 
 from .catalog import Catalog, TableSpec
 from .diagnostics.runner import Diagnoser
+from .gateways import Gateways
 from .models import ActionKind, Diagnosis
 from .offers import Offer, OfferStore
 from .pictures import Picture, latency_picture
@@ -26,6 +27,11 @@ class SyncBot:
     def __post_init__(self) -> None:
         self.offers = OfferStore(self.redis)
 
+    @property
+    def gateways(self) -> Gateways:
+        """The backends every part reads and acts through (one set per process, the diagnoser's)."""
+        return self.diagnoser.gateways
+
     def find(self, text: str) -> TableSpec | None:
         return self.catalog.find(text)
 
@@ -39,7 +45,7 @@ class SyncBot:
         return worst_first(self.diagnoser.diagnose_many(list(self.catalog.tables)))
 
     def latency_picture(self, spec: TableSpec) -> Picture | None:
-        return latency_picture(self.diagnoser.gateways, spec)
+        return latency_picture(self.gateways, spec)
 
     def offer(self, diag: Diagnosis, channel: str) -> list[Offer]:
         """Stores each applicable fix, and the re-sync for every table (the runbook's re-sync is for data

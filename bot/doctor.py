@@ -21,7 +21,7 @@ from .gateways.s3 import S3Gateway
 from .gateways.snowflake import SnowflakeGateway
 from .models import Status
 from .redaction import redact
-from .report import MARK
+from .text_output import MARK
 from .settings import Settings
 
 # The AWS calls the bot makes, by IAM action (the README's policies list exactly these).

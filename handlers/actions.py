@@ -16,7 +16,7 @@ from . import blocks
 from .approval_blocks import fallback, request_blocks
 from .ids import APPROVE_ACTION, CANCEL_ACTION, FIX_ACTION, FIX_PREFIX, MORE_ACTION, REJECT_ACTION
 from .blocks import mention
-from .reporting import CANNOT_POST, SlackReporter
+from .progress import CANNOT_POST, SlackReporter
 
 log = logging.getLogger(__name__)
 NOT_A_MEMBER = ("\nI am not a member of this channel, so I answered through Slack's response URL: later progress "

@@ -14,7 +14,7 @@ from bot.remediation.service import Remediation
 
 from . import actions, commands, events
 from .acks import AcksFirst
-from .reporting import CANNOT_POST, SlackReporter
+from .progress import CANNOT_POST, SlackReporter
 
 log = logging.getLogger(__name__)
 

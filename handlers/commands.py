@@ -13,9 +13,9 @@ from bot.models import ActionKind
 from bot.remediation.service import Remediation
 
 from . import actions, blocks, maintenance, pictures
-from .reporting import SlackReporter
+from .progress import SlackReporter
 from .ids import COMMAND
-from .reporting import CANNOT_POST
+from .progress import CANNOT_POST
 
 log = logging.getLogger(__name__)
 MAX_ARG = 128

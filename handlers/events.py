@@ -31,7 +31,7 @@ def register(app: App, bot: SyncBot) -> None:
     def on_message(event, client):
         post = alert_posts.post_of(event)
         alerts = threads.read(post) if post is not None else ()
-        if not alerts or not threads.claim(post):
+        if not alerts or not threads.first_delivery(post):
             return
         for alert in alerts:
             log.info("%s in %s at %s for %s", alert.kind, alert.channel, alert.ts,

@@ -91,7 +91,7 @@ def _console(args: argparse.Namespace) -> int:
 
 
 def _diagnose(args: argparse.Namespace) -> int:
-    from bot import report
+    from bot import text_output
 
     bot, close = _bot_for(args.sandbox)
     try:
@@ -106,11 +106,11 @@ def _diagnose(args: argparse.Namespace) -> int:
         else:
             diags = bot.diagnose_all()
         if args.json:
-            print(redact(report.to_json(diags)))
+            print(redact(text_output.to_json(diags)))
         elif args.table:
-            print(redact(report.text(diags[0])))
+            print(redact(text_output.text(diags[0])))
         else:
-            print(redact(report.fleet_text(diags)))
+            print(redact(text_output.fleet_text(diags)))
         sections = {d.verdict.section for d in diags}
         if sections == {Section.HEALTHY}:
             return EXIT_HEALTHY

@@ -18,7 +18,7 @@ from bot.remediation.access import Approvers
 from bot.remediation.approvals import ApprovalRequest, Approvals
 from bot.remediation.service import Remediation
 from handlers.app import build_app
-from handlers.reporting import SlackReporter, usergroup_members
+from handlers.progress import SlackReporter, usergroup_members
 
 log = logging.getLogger(__name__)
 QUEUES = (jobs.QUEUE_FIXES, jobs.QUEUE_RESYNC)

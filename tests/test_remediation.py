@@ -176,7 +176,7 @@ def test_usergroup_approvers_are_expanded_and_cached(harness):
     h.slack.usergroups["S0ONCALL1"] = [CAROL]
     from bot.catalog import Access
     from bot.remediation.access import Approvers
-    from handlers.reporting import usergroup_members
+    from handlers.progress import usergroup_members
 
     approvers = Approvers(Access(approvers=("S0ONCALL1",)), h.redis, usergroup_members(h.wiring.client))
     assert approvers.allows(CAROL) and not approvers.allows(MALLORY)

@@ -65,7 +65,7 @@ class _InFlight:
         self._lock = threading.Lock()
         self._answers: dict[tuple, Future] = {}
 
-    def claim(self, kind: str, keys: Iterable[Hashable], memo: dict[tuple, Future]) -> list:
+    def reserve(self, kind: str, keys: Iterable[Hashable], memo: dict[tuple, Future]) -> list:
         """Puts a future for each key into memo; returns the keys this round must ask for itself."""
         mine = []
         with self._lock:
@@ -162,7 +162,7 @@ class _Round:
 
     def _gather(self, kind: str, keys: list) -> None:
         """A multi-table read: the keys no round has in flight yet join the next shared statements."""
-        mine = self._inflight.claim(kind, [k for k in dict.fromkeys(keys) if (kind, k) not in self._memo], self._memo)
+        mine = self._inflight.reserve(kind, [k for k in dict.fromkeys(keys) if (kind, k) not in self._memo], self._memo)
         self._batches[kind].add([(key, self._memo[kind, key]) for key in mine])
 
     def _need(self, lane: str, kind: str, keys: list, call: Callable[[list], dict],
@@ -170,7 +170,7 @@ class _Round:
         """Asks `call` for the keys no round has in flight yet, CHUNK[kind] keys a call, each chunk
         once the answers it depends on are in. `call` returns {key: value or GatewayError}."""
         fresh = [k for k in dict.fromkeys(keys) if (kind, k) not in self._memo]
-        mine = self._inflight.claim(kind, fresh, self._memo)
+        mine = self._inflight.reserve(kind, fresh, self._memo)
         size = CHUNK.get(kind, 1)
         for start in range(0, len(mine), size):
             chunk = mine[start:start + size]

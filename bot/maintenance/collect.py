@@ -27,7 +27,7 @@ class _Unavailable(Exception):
 
 def maintenance_report(bot: Any, now: datetime | None = None) -> MaintenanceReport:
     """The report for the bot's catalog and backends (`bot` is the SyncBot facade)."""
-    return collect(bot.diagnoser.gateways, bot.catalog, bot.diagnoser.timeout, now)
+    return collect(bot.gateways, bot.catalog, bot.diagnoser.timeout, now)
 
 
 def collect(gateways: Gateways, catalog: Catalog, timeout: float = 8.0,

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from ..models import SEVERITY, Status
-from ..report import MARK
+from ..text_output import MARK
 
 
 class Topic(StrEnum):

@@ -170,7 +170,7 @@ def _run_steps(rt: Runtime, lease: Lease, steps: tuple[Step, ...]) -> str:
                 continue
             resumed = now.step_started >= index
             at = lease.fence(f"{step.name}: started", changes=step.changes, step_started=index)
-            line = step.run(StepContext(rt.bot.diagnoser.gateways, lease, request.plan_data, resumed, at, rt))
+            line = step.run(StepContext(rt.bot.gateways, lease, request.plan_data, resumed, at, rt))
             done.append(line)
             lease.fence(f"{step.name}: done", step_done=index, live="", progress=json.dumps(done))
             rt.reporter.request_changed(rt.approvals.get(request.id))

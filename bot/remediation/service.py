@@ -96,7 +96,7 @@ class Remediation:
             return _refuse(f"Another fix (request {holder}) is running on `{spec.name}`; nothing else runs on the "
                            "table until it ends. Follow it in its thread.")
         try:
-            plan = build_plan(kind, spec, self.bot.diagnoser.gateways, list(self.bot.catalog.tables))
+            plan = build_plan(kind, spec, self.bot.gateways, list(self.bot.catalog.tables))
         except PlanError as exc:
             return _refuse(str(exc))
         except GatewayError as exc:
@@ -129,7 +129,7 @@ class Remediation:
             return _refuse(f"This request is already {request.state}; nothing was changed.", request)
         spec = self.bot.find(request.table)
         try:
-            plan = build_plan(ActionKind(request.action), spec, self.bot.diagnoser.gateways,
+            plan = build_plan(ActionKind(request.action), spec, self.bot.gateways,
                               list(self.bot.catalog.tables)) if spec else None
         except (PlanError, GatewayError) as exc:
             return _refuse(f"I could not check the plan is unchanged ({exc}); nothing was approved.")
