@@ -4,7 +4,14 @@ AWS API call, a SQL statement, a database login) sleeps the same latency and is 
 the gateways' own code (request building, pagination, batching, parsing) runs unchanged.
 
 AWS requests are validated against botocore's model of the operation, as botocore does before sending;
-SQL is answered only when it is exactly what the gateway builds, so a stand-in can never hide a change."""
+SQL is answered only when it is exactly what the gateway builds, so a stand-in can never hide a change.
+
+The fleet view is measured through real protocols instead (bench/protocols.py). These stand-ins stay
+for what needs every round trip to cost exactly L and nothing else: one table's diagnosis against its
+longest chain of dependent calls × L (through real servers each call also costs the server's own CPU,
+moto's and fakesnow's, on the machine's shared cores, which would be counted as the bot's), the S3
+check under 100 000 objects, and the serving measurements (acknowledgements, memory), where the
+backends only have to be there."""
 from __future__ import annotations
 
 import bisect
@@ -105,11 +112,12 @@ class Fleet:
                 "lastIngestedTimestamp": (self.now - timedelta(minutes=170 if paused else 12)).isoformat()}
 
 
-def catalog_toml(tables: int) -> str:
+def catalog_toml(tables: int, bucket_per_task: bool = False) -> str:
     lines = ['[defaults]', 'dms_instance = "dms-prod"', f's3_bucket = "{BUCKET}"', 's3_prefix = "dms"', '']
     for i in range(tables):
-        lines += ["[[tables]]", f'name = "t{i:04d}"', f'source = "public.t{i:04d}"',
-                  f'dms_task = "cdc-{i // TABLES_PER_TASK:02d}"', ""]
+        task = i // TABLES_PER_TASK
+        lines += ["[[tables]]", f'name = "t{i:04d}"', f'source = "public.t{i:04d}"', f'dms_task = "cdc-{task:02d}"',
+                  *([f's3_bucket = "{BUCKET}-{task:02d}"'] if bucket_per_task else []), ""]
     return "\n".join(lines)
 
 
@@ -286,7 +294,6 @@ class FakeSnowflake:
         answers.update({
             snowflake_sql.COPY_HISTORY_SQL: ("COPY_HISTORY",
                                              lambda p: [r[1:] for r in self._history([p[0], p[0], p[1]])]),
-            snowflake_sql.NEWEST_SQL: ("MAX(freshness column)", self._newest),
             snowflake_sql.COLUMNS_SQL: ("information_schema.columns", lambda p: [r[2:] for r in self._columns(p)]),
         })
         if sql not in answers:

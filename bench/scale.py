@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import fakeredis
 import waitress
@@ -17,12 +18,14 @@ import waitress
 from bot.core import SyncBot
 from bot.diagnostics.runner import Diagnoser
 from bot.gateways.s3 import S3Gateway
+from bot.models import CheckName, Status
 from handlers.app import web_client
 from syncbot import server
 from syncbot.fakeslack import FakeSlack, signed_headers, slash_command_body
 from syncbot.wiring import wire
 
 from .fleet import BUCKET, Backends, FakeS3, Fleet, cdc_name
+from .protocols import Counts, World, fleet_catalog
 
 
 @dataclass
@@ -157,3 +160,106 @@ def s3_cost(objects: int, newest_minutes: int, latency_s: float) -> S3Cost:
     found = f"newest {files.newest_key.rsplit('/', 1)[-1]}, {files.last_hour} in the last hour" if files.newest_key \
         else "no CDC file in 7 days"
     return S3Cost(objects, newest_minutes, backends.counts["s3", "ListObjectsV2"], s3.keys_returned, elapsed, found)
+
+
+# -- Through real protocols (bench/protocols.py) -----------------------------------------------------
+
+@dataclass
+class ProtocolRun:
+    tables: int
+    elapsed_s: float  # median of the measured rounds
+    cold: Counts  # the first round of a fresh server: `/sync-status t0000`, pools empty
+    calls: Counts  # one `/sync-status` of every table, pools warm
+    cpu: dict[str, float]  # CPU seconds of that round: this process (the bot) and each server
+    header: str
+
+
+def fleet_over_protocols(world: World, tables: int, redis_client: Any, rounds: int = 3) -> ProtocolRun:
+    """`syncbot serve`'s WSGI app under waitress, on fresh production clients of the world's servers:
+    one cold `/sync-status t0000` (the pools fill), an uncounted round (warm_translation), then
+    `rounds` of `/sync-status` for the first `tables` tables."""
+    catalog = fleet_catalog(tables)
+    slack = FakeSlack()
+    bot = SyncBot(catalog, Diagnoser(world.gateways()), redis_client)
+    secret = secrets.token_hex(16)
+    app = wire(bot, client=web_client("xoxb-bench", slack.api_url), signing_secret=secret).app
+    http = waitress.create_server(server.wsgi_app(app, bot), host="127.0.0.1", port=0, threads=server.HTTP_THREADS)
+    threading.Thread(target=http.run, daemon=True).start()
+    try:
+        start = world.counters()
+        _post(http.effective_port, slack, "t0000", secret)
+        _posted(slack, 1)
+        cold = world.counters() - start
+        warm_translation(world, catalog)
+        times, counts, cpu, header = [], None, {}, ""
+        for n in range(rounds):
+            before, cpu_before = world.counters(), world.cpu()
+            started = time.perf_counter()
+            _post(http.effective_port, slack, "", secret)
+            message = _posted(slack, 2 + n)
+            times.append(time.perf_counter() - started)
+            if counts is None:
+                counts = world.counters() - before
+                cpu = {who: used - cpu_before[who] for who, used in world.cpu().items()}
+            header = message.params["blocks"][0]["text"]["text"]
+        return ProtocolRun(tables, statistics.median(times), cold, counts, cpu, header)
+    finally:
+        http.close()
+        slack.close()
+        bot.diagnoser.close()
+
+
+def warm_translation(world: World, catalog: Any) -> None:
+    """An uncounted round with no deadline, on clients of its own: fakesnow translates each of the
+    round's statements once (bench/servers.py). With a deadline it could stop short, and the statements
+    left in flight would be merged into other ones by the next round, each new to fakesnow again."""
+    diagnoser = Diagnoser(world.gateways(), timeout=300)
+    try:
+        diagnoser.diagnose_many(list(catalog.tables))
+    finally:
+        diagnoser.close()
+
+
+@dataclass
+class RefusalRun:
+    tables: int
+    elapsed_s: float
+    clean: Counts  # the same round with nothing refused
+    calls: Counts
+    unknown: dict[str, list[str]]  # check name -> the tables it could not answer for
+    broken: list[str]  # the tables whose pipe or staging table was taken away
+
+
+def refused_batch(world: World, tables: int) -> RefusalRun:
+    """A fleet round on warm clients after one table's pipe and another's staging table are gone:
+    Snowflake refuses the statements that name them, and the gateway re-splits them (measured after
+    warm_translation has had fakesnow translate the halves)."""
+    catalog = fleet_catalog(tables)
+    # What is measured is the refusal's cost (statements, logins, which answers are lost), so the
+    # deadline is set out of reach: on a loaded machine it would otherwise decide which answers arrive.
+    # The fleet view's own time is measured, with the production deadline, by fleet_over_protocols.
+    diagnoser = Diagnoser(world.gateways(), timeout=120)
+    no_pipe, no_staging = catalog.tables[123 % tables], catalog.tables[321 % tables]
+    try:
+        diagnoser.diagnose_many(list(catalog.tables))  # warm: the pool's logins happen here
+        before = world.counters()
+        diagnoser.diagnose_many(list(catalog.tables))
+        clean = world.counters() - before
+        world.forget(no_pipe.pipe, no_staging.staging_table)
+        try:
+            warm_translation(world, catalog)
+            before = world.counters()
+            started = time.perf_counter()
+            diags = diagnoser.diagnose_many(list(catalog.tables))
+            elapsed = time.perf_counter() - started
+            calls = world.counters() - before
+        finally:
+            world.restore()
+    finally:
+        diagnoser.close()
+    unknown: dict[str, list[str]] = {}
+    for diag in diags:
+        for check in diag.checks:
+            if check.status is Status.UNKNOWN and check.name is not CheckName.SLOT:
+                unknown.setdefault(check.name.value, []).append(diag.table)
+    return RefusalRun(tables, elapsed, clean, calls, unknown, [no_pipe.name, no_staging.name])

@@ -157,6 +157,13 @@ class Settings(BaseSettings):
             "protocol": self.snowflake_protocol,
             "login_timeout": 10,
             "network_timeout": 30,
+            # Connector 4.x runs "platform detection" before every login: sts:GetCallerIdentity with the
+            # bot's AWS credentials and probes of the EC2/Azure/GCP metadata endpoints, up to 200 ms a
+            # login, only to fill CLIENT_ENVIRONMENT.PLATFORM in the login request (telemetry; no part of
+            # authentication reads it). 0 skips those network probes; the connector's checks of
+            # environment variables still run. SNOWFLAKE_DISABLE_PLATFORM_DETECTION=true would do it for
+            # every connection of the process; this keeps the choice with the bot's other connect args.
+            "platform_detection_timeout_seconds": 0.0,
         }
         if self.snowflake_password is not None:
             args["password"] = self.snowflake_password.get_secret_value()

@@ -39,6 +39,7 @@ def test_scripted_console_runs_commands_and_buttons_then_exits():
     assert "[1] Resume pipe" in out
     assert "== Sync status: 3 tables, 1 need attention ==" in out
     assert out.index("U0ALICE01> press 1") < out.index("== Sync status")
+    assert "Warning" not in result.stderr  # fakesnow's Arrow-copy UserWarning is silenced in the sandbox
 
 
 def test_bad_catalog_stops_with_the_line(tmp_path):

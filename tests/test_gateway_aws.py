@@ -23,7 +23,8 @@ def test_latency_is_queried_by_instance_name_and_task_resource_id(make_sandbox):
     assert task.identifier == "aurora-snowflake-cdc" and task.resource_id != task.identifier
     assert len(task.resource_id) == 38 and task.resource_id.isupper()
 
-    series = gw.cdc_latency("dms-prod", task.resource_id, datetime.now(timezone.utc))
+    series = gw.cdc_latency_many([("dms-prod", task.resource_id)], datetime.now(timezone.utc))[
+        ("dms-prod", task.resource_id)]
     dims = sent[0]["MetricDataQueries"][0]["MetricStat"]["Metric"]["Dimensions"]
     assert dims == [{"Name": "ReplicationInstanceIdentifier", "Value": "dms-prod"},
                     {"Name": "ReplicationTaskIdentifier", "Value": task.resource_id}]
@@ -32,7 +33,8 @@ def test_latency_is_queried_by_instance_name_and_task_resource_id(make_sandbox):
     assert len(sent) == 1  # both series in one GetMetricData call
     assert len(series["CDCLatencySource"].points) == 12
     # The name the task was given is not a dimension value AWS uses: no data under it.
-    by_name = gw.cdc_latency("dms-prod", "aurora-snowflake-cdc", datetime.now(timezone.utc))
+    target = ("dms-prod", "aurora-snowflake-cdc")
+    by_name = gw.cdc_latency_many([target], datetime.now(timezone.utc))[target]
     assert by_name["CDCLatencySource"].points == ()
 
 
@@ -131,7 +133,7 @@ def test_latency_of_many_tasks_in_one_call(make_sandbox):
     assert series[("dms-other", "OTHERTASKRESOURCEID")]["CDCLatencyTarget"].latest == 777.0
     assert series[("dms-other", "OTHERTASKRESOURCEID")]["CDCLatencySource"].points == ()
     assert series[("dms-prod", "NODATA")]["CDCLatencyTarget"].points == ()
-    assert series[("dms-prod", own)] == gw.cdc_latency("dms-prod", own, now)
+    assert series[("dms-prod", own)] == gw.cdc_latency_many([("dms-prod", own)], now)[("dms-prod", own)]
 
 
 def test_latency_calls_stay_within_the_query_limit(make_sandbox):

@@ -10,7 +10,7 @@ from fakesnow.instance import FakeSnow
 
 from bot.gateways import GatewayError, NotFound
 from bot.gateways.snowflake import (
-    COPY_HISTORY_SQL, PIPE_BATCH, PIPE_STATUS_SQL, Refused, SnowflakeGateway, column_types_many_sql, copy_histories_sql,
+    COPY_HISTORY_SQL, PIPE_STATUS_SQL, Refused, SnowflakeGateway, column_types_many_sql, copy_histories_sql,
     newest_many_sql, parse_load_record, parse_pipe_status, pipe_statuses_sql,
 )
 
@@ -39,12 +39,13 @@ def test_missing_table_is_not_found(snow):
 
 
 def test_newest_row_with_bound_identifiers(snow):
-    assert gateway(snow).newest("PUBLIC.ORDERS", "UPDATED_AT") == datetime(2026, 11, 26, 2, 30, tzinfo=timezone.utc)
+    found = gateway(snow).newest_many([("PUBLIC.ORDERS", "UPDATED_AT")])
+    assert found == {("PUBLIC.ORDERS", "UPDATED_AT"): datetime(2026, 11, 26, 2, 30, tzinfo=timezone.utc)}
 
 
 def test_newest_of_empty_table_is_none(snow):
     snow.connect(database="SYNC", schema="PUBLIC").cursor().execute("CREATE TABLE PUBLIC.EMPTY (UPDATED_AT TIMESTAMP_NTZ)")
-    assert gateway(snow).newest("PUBLIC.EMPTY", "UPDATED_AT") is None
+    assert gateway(snow).newest_many([("PUBLIC.EMPTY", "UPDATED_AT")]) == {("PUBLIC.EMPTY", "UPDATED_AT"): None}
 
 
 def test_snowpipe_sql_binds_names_and_never_interpolates():
@@ -134,11 +135,11 @@ def test_newest_of_many_tables_keeps_each_type_and_isolates_a_missing_table(snow
     gw = gateway(snow)
     found = gw.newest_many([("PUBLIC.ORDERS", "UPDATED_AT"), ("PUBLIC.GONE", "UPDATED_AT"),
                             ("PUBLIC.CUSTOMERS", "UPDATED_AT")])
-    assert found[("PUBLIC.ORDERS", "UPDATED_AT")] == gw.newest("PUBLIC.ORDERS", "UPDATED_AT")
+    assert found[("PUBLIC.ORDERS", "UPDATED_AT")] == datetime(2026, 11, 26, 2, 30, tzinfo=timezone.utc)
     assert found[("PUBLIC.CUSTOMERS", "UPDATED_AT")] == datetime(2026, 11, 26, 1, 0, tzinfo=timezone.utc)
     assert isinstance(found[("PUBLIC.GONE", "UPDATED_AT")], NotFound)
     # The refused statement of three was split: [ORDERS] and [GONE, CUSTOMERS], then [GONE] and [CUSTOMERS].
-    assert gw.calls == 1 + 1 + 4
+    assert gw.calls == 1 + 4
 
 
 class Recording:
@@ -223,12 +224,6 @@ def test_multi_table_sql_is_valid_snowflake_with_one_placeholder_per_value(build
     assert build(1).count("%s") * 3 == sql.count("%s")
 
 
-def test_batches_are_chunked_per_statement():
-    conn = Recording(lambda sql, params: [tuple('{"executionState":"RUNNING"}' for _ in params)])
-    found = SnowflakeGateway(conn).pipe_statuses([f"STAGING.T{i}_PIPE" for i in range(PIPE_BATCH + 1)])
-    assert len(found) == PIPE_BATCH + 1 and [len(params) for _, params in conn.seen] == [PIPE_BATCH, 1]
-
-
 def test_reads_are_cancelled_by_the_connector_after_the_read_timeout_but_changes_are_not():
     seen = []
 
@@ -261,7 +256,8 @@ def test_reads_are_cancelled_by_the_connector_after_the_read_timeout_but_changes
 
 def test_reads_with_a_timeout_run_on_the_real_connector(snow):
     gw = SnowflakeGateway(lambda: snow.connect(database="SYNC", schema="PUBLIC"), read_timeout_s=5)
-    assert gw.newest("PUBLIC.ORDERS", "UPDATED_AT") == datetime(2026, 11, 26, 2, 30, tzinfo=timezone.utc)
+    assert gw.newest_many([("PUBLIC.ORDERS", "UPDATED_AT")])[("PUBLIC.ORDERS", "UPDATED_AT")] == datetime(
+        2026, 11, 26, 2, 30, tzinfo=timezone.utc)
 
 
 def test_a_failed_login_is_a_gateway_error_naming_the_host_only():

@@ -31,6 +31,7 @@ from bot.settings import Settings
 from handlers.app import web_client
 from syncbot.fakeslack import signed_headers, slash_command_body
 from syncbot.sandbox import moto_dms
+from syncbot.sandbox.snowflake_server import serving
 from syncbot.server import wsgi_app
 from syncbot.wiring import wire
 from test_server import Quiet, ThreadingServer, click_over_http, post, wait_for
@@ -94,8 +95,6 @@ class SnowflakeServerSide:
 
 @pytest.fixture
 def stack(pg_dsn, redis, slack, tmp_path, monkeypatch):
-    import fakesnow
-
     moto_dms.install()
     monkeypatch.setattr(moto_dms, "RELOAD_POLLS", 12)  # the reload takes a few seconds of polls
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -103,7 +102,7 @@ def stack(pg_dsn, redis, slack, tmp_path, monkeypatch):
     aws_url = "http://127.0.0.1:%d" % moto.get_host_and_port()[1]
     side = SnowflakeServerSide()
     side.install(monkeypatch)
-    with fakesnow.server() as sf:
+    with serving() as sf:  # fakesnow.server() starts a server only once per process
         env = {
             "AWS_ENDPOINT_URL": aws_url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",

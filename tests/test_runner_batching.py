@@ -145,3 +145,14 @@ def test_answers_wait_for_the_hook_before_they_are_handed_back(make_sandbox):
     held.set()
     asking.join(10)
     assert answers[0].verdict.healthy
+
+
+def test_multi_table_reads_are_cut_into_statements_of_chunk_size(make_sandbox, monkeypatch):
+    # runner.CHUNK is the one place batch sizes are set: the gateway runs one statement per call.
+    monkeypatch.setitem(runner.CHUNK, "pipe", 2)
+    sandbox = make_sandbox("healthy", real_aurora=False)
+    sizes = []
+    inner = sandbox.snowflake.pipe_statuses
+    monkeypatch.setattr(sandbox.snowflake, "pipe_statuses", lambda pipes: sizes.append(len(pipes)) or inner(pipes))
+    diags = Diagnoser(sandbox.gateways).diagnose_many(list(sandbox.catalog.tables))
+    assert sorted(sizes) == [1, 2] and all(d.verdict.healthy for d in diags)

@@ -23,18 +23,36 @@ from typing import Any, Callable
 
 from ..catalog import TableSpec
 from ..gateways import GatewayError, Gateways
-from ..gateways.dms import DmsGateway
+from ..gateways.dms import LATENCY_METRICS, METRIC_QUERIES_PER_CALL, DmsGateway
 from ..models import CheckName, CheckResult, Diagnosis, utcnow
 from . import checks, tasklog
 from .verdict import decide
 
 log = logging.getLogger(__name__)
 
-# Threads per backend lane. S3 is one listing per table, so its lane is the widest (the `max_workers`
-# setting); Snowflake's lane only needs to keep its connection pool busy.
-LANE_WIDTH = {"aws": 8, "snowflake": 8, "aurora": 4}
-# Items per call in a multi-table round; chunks of one read run side by side on their lane.
-CHUNK = {"latency": 250, "pipe": 100, "history": 50, "newest": 100, "sfcols": 200, "pgcols": 500,
+# Threads per backend lane: how many calls each backend is given at once, from what it tolerates.
+# - aws (DMS, CloudWatch): two calls per DMS task and one GetMetricData a round. DMS throttles its API
+#   per account (ThrottlingException, shared with the console and deploy tools), so a burst is kept
+#   small; botocore's standard retry mode backs off if it is throttled all the same.
+# - s3: one ListObjectsV2 per table prefix, the one call that grows with the fleet. S3 serves thousands
+#   of listings a second per prefix; the bound is the client's HTTP pool (bot.services AWS_CONFIG,
+#   max_pool_connections=32): more threads than pooled connections would open and drop connections.
+#   Diagnoser(max_workers=) (SYNCBOT_MAX_WORKERS) overrides it, and should move with that pool.
+# - snowflake: a warehouse runs 8 statements at once by default (MAX_CONCURRENCY_LEVEL) and queues the
+#   rest; the bot takes half, which is its connection pool (SYNCBOT_SNOWFLAKE_POOL, default 4). A wider
+#   lane would only park threads on the pool.
+# - aurora: every query is a login of its own on the writer, whose max_connections the application
+#   needs; a round makes three queries (columns, row counts, slots), so 4 runs them at once and stays a
+#   small share of the writer's connections.
+LANE_WIDTH = {"aws": 8, "s3": 32, "snowflake": 4, "aurora": 4}
+# Items per call in a multi-table round, the one place batch sizes are set; chunks of one read run
+# side by side on their lane. GetMetricData takes at most 500 queries, two per DMS task. A Snowflake
+# statement carries enough tables to keep a 500-table round to a few statements per read, few enough
+# that it stays cheap for the warehouse and quick to re-split when one missing object refuses it
+# (COPY_HISTORY and TASK_HISTORY are table functions per table or task, so fewer of those; SHOW TASKS
+# answers a whole database at once). Aurora's reads are one query over arrays of names.
+CHUNK = {"latency": METRIC_QUERIES_PER_CALL // len(LATENCY_METRICS),
+         "pipe": 100, "history": 50, "newest": 100, "sfcols": 200, "pgcols": 500,
          "tasks": 1000, "taskruns": 50, "rows": 100, "pgrows": 100}
 
 
@@ -264,7 +282,7 @@ _PLAN: dict[CheckName, tuple[str, Callable[[_Round, TableSpec], list[Future]], C
 
 
 class Diagnoser:
-    def __init__(self, gateways: Gateways, timeout: float = 8.0, max_workers: int = 32,
+    def __init__(self, gateways: Gateways, timeout: float = 8.0, max_workers: int = LANE_WIDTH["s3"],
                  clock: Callable[[], datetime] = utcnow):
         self.gateways = gateways
         self.timeout = timeout

@@ -147,7 +147,7 @@ class DmsGateway:
         self._dms = dms_client
         self._cw = cloudwatch_client
         self._logs = logs_client
-        self.calls = 0  # backend calls made, read by the benchmark
+        self.calls = 0  # backend calls made: tests check that bad input reaches no backend
 
     def task(self, identifier: str) -> TaskInfo:
         self.calls += 1
@@ -204,14 +204,11 @@ class DmsGateway:
             if not marker:
                 return stats
 
-    def cdc_latency(self, instance: str, task_resource_id: str, now: datetime, hours: int = 3) -> dict[str, Series]:
-        """CDCLatencySource/Target in one GetMetricData call, 5-minute maxima over the last hours."""
-        return self.cdc_latency_many([(instance, task_resource_id)], now, hours)[(instance, task_resource_id)]
-
     def cdc_latency_many(self, targets: list[tuple[str, str]], now: datetime,
                          hours: int = 3) -> dict[tuple[str, str], dict[str, Series]]:
-        """The latency series of many (instance, task resource id) pairs, as few GetMetricData calls
-        as its limit of 500 queries a call allows (NextToken pages merged)."""
+        """CDCLatencySource/Target (5-minute maxima over the last hours) of many (instance, task resource
+        id) pairs, as few GetMetricData calls as its limit of 500 queries a call allows (NextToken
+        pages merged)."""
         out: dict[tuple[str, str], dict[str, Series]] = {}
         per_call = METRIC_QUERIES_PER_CALL // len(LATENCY_METRICS)
         for start in range(0, len(targets), per_call):

@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
+from snowflake.connector.errorcode import (
+    ER_CONNECTION_IS_CLOSED, ER_FAILED_TO_CONNECT_TO_DB, ER_FAILED_TO_RENEW_SESSION,
+)
 from snowflake.connector.errors import Error as ConnectorError
+from snowflake.connector.errors import InterfaceError, OperationalError
 
 from . import GatewayError, NotFound
 
@@ -101,12 +105,9 @@ COLUMNS_SQL = (
     "SELECT column_name, data_type FROM information_schema.columns "
     "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position"
 )
-NEWEST_SQL = "SELECT MAX(IDENTIFIER(%s)) FROM IDENTIFIER(%s)"
 
-# Multi-table rounds: one statement answers for many tables, names still bound one %s each.
-# Items per statement: enough to keep a 500-table round to a few statements per read, few enough
-# that one statement stays cheap for the warehouse and quick to re-split when it is refused.
-PIPE_BATCH, HISTORY_BATCH, NEWEST_BATCH, COLUMNS_BATCH = 100, 50, 100, 200
+# Multi-table rounds: one statement answers for many tables, names still bound one %s each. How many
+# items one statement carries is the caller's choice (bot.diagnostics.runner.CHUNK, the one place).
 _HISTORY_BRANCH = (
     "SELECT * FROM (SELECT %s AS SYNCBOT_TABLE, FILE_NAME, STATUS, ROW_COUNT, FIRST_ERROR_MESSAGE, LAST_LOAD_TIME "
     "FROM TABLE(INFORMATION_SCHEMA.COPY_HISTORY(TABLE_NAME=>%s, "
@@ -142,7 +143,6 @@ _TASK_HISTORY_BRANCH = (
     "WHERE SCHEMA_NAME = %s AND STATE <> 'SCHEDULED' ORDER BY SCHEDULED_TIME DESC LIMIT " + str(TASK_RUNS) + ")"
 )
 TASK_HISTORY_HOURS = 24
-TASK_BATCH, ROWS_BATCH = 50, 100
 
 
 def task_histories_sql(count: int) -> str:
@@ -189,10 +189,15 @@ class SnowflakeGateway:
                 conn = self._login()
             try:
                 cur = conn.cursor()
-                yield cur
-                cur.close()
-            except Exception:
-                _close_quietly(conn)  # a broken connection is not returned to the pool
+                try:
+                    yield cur
+                finally:
+                    _close_quietly(cur)
+            except BaseException as exc:
+                if connection_broken(exc):
+                    _close_quietly(conn)  # a broken connection is not returned to the pool
+                else:
+                    self._idle.put(conn)  # a refused statement leaves the session as it was: no new login
                 raise
             self._idle.put(conn)
 
@@ -210,12 +215,14 @@ class SnowflakeGateway:
 
     def _run(self, sql: str, params: tuple, timeout: dict[str, int]) -> list[tuple]:
         self.calls += 1
-        with self._cursor() as cur:
-            try:
+        try:
+            with self._cursor() as cur:  # it sees the connector's own error, to judge the connection
                 cur.execute(sql, params, **timeout)
                 return list(cur.fetchall())
-            except Exception as exc:
-                raise _domain_error(exc) from None
+        except GatewayError:
+            raise
+        except Exception as exc:
+            raise _domain_error(exc) from None
 
     def columns(self, table: str) -> dict[str, str]:
         schema, name = table.split(".")[-2:]
@@ -223,11 +230,6 @@ class SnowflakeGateway:
         if not rows:
             raise NotFound(f"Snowflake table {table} not found (or not visible to this role)")
         return {col.upper(): dtype.upper() for col, dtype in rows}
-
-    def newest(self, table: str, column: str) -> datetime | None:
-        rows = self.query(NEWEST_SQL, (column, table))
-        value = rows[0][0] if rows else None
-        return _utc(value) if isinstance(value, datetime) else None
 
     def pipe_status(self, pipe: str) -> PipeStatus:
         rows = self.query(PIPE_STATUS_SQL, (pipe,))
@@ -237,16 +239,16 @@ class SnowflakeGateway:
         rows = self.query(COPY_HISTORY_SQL, (table, int(hours)))
         return [parse_load_record(row) for row in rows]
 
-    # Multi-table reads. Each answers every item it was given: its value, or the GatewayError that
-    # concerns that item alone (a missing pipe or table). An error that concerns the whole statement
-    # (Snowflake down, a timeout) is raised.
+    # Multi-table reads, one statement for every item given. Each answers every item: its value, or
+    # the GatewayError that concerns that item alone (a missing pipe or table). An error that
+    # concerns the whole statement (Snowflake down, a timeout) is raised.
 
     def pipe_statuses(self, pipes: list[str]) -> dict[str, PipeStatus | GatewayError]:
         def run(chunk: list[str]) -> dict[str, PipeStatus]:
             [row] = self.query(pipe_statuses_sql(len(chunk)), tuple(chunk))
             return {pipe: parse_pipe_status(text) for pipe, text in zip(chunk, row)}
 
-        return self._batched(pipes, PIPE_BATCH, run)
+        return self._isolating(pipes, run)
 
     def copy_histories(self, tables: list[str], hours: int = 4) -> dict[str, list[LoadRecord] | GatewayError]:
         def run(chunk: list[str]) -> dict[str, list[LoadRecord]]:
@@ -256,15 +258,15 @@ class SnowflakeGateway:
                 found[label].append(parse_load_record(tuple(record)))
             return found
 
-        return self._batched(tables, HISTORY_BATCH, run)
+        return self._isolating(tables, run)
 
     def newest_many(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], datetime | None | GatewayError]:
-        """(table, column) -> the column's newest value, as newest() reads it."""
+        """(table, column) -> the column's newest value (None for an empty table)."""
         def run(chunk: list[tuple[str, str]]) -> dict[tuple[str, str], datetime | None]:
             [row] = self.query(newest_many_sql(len(chunk)), tuple(p for table, column in chunk for p in (column, table)))
             return {pair: _utc(value) if isinstance(value, datetime) else None for pair, value in zip(chunk, row)}
 
-        return self._batched(pairs, NEWEST_BATCH, run)
+        return self._isolating(pairs, run)
 
     def column_types(self, table: str) -> dict[str, SfColumn]:
         found = self.column_types_many([table])[table]
@@ -286,14 +288,14 @@ class SnowflakeGateway:
             return {table: found.get(key) or NotFound(f"Snowflake table {table} not found (or not visible to this role)")
                     for table, key in keys.items()}
 
-        return self._batched(tables, COLUMNS_BATCH, run)
+        return self._isolating(tables, run)
 
     def row_counts(self, tables: list[str]) -> dict[str, int | GatewayError]:
         def run(chunk: list[str]) -> dict[str, int]:
             [row] = self.query(row_counts_sql(len(chunk)), tuple(chunk))
             return {table: int(value or 0) for table, value in zip(chunk, row)}
 
-        return self._batched(tables, ROWS_BATCH, run)
+        return self._isolating(tables, run)
 
     def task_states(self, tasks: list[str]) -> dict[str, TaskState | None]:
         """SHOW TASKS once per database the tasks live in; a task it does not list is None (dropped,
@@ -314,7 +316,7 @@ class SnowflakeGateway:
         return found
 
     def task_histories(self, tasks: list[str], hours: int = TASK_HISTORY_HOURS) -> dict[str, list[TaskRun] | GatewayError]:
-        """The last runs of each task (newest first), TASK_BATCH tasks a statement."""
+        """The last runs of each task (newest first), one statement for the tasks given."""
         def run(chunk: list[str]) -> dict[str, list[TaskRun]]:
             params = tuple(p for task in chunk for p in (task, int(hours), task.split(".")[-1].upper(),
                                                          task.split(".")[-2].upper()))
@@ -324,25 +326,21 @@ class SnowflakeGateway:
                                             str(code or ""), str(message or "")))
             return found
 
-        return self._batched(tasks, TASK_BATCH, run)
+        return self._isolating(tasks, run)
 
     def _described(self, sql: str) -> list[dict[str, Any]]:
         """Rows of a SHOW command as dicts by lower-case column name (SHOW's columns vary by release)."""
         self.calls += 1
-        with self._cursor() as cur:
-            try:
+        try:
+            with self._cursor() as cur:
                 cur.execute(sql, **self._read_timeout)
                 names = [d[0].lower() for d in cur.description or ()]
                 rows = cur.fetchall()
-            except Exception as exc:
-                raise _domain_error(exc) from None
+        except GatewayError:
+            raise
+        except Exception as exc:
+            raise _domain_error(exc) from None
         return [dict(zip(names, row)) for row in rows]
-
-    def _batched(self, items: list, size: int, run: Callable[[list], dict]) -> dict:
-        answers: dict = {}
-        for start in range(0, len(items), size):
-            answers.update(self._isolating(items[start:start + size], run))
-        return answers
 
     def _isolating(self, items: list, run: Callable[[list], dict]) -> dict:
         """One missing pipe or table makes Snowflake refuse the whole statement: halve it until the
@@ -376,15 +374,17 @@ class SnowflakeGateway:
     def execute_bounded(self, sql: str, timeout_s: int) -> None:
         """`sql` on one connection whose session carries STATEMENT_TIMEOUT_IN_SECONDS = timeout_s."""
         self.calls += 1
-        with self._cursor() as cur:
-            try:
+        try:
+            with self._cursor() as cur:
                 cur.execute(f"ALTER SESSION SET STATEMENT_TIMEOUT_IN_SECONDS = {timeout_s:d}")
                 try:
                     cur.execute(sql)
                 finally:
                     cur.execute("ALTER SESSION UNSET STATEMENT_TIMEOUT_IN_SECONDS")
-            except Exception as exc:
-                raise _domain_error(exc) from None
+        except GatewayError:
+            raise
+        except Exception as exc:
+            raise _domain_error(exc) from None
 
     def set_pipe_paused(self, pipe: str, paused: bool) -> None:
         self.execute(f"ALTER PIPE {ddl_name(pipe)} SET PIPE_EXECUTION_PAUSED = {'TRUE' if paused else 'FALSE'}")
@@ -409,13 +409,16 @@ class SnowflakeGateway:
         if kind not in ("PIPE", "TASK"):
             raise ValueError(kind)
         self.calls += 1
-        with self._cursor() as cur:
-            try:
-                cur.execute(f"DESCRIBE {kind} {ddl_name(name)}", **self._read_timeout)
+        statement = f"DESCRIBE {kind} {ddl_name(name)}"
+        try:
+            with self._cursor() as cur:
+                cur.execute(statement, **self._read_timeout)
                 names = [d[0].lower() for d in cur.description]
                 row = cur.fetchone()
-            except Exception as exc:
-                raise _domain_error(exc) from None
+        except GatewayError:
+            raise
+        except Exception as exc:
+            raise _domain_error(exc) from None
         if row is None or "definition" not in names:
             raise NotFound(f"{kind.lower()} {name} not found")
         return str(row[names.index("definition")])
@@ -573,8 +576,26 @@ def _first_line(exc: Exception) -> str:
     return (str(getattr(exc, "raw_msg", None) or exc).splitlines() or [type(exc).__name__])[0][:300]
 
 
-def _close_quietly(conn: Any) -> None:
+# The connector's word that the session itself is gone: closed, never established, or expired past
+# renewal (sqlstate class 08, "connection exception").
+_BROKEN_ERRNOS = (ER_CONNECTION_IS_CLOSED, ER_FAILED_TO_CONNECT_TO_DB, ER_FAILED_TO_RENEW_SESSION)
+
+
+def connection_broken(exc: BaseException) -> bool:
+    """Whether the connection that raised exc must be dropped. Snowflake refusing a statement (a
+    ProgrammingError: a missing object, a privilege, a cancelled read) leaves the session usable, and
+    dropping it would cost a new login for every refusal. The connector's connection-level errors
+    (OperationalError: the network, a timeout on the wire; InterfaceError; a closed or expired session)
+    and anything the connector did not raise itself (the connection's state is then unknown) do."""
+    if not isinstance(exc, ConnectorError):
+        return True
+    if isinstance(exc, (OperationalError, InterfaceError)) or exc.errno in _BROKEN_ERRNOS:
+        return True
+    return str(exc.sqlstate or "").startswith("08")
+
+
+def _close_quietly(closable: Any) -> None:
     try:
-        conn.close()
+        closable.close()
     except Exception:  # noqa: BLE001 - closing a broken connection may itself fail
         pass

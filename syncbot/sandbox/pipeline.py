@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -26,6 +27,12 @@ from bot.gateways.snowflake import (
 
 from . import maintenance, moto_dms, moto_logs, picture
 from .scenarios import SCENARIOS, Scenario, TableWorld
+
+# fakesnow's cursor fetches rows through DuckDB's Arrow export, which warns on every such fetch that
+# it copies the rows (a performance hint to fakesnow's authors, nothing a console user can act on).
+# Only this message, only from fakesnow's modules, and only once the sandbox is loaded.
+warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning,
+                        module=r"fakesnow\.")
 
 REGION = "us-east-1"
 CATALOG_TOML = """\
@@ -58,6 +65,11 @@ channels = ["C0ALERTS1"]
 
 
 AURORA_ROWS = 2  # rows in each sandbox source table; a re-sync brings the final table to as many
+
+
+def cdc_key(spec: TableSpec, moment: datetime) -> str:
+    """Where DMS puts a CDC file written at `moment`: <prefix>/<schema>/<table>/YYYYMMDD-HHMMSSsss.csv."""
+    return spec.s3_table_prefix + moment.strftime("%Y%m%d-%H%M%S") + f"{moment.microsecond // 1000:03d}.csv"
 
 
 class SandboxSnowflake(SnowflakeGateway):
@@ -251,8 +263,7 @@ class Sandbox:
         cur.execute(f"INSERT INTO {spec.final_table} (ID, {spec.freshness_column}) SELECT SEQ4() + 1, %s "
                     f"FROM TABLE(GENERATOR(ROWCOUNT => {self._aurora_rows(spec):d}))", (now,))
         stamp = datetime.now(timezone.utc)
-        key = spec.s3_table_prefix + stamp.strftime("%Y%m%d-%H%M%S") + f"{stamp.microsecond // 1000:03d}.csv"
-        self.s3_client.put_object(Bucket=spec.s3_bucket, Key=key, Body=b"I,1\n")
+        self.s3_client.put_object(Bucket=spec.s3_bucket, Key=cdc_key(spec, stamp), Body=b"I,1\n")
         cur.close()
 
     # -- AWS ---------------------------------------------------------------------------------------
@@ -265,13 +276,15 @@ class Sandbox:
 
     def _seed_dms(self) -> str:
         s = self.scenario
+        [first] = {(spec.dms_task, spec.dms_instance) for spec in self.catalog.tables}  # the sandbox has one task
+        task_name, instance_name = first
         instance = self.dms_client.create_replication_instance(
-            ReplicationInstanceIdentifier="dms-prod", ReplicationInstanceClass="dms.t3.medium")
+            ReplicationInstanceIdentifier=instance_name, ReplicationInstanceClass="dms.t3.medium")
         endpoints = [self.dms_client.create_endpoint(EndpointIdentifier=name, EndpointType=kind, EngineName=engine)
                      ["Endpoint"]["EndpointArn"]
                      for name, kind, engine in (("aurora", "source", "aurora-postgresql"), ("s3", "target", "s3"))]
         task = self.dms_client.create_replication_task(
-            ReplicationTaskIdentifier="aurora-snowflake-cdc", SourceEndpointArn=endpoints[0],
+            ReplicationTaskIdentifier=task_name, SourceEndpointArn=endpoints[0],
             TargetEndpointArn=endpoints[1], MigrationType="full-load-and-cdc",
             ReplicationInstanceArn=instance["ReplicationInstance"]["ReplicationInstanceArn"],
             TableMappings=json.dumps({"rules": []}))["ReplicationTask"]
@@ -288,7 +301,7 @@ class Sandbox:
         for metric in ("CDCLatencySource", "CDCLatencyTarget"):
             self.cloudwatch_client.put_metric_data(Namespace="AWS/DMS", MetricData=[{
                 "MetricName": metric,
-                "Dimensions": [{"Name": "ReplicationInstanceIdentifier", "Value": "dms-prod"},
+                "Dimensions": [{"Name": "ReplicationInstanceIdentifier", "Value": instance_name},
                                {"Name": "ReplicationTaskIdentifier", "Value": resource_id}],
                 "Timestamp": self.now - timedelta(minutes=5 * (points - i) - 2),
                 "Value": value, "Unit": "Seconds"} for i, value in enumerate(s.latency_seconds)])
@@ -317,14 +330,14 @@ class Sandbox:
                 "LastUpdateTime": (self.now - timedelta(minutes=min(world.file_minutes_ago or (0,)))).isoformat()}
 
     def _seed_s3(self) -> None:
-        self.s3_client.create_bucket(Bucket="acme-cdc")
+        for bucket in dict.fromkeys(spec.s3_bucket for spec in self.catalog.tables):
+            self.s3_client.create_bucket(Bucket=bucket)
         for spec in self.catalog.tables:
-            prefix = spec.s3_table_prefix
-            self.s3_client.put_object(Bucket="acme-cdc", Key=f"{prefix}LOAD00000001.csv", Body=b"full load")
+            self.s3_client.put_object(Bucket=spec.s3_bucket, Key=f"{spec.s3_table_prefix}LOAD00000001.csv",
+                                      Body=b"full load")
             for minutes in self.world(spec).file_minutes_ago:
-                stamp = self.now - timedelta(minutes=minutes)
-                key = prefix + stamp.strftime("%Y%m%d-%H%M%S") + f"{stamp.microsecond // 1000:03d}.csv"
-                self.s3_client.put_object(Bucket="acme-cdc", Key=key, Body=b"I,1,2\n")
+                self.s3_client.put_object(Bucket=spec.s3_bucket, Key=cdc_key(spec, self.now - timedelta(minutes=minutes)),
+                                          Body=b"I,1,2\n")
 
     # -- Snowflake ---------------------------------------------------------------------------------
 
@@ -349,8 +362,8 @@ class Sandbox:
                 "lastIngestedTimestamp": (self.now - timedelta(minutes=min(ingested))).isoformat() if ingested else None,
             }
             history[spec.staging_table] = [
-                LoadRecord(f"{spec.s3_table_prefix}{(self.now - timedelta(minutes=m)).strftime('%Y%m%d-%H%M%S')}000.csv",
-                           status, 0 if error else 120, error, self.now - timedelta(minutes=m - 1))
+                LoadRecord(cdc_key(spec, self.now - timedelta(minutes=m)), status, 0 if error else 120, error,
+                           self.now - timedelta(minutes=m - 1))
                 for m, status, error in world.loads]
             definitions[("PIPE", spec.pipe)] = (f"COPY INTO {spec.staging_table} FROM @SYNC.STAGING.CDC_STAGE/"
                                                 f"{spec.s3_table_prefix} FILE_FORMAT = (TYPE = CSV)")
