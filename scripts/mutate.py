@@ -156,7 +156,8 @@ MUTATIONS = (
     m("errored-table-offers-resync", "bot/diagnostics/verdict.py",
       "if task_running is False else (ActionKind.RESYNC,)", "if task_running is False else (ActionKind.RESTART_TASK,)",
       D + "test_an_errored_table_while_the_task_runs_offers_resync_not_restart"),
-    m("latency-in-one-call", "bot/diagnostics/runner.py", '"latency": 250', '"latency": 1',
+    m("latency-in-one-call", "bot/diagnostics/runner.py",
+      '"latency": METRIC_QUERIES_PER_CALL // len(LATENCY_METRICS)', '"latency": 1',
       D + "test_the_latency_of_several_tasks_comes_from_one_get_metric_data_call"),
     # -- redaction -------------------------------------------------------------------------------------------
     m("doctor-gets-redacted-redis-url", "bot/services.py", "redis_where=redacted_url(url)", "redis_where=url",
