@@ -18,7 +18,7 @@ from bot.models import ActionKind, CheckName, CheckResult, Section, Status, Wher
 from bot.services import build_gateways
 from bot.settings import Settings
 from test_remediation import ALICE, click, diagnose  # Slack's own request path, signed
-from test_verdict import HEALTHY, bad, ok
+from test_verdict import HEALTHY, bad
 
 REPO = Path(__file__).resolve().parent.parent
 DEAD_PG = "postgresql://syncbot:hunter2@127.0.0.1:1/aurora"

@@ -205,9 +205,8 @@ def _reload_started(stat: TableStat | None, before: str) -> bool:
 def _reload(ctx: StepContext) -> str:
     source = f"{ctx.data['source_schema']}.{ctx.data['source_table']}"
     if ctx.resumed:
-        before = ctx.lease.request.extra.get("reload_before", "")
-        fresh = ctx.rt.approvals.get(ctx.lease.request.id)
-        before = fresh.extra.get("reload_before", before) if fresh else before
+        fresh = ctx.rt.approvals.get(ctx.lease.request.id)  # the intent is written after the claim
+        before = fresh.extra.get("reload_before", "") if fresh else ""
         if fresh and "reload_intent_at" in fresh.extra:
             # The call may have gone through before the worker died; DMS may take a moment to show it.
             deadline = time.monotonic() + RELOAD_GRACE_S
