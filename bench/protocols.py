@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
-import boto3
 import psycopg
 import snowflake.connector
 
@@ -37,7 +36,7 @@ from bot.gateways.aurora import AuroraGateway
 from bot.gateways.dms import DmsGateway
 from bot.gateways.s3 import S3Gateway
 from bot.gateways.snowflake import SnowflakeGateway
-from bot.services import AWS_CONFIG
+from bot.services import AWS_CONFIG, aws_session
 from bot.settings import Settings
 from syncbot.sandbox.scenarios import ORDERS_COLUMNS
 
@@ -127,7 +126,7 @@ class World:
             stack.callback(server.close)
 
     def gateways(self) -> Gateways:
-        session = boto3.session.Session(aws_access_key_id="bench", aws_secret_access_key="bench", region_name=REGION)
+        session = aws_session(REGION, aws_access_key_id="bench", aws_secret_access_key="bench")
         endpoint = f"http://127.0.0.1:{self.servers['aws'].port}"
         clients = {name: session.client(name, endpoint_url=endpoint, config=AWS_CONFIG)
                    for name in ("dms", "cloudwatch", "logs", "s3")}

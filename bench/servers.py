@@ -14,6 +14,7 @@ Ends when stdin closes."""
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import threading
@@ -80,11 +81,50 @@ def start_moto() -> int:
     import waitress
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+    class Routed(DomainDispatcherApplication):
+        """moto finds each request's service under one lock, listing its own package's directory and
+        trying every service's URL patterns, twice a request: with 32 threads the requests queue on
+        that lock. Which service a host name means never changes, so the answer is kept (AWS routes
+        by host name before a request reaches the service)."""
+
+        @functools.lru_cache(maxsize=None)
+        def get_backend_for_host(self, host: str | None) -> Any:
+            return super().get_backend_for_host(host)
+
     moto_dms.install()
-    server = waitress.create_server(DomainDispatcherApplication(create_backend_app), host="127.0.0.1", port=0,
+    draw_widgets()
+    memoize_timestamps()
+    server = waitress.create_server(Routed(create_backend_app), host="127.0.0.1", port=0,
                                     threads=32, connection_limit=1000)
     threading.Thread(target=server.run, name="moto-server", daemon=True).start()
     return server.effective_port
+
+
+def draw_widgets() -> None:
+    """moto lacks GetMetricWidgetImage, which `/sync-status <table>` calls for the latency picture:
+    answer it with a fixed PNG, as the stand-in benchmark does (bench/fleet.py)."""
+    from moto.cloudwatch.responses import CloudWatchResponse
+    from moto.core.responses import ActionResult
+
+    def get_metric_widget_image(self: CloudWatchResponse) -> ActionResult:
+        return ActionResult({"MetricWidgetImage": b"\x89PNG\r\n\x1a\n" + bytes(64)})
+
+    CloudWatchResponse.get_metric_widget_image = get_metric_widget_image
+
+
+def memoize_timestamps() -> None:
+    """moto writes each S3 object's LastModified by parsing the time it stored as text with dateutil
+    (about a fifth of its CPU in a 500-table round, where S3 answers from its own machines). The
+    same stored values come back every round: each is parsed once."""
+    import moto.core.serialize
+
+    parse = moto.core.serialize.parse_to_aware_datetime
+    cached = functools.lru_cache(maxsize=65536)(parse)
+
+    def parse_to_aware_datetime(value: Any) -> Any:
+        return cached(value) if isinstance(value, (str, int, float)) else parse(value)
+
+    moto.core.serialize.parse_to_aware_datetime = parse_to_aware_datetime
 
 
 def seed_aws(catalog: Catalog, now: datetime, port: int) -> None:
@@ -142,6 +182,7 @@ def start_fakesnow(layer: SnowpipeTelemetry) -> int:
 
 
 _RUNNING: list[Any] = []
+_CURRENT = threading.local()  # the statement text fakesnow is working on, in this thread
 
 
 def memoize_translation() -> None:
@@ -157,7 +198,7 @@ def memoize_translation() -> None:
 
     parsed: dict[str, Any] = {}
     translated: dict[tuple, Any] = {}
-    current = threading.local()
+    current = _CURRENT
     original_parse, original_transform = fakesnow.cursor.parse_one, FakeSnowflakeCursor._transform
 
     def parse_one(sql: str, *args: Any, **kwargs: Any) -> Any:
@@ -188,6 +229,49 @@ def memoize_translation() -> None:
     fakesnow.cursor.parse_one = parse_one
     fakesnow.server.parse_one = parse_one
     FakeSnowflakeCursor._transform = transform
+    memoize_description()
+
+
+def memoize_description() -> None:
+    """Snowflake sends a result's column types with the result. fakesnow finds them by parsing
+    "DESCRIBE <the DuckDB SQL it just ran>" with sqlglot, generating it back and running it again,
+    on the server's event loop: over half of its CPU in a 500-table round, and every other request
+    waits behind it. The seeded tables never change shape, so a statement's description is kept by
+    its DuckDB text and session; statements with server-side bindings are described afresh."""
+    from fakesnow.cursor import FakeSnowflakeCursor
+
+    described: dict[tuple, list] = {}
+    original = FakeSnowflakeCursor._describe_last_sql
+
+    def describe_last_sql(self: FakeSnowflakeCursor) -> list:
+        if self._last_params:
+            return original(self)
+        key = (self._last_sql, self._conn.database, self._conn.schema)
+        if key not in described:
+            described[key] = original(self)
+        return list(described[key])
+
+    FakeSnowflakeCursor._describe_last_sql = describe_last_sql
+    memoize_qualification_check()
+
+
+def memoize_qualification_check() -> None:
+    """Before running a statement fakesnow walks its whole syntax tree for tables named without a
+    database or schema (to refuse them in a session that has none): half of its Python time in a
+    500-table round. The answer depends on the statement's text and the session's flags only."""
+    from fakesnow.cursor import FakeSnowflakeCursor
+
+    checked: set[tuple] = set()
+    original = FakeSnowflakeCursor.check_db_and_schema
+
+    def check_db_and_schema(self: FakeSnowflakeCursor, expression: Any) -> None:
+        key = (getattr(_CURRENT, "sql", None), self._conn.database_set, self._conn.schema_set)
+        if key[0] is None or key not in checked:
+            original(self, expression)  # raises for an unqualified name: never kept
+            if key[0] is not None:
+                checked.add(key)
+
+    FakeSnowflakeCursor.check_db_and_schema = check_db_and_schema
 
 
 def seed_snowflake(catalog: Catalog, now: datetime, layer: SnowpipeTelemetry) -> None:

@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
+import botocore.session
 import redis
 import snowflake.connector
 from botocore.config import Config
 from botocore.exceptions import NoRegionError
+from botocore.utils import parse_timestamp
 
 from .catalog import load_catalog
 from .core import SyncBot
@@ -28,9 +32,28 @@ AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_tim
                     max_pool_connections=32)
 
 
-def aws_session() -> boto3.session.Session:
-    """boto3 reads AWS_DEFAULT_REGION; the README (like AWS's newer SDKs) says AWS_REGION: take either."""
-    return boto3.session.Session(region_name=os.environ.get("AWS_REGION") or None)
+def aws_session(region_name: str | None = None, **credentials: str) -> boto3.session.Session:
+    """boto3 reads AWS_DEFAULT_REGION; the README (like AWS's newer SDKs) says AWS_REGION: take either.
+    Its clients read response times with aws_timestamp."""
+    core = botocore.session.get_session()
+    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=aws_timestamp)
+    return boto3.session.Session(region_name=region_name or os.environ.get("AWS_REGION") or None,
+                                 botocore_session=core, **credentials)
+
+
+def aws_timestamp(value: Any) -> datetime:
+    """AWS's XML answers carry ISO 8601 times ("2026-11-29T03:04:05.000Z"), one per object of every S3
+    listing, which datetime reads at a fraction of the cost of botocore's default (dateutil's general
+    parser, a fifth of the bot's CPU in a 500-table round). Anything else, or a time without a zone,
+    goes to botocore's own parser, so the answers are the same."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed
+    return parse_timestamp(value)
 
 
 def build_gateways(settings: Settings) -> Gateways:

@@ -79,6 +79,32 @@ def test_cdc_file_names_carry_their_time():
     assert cdc_time("dms/public/orders/20261126-031502123.csv") == datetime(2026, 11, 26, 3, 15, 2, 123000,
                                                                             tzinfo=timezone.utc)
     assert cdc_time("dms/public/orders/LOAD00000001.csv") is None
+    assert cdc_time("dms/public/orders/20261340-031502123.csv") is None  # digits, but month 13
+
+
+def test_aws_clients_read_times_as_botocore_does():
+    """The bot's sessions read ISO times directly (bot.services.aws_timestamp); the answers must be
+    the ones botocore's default parser gives, zone included, and anything else goes to that parser."""
+    from botocore.utils import parse_timestamp
+
+    from bot.services import aws_timestamp
+
+    for value in ("2026-11-29T03:04:05.000Z", "2026-11-29T03:04:05Z", "2026-11-29T03:04:05.123456+02:00",
+                  "2026-11-29T03:04:05", "Sun, 29 Nov 2026 03:04:05 GMT", 1795921445, 1795921445.5):
+        assert aws_timestamp(value) == parse_timestamp(value), value
+        assert (aws_timestamp(value).tzinfo is None) == (parse_timestamp(value).tzinfo is None), value
+
+
+def test_listing_times_arrive_as_aware_datetimes(s3):
+    """Through a real client of the bot's session (moto): LastModified is a UTC-aware datetime."""
+    from bot.services import aws_session
+
+    client = aws_session("us-east-1", aws_access_key_id="x", aws_secret_access_key="y").client("s3")
+    client.create_bucket(Bucket="times")
+    client.put_object(Bucket="times", Key="a", Body=b"x")
+    [obj] = client.list_objects_v2(Bucket="times")["Contents"]
+    assert obj["LastModified"].utcoffset() == timedelta(0)
+    assert abs(obj["LastModified"] - datetime.now(timezone.utc)) < timedelta(minutes=5)
 
 
 def test_recent_files_counted_and_newest_found(s3):
