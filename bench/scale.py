@@ -19,6 +19,7 @@ from bot.core import SyncBot
 from bot.diagnostics.runner import Diagnoser
 from bot.gateways.s3 import S3Gateway
 from bot.models import CheckName, Status
+from handlers.acks import AcksFirst
 from handlers.app import web_client
 from syncbot import server
 from syncbot.fakeslack import FakeSlack, signed_headers, slash_command_body
@@ -92,9 +93,10 @@ def fleet_status(tables: int, latency_s: float) -> FleetRun:
     backends = Backends(latency_s)
     fleet = Fleet(tables, backends)
     slack = FakeSlack()
-    bot = SyncBot(fleet.catalog, Diagnoser(fleet.gateways()), fakeredis.FakeRedis())
+    acks = AcksFirst()  # as `syncbot serve` builds it
+    bot = SyncBot(fleet.catalog, Diagnoser(fleet.gateways(), before_answer=acks.after_burst), fakeredis.FakeRedis())
     secret = secrets.token_hex(16)
-    app = wire(bot, client=web_client("xoxb-bench", slack.api_url), signing_secret=secret).app
+    app = wire(bot, client=web_client("xoxb-bench", slack.api_url), signing_secret=secret, acks=acks).app
     http = waitress.create_server(server.wsgi_app(app, bot), host="127.0.0.1", port=0, threads=server.HTTP_THREADS)
     threading.Thread(target=http.run, daemon=True).start()
     try:
@@ -180,9 +182,10 @@ def fleet_over_protocols(world: World, tables: int, redis_client: Any, rounds: i
     `rounds` of `/sync-status` for the first `tables` tables."""
     catalog = fleet_catalog(tables)
     slack = FakeSlack()
-    bot = SyncBot(catalog, Diagnoser(world.gateways()), redis_client)
+    acks = AcksFirst()
+    bot = SyncBot(catalog, Diagnoser(world.gateways(), before_answer=acks.after_burst), redis_client)
     secret = secrets.token_hex(16)
-    app = wire(bot, client=web_client("xoxb-bench", slack.api_url), signing_secret=secret).app
+    app = wire(bot, client=web_client("xoxb-bench", slack.api_url), signing_secret=secret, acks=acks).app
     http = waitress.create_server(server.wsgi_app(app, bot), host="127.0.0.1", port=0, threads=server.HTTP_THREADS)
     threading.Thread(target=http.run, daemon=True).start()
     try:

@@ -17,6 +17,7 @@ import redis
 
 from bot.core import SyncBot
 from bot.diagnostics.runner import Diagnoser
+from handlers.acks import AcksFirst
 from handlers.app import web_client
 from syncbot import server
 from syncbot.wiring import wire
@@ -41,9 +42,10 @@ def main() -> None:
     fleet = Fleet(args.tables, backends)
     url = os.environ.get(REDIS_URL_ENV)
     store = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2) if url else fakeredis.FakeRedis()
-    bot = SyncBot(fleet.catalog, Diagnoser(fleet.gateways()), store)
+    acks = AcksFirst()  # as `syncbot serve` builds it
+    bot = SyncBot(fleet.catalog, Diagnoser(fleet.gateways(), before_answer=acks.after_burst), store)
     app = wire(bot, client=web_client("xoxb-bench", args.slack_api_url),
-               signing_secret=os.environ["SLACK_SIGNING_SECRET"]).app
+               signing_secret=os.environ["SLACK_SIGNING_SECRET"], acks=acks).app
     server.serve_http(app, bot, "127.0.0.1", args.port)
 
 

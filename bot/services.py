@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import boto3
@@ -83,9 +83,11 @@ def build_queue_redis(settings: Settings) -> redis.Redis:
                                 socket_keepalive=True, health_check_interval=30)
 
 
-def build_bot(settings: Settings) -> SyncBot:
+def build_bot(settings: Settings, before_answer: Callable[[], None] = lambda: None) -> SyncBot:
+    """`before_answer`: a server's hold on answers while it acknowledges (handlers.acks.AcksFirst)."""
     catalog = load_catalog(settings.catalog_path)
-    diagnoser = Diagnoser(build_gateways(settings), settings.check_timeout_seconds, settings.max_workers)
+    diagnoser = Diagnoser(build_gateways(settings), settings.check_timeout_seconds, settings.max_workers,
+                          before_answer=before_answer)
     return SyncBot(catalog, diagnoser, build_redis(settings))
 
 

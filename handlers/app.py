@@ -26,14 +26,14 @@ def web_client(token: str | None, base_url: str) -> WebClient:
 
 
 def build_app(bot: SyncBot, remediation: Remediation, reporter: SlackReporter, *, signing_secret: str,
-              client: WebClient, process_before_response: bool = False) -> App:
-    acks = AcksFirst()
+              client: WebClient, process_before_response: bool = False, acks: AcksFirst | None = None) -> App:
+    """`acks`: the one whose after_burst the bot's diagnoser was built with (Diagnoser(before_answer=...)),
+    so answers that come in during a burst wait for its acks; without one, answers are not held."""
+    acks = acks or AcksFirst()
     # The client carries the token (and the API base URL); giving Bolt both would make it warn.
     app = App(signing_secret=signing_secret, client=client, process_before_response=process_before_response,
               listener_executor=acks.executor)
     app.use(acks)
-    # Answers that come in during a burst (a diagnosis started earlier) wait for its acks too.
-    bot.diagnoser.before_answer = acks.after_burst
     commands.register(app, bot, remediation, reporter)
     actions.register(app, remediation, reporter)
     events.register(app, bot)

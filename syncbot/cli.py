@@ -177,24 +177,21 @@ def _bot_for(scenario: str | None):
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from bot.services import build_bot
     from handlers.app import web_client
 
     from . import server
-    from .wiring import wire
+    from .wiring import web
 
     settings = _settings()
     if settings.slack_signing_secret is None and settings.slack_app_token is None:
         print("syncbot: set SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode)", file=sys.stderr)
         return EXIT_USAGE
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    bot = build_bot(settings)
-    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
-    app = wire(bot, client=web_client(token, settings.slack_api_url), signing_secret=secret).app
+    wiring = web(settings, web_client(token, settings.slack_api_url))
     if settings.slack_app_token is not None:
-        server.serve_socket_mode(app, settings.slack_app_token.get_secret_value())
+        server.serve_socket_mode(wiring.app, settings.slack_app_token.get_secret_value())
     else:
-        server.serve_http(app, bot, args.host, args.port)
+        server.serve_http(wiring.app, wiring.bot, args.host, args.port)
     return 0
 
 

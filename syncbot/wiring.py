@@ -12,11 +12,14 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.core import SyncBot
+from bot.services import build_bot
+from bot.settings import Settings
 from bot.models import ActionKind
 from bot.remediation import jobs
 from bot.remediation.access import Approvers
 from bot.remediation.approvals import ApprovalRequest, Approvals
 from bot.remediation.service import Remediation
+from handlers.acks import AcksFirst
 from handlers.app import build_app
 from handlers.progress import SlackReporter, usergroup_members
 
@@ -40,6 +43,7 @@ class Wiring:
     reporter: SlackReporter
     queues: dict[str, Queue]
     runtime: jobs.Runtime
+    acks: AcksFirst
 
 
 @dataclass
@@ -63,14 +67,24 @@ def build_worker(bot: SyncBot, client: WebClient, *, queue: Queue | None = None,
 
 
 def wire(bot: SyncBot, *, client: WebClient, signing_secret: str, queue: Queue | None = None,
-         process_before_response: bool = False, **runtime_options: Any) -> Wiring:
+         process_before_response: bool = False, acks: AcksFirst | None = None, **runtime_options: Any) -> Wiring:
+    """A server passes the AcksFirst its bot's diagnoser holds answers for (web())."""
+    acks = acks or AcksFirst()
     parts = build_worker(bot, client, queue=queue, **runtime_options)
     runtime = parts.runtime
     approvers = Approvers(bot.catalog.access, bot.redis, usergroup_members(client))
     remediation = Remediation(bot, runtime.approvals, approvers, parts.enqueue, runtime.reporter)
     app = build_app(bot, remediation, runtime.reporter, signing_secret=signing_secret, client=client,
-                    process_before_response=process_before_response)
-    return Wiring(bot, app, client, runtime.approvals, remediation, runtime.reporter, parts.queues, runtime)
+                    process_before_response=process_before_response, acks=acks)
+    return Wiring(bot, app, client, runtime.approvals, remediation, runtime.reporter, parts.queues, runtime, acks)
+
+
+def web(settings: Settings, client: WebClient) -> Wiring:
+    """`syncbot serve`: the bot built from settings, its answers held while a burst is acknowledged."""
+    acks = AcksFirst()
+    bot = build_bot(settings, before_answer=acks.after_burst)
+    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    return wire(bot, client=client, signing_secret=secret, acks=acks)
 
 
 def recover(parts: WorkerParts) -> list[str]:

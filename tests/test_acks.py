@@ -50,10 +50,11 @@ def test_more_commands_than_bolts_default_threads_are_all_acknowledged_while_dia
     sandbox = make_sandbox("healthy", real_aurora=False)
     gate = threading.Event()
     gw = sandbox.gateways
-    bot = SyncBot(sandbox.catalog, Diagnoser(Gateways(gw.dms, gw.s3, Held(gw.snowflake, gate), gw.aurora), timeout=30),
-                  redis)
+    acks = AcksFirst()  # as `syncbot serve` builds it
+    bot = SyncBot(sandbox.catalog, Diagnoser(Gateways(gw.dms, gw.s3, Held(gw.snowflake, gate), gw.aurora), timeout=30,
+                                             before_answer=acks.after_burst), redis)
     secret = secrets.token_hex(16)
-    app = wire(bot, client=web_client("xoxb-test", slack.api_url), signing_secret=secret).app
+    app = wire(bot, client=web_client("xoxb-test", slack.api_url), signing_secret=secret, acks=acks).app
     server = waitress.create_server(wsgi_app(app, bot), host="127.0.0.1", port=0, threads=16)
     threading.Thread(target=server.run, daemon=True).start()
     try:

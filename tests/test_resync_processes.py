@@ -26,14 +26,13 @@ from moto.server import ThreadedMotoServer
 from snowflake.connector.errors import ProgrammingError
 
 from bot.remediation import audit
-from bot.services import build_bot
 from bot.settings import Settings
 from handlers.app import web_client
 from syncbot.fakeslack import signed_headers, slash_command_body
 from syncbot.sandbox import moto_dms
 from syncbot.sandbox.snowflake_server import serving
 from syncbot.server import wsgi_app
-from syncbot.wiring import wire
+from syncbot.wiring import web
 from test_server import Quiet, ThreadingServer, click_over_http, post, wait_for
 
 CATALOG = """\
@@ -113,7 +112,7 @@ def stack(pg_dsn, redis, slack, tmp_path, monkeypatch):
                                          redis.connection_pool.connection_kwargs["db"]),
             "AURORA_DATABASE_URL": pg_dsn, "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_API_URL": slack.api_url,
             "SYNCBOT_CATALOG": str(tmp_path / "syncbot.toml"), "SYNCBOT_JOB_LEASE": str(LEASE_S),
-            "SYNCBOT_JOB_POLL": "0.5", "LOG_LEVEL": "INFO",
+            "SYNCBOT_JOB_POLL": "0.5", "LOG_LEVEL": "INFO", "SLACK_SIGNING_SECRET": secrets.token_hex(16),
         }
         (tmp_path / "syncbot.toml").write_text(CATALOG)
         for name, value in env.items():
@@ -196,9 +195,10 @@ def steps(redis):
 
 
 def test_resync_survives_sigkill_in_truncate_and_during_the_reload(stack, redis, slack):
-    bot = build_bot(Settings())
-    secret = secrets.token_hex(16)
-    wiring = wire(bot, client=web_client("xoxb-test", slack.api_url), signing_secret=secret)
+    # The web process exactly as `syncbot serve` builds it.
+    wiring = web(Settings(), web_client("xoxb-test", slack.api_url))
+    bot, secret = wiring.bot, stack["env"]["SLACK_SIGNING_SECRET"]
+    assert bot.diagnoser.before_answer == wiring.acks.after_burst  # answers wait for a burst's acks
     from wsgiref.simple_server import make_server
 
     server = make_server("127.0.0.1", 0, wsgi_app(wiring.app, bot), server_class=ThreadingServer, handler_class=Quiet)

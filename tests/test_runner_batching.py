@@ -130,14 +130,13 @@ def test_rounds_waiting_for_a_busy_backend_share_its_statements(make_sandbox, mo
 
 def test_answers_wait_for_the_hook_before_they_are_handed_back(make_sandbox):
     sandbox = make_sandbox("healthy", real_aurora=False)
-    diagnoser = Diagnoser(sandbox.gateways)
     reached, held, answers = threading.Event(), threading.Event(), []
 
     def hook():  # a server acknowledging a burst holds answers back
         reached.set()
         held.wait(10)
 
-    diagnoser.before_answer = hook
+    diagnoser = Diagnoser(sandbox.gateways, before_answer=hook)
     asking = threading.Thread(target=lambda: answers.append(diagnoser.diagnose(sandbox.catalog.find("orders"))))
     asking.start()
     assert reached.wait(10)  # every check is in

@@ -283,7 +283,7 @@ _PLAN: dict[CheckName, tuple[str, Callable[[_Round, TableSpec], list[Future]], C
 
 class Diagnoser:
     def __init__(self, gateways: Gateways, timeout: float = 8.0, max_workers: int = LANE_WIDTH["s3"],
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Callable[[], datetime] = utcnow, before_answer: Callable[[], None] = lambda: None):
         self.gateways = gateways
         self.timeout = timeout
         self._clock = clock
@@ -293,7 +293,7 @@ class Diagnoser:
         self._inflight = _InFlight()
         # Called on the asking thread once a round's answers are in, before they are handed back: a
         # server can hold answers (and the work of rendering and sending them) while it acknowledges.
-        self.before_answer: Callable[[], None] = lambda: None
+        self.before_answer = before_answer
         self._batches = {kind: _Batches(kind, self._lanes[backend], self._reader(backend, method), self._inflight)
                          for kind, backend, method in (
                              ("pipe", "snowflake", "pipe_statuses"), ("history", "snowflake", "copy_histories"),
