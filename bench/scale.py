@@ -3,6 +3,7 @@ against its longest chain of dependent calls, `/sync-status` for the whole catal
 S3 check's cost under a prefix with few or very many files."""
 from __future__ import annotations
 
+import errno
 import secrets
 import statistics
 import threading
@@ -98,7 +99,7 @@ def fleet_status(tables: int, latency_s: float) -> FleetRun:
     secret = secrets.token_hex(16)
     app = wire(bot, client=web_client("xoxb-bench", slack.api_url), signing_secret=secret, acks=acks).app
     http = waitress.create_server(server.wsgi_app(app, bot), host="127.0.0.1", port=0, threads=server.HTTP_THREADS)
-    threading.Thread(target=http.run, daemon=True).start()
+    threading.Thread(target=_serve, args=(http,), daemon=True).start()
     try:
         _post(http.effective_port, slack, "t0000", secret)  # warm-up: Snowflake logins, auth.test
         _posted(slack, 1)
@@ -112,6 +113,16 @@ def fleet_status(tables: int, latency_s: float) -> FleetRun:
         http.close()
         slack.close()
         bot.diagnoser.close()
+
+
+def _serve(http: Any) -> None:
+    """waitress's loop, until the measurement closes the server: closing its sockets while the loop waits
+    in select() ends the loop with EBADF, which is how it stops here (not a failure to print)."""
+    try:
+        http.run()
+    except OSError as exc:
+        if exc.errno != errno.EBADF:
+            raise
 
 
 def _post(port: int, slack: FakeSlack, text: str, secret: str) -> None:
@@ -187,7 +198,7 @@ def fleet_over_protocols(world: World, tables: int, redis_client: Any, rounds: i
     secret = secrets.token_hex(16)
     app = wire(bot, client=web_client("xoxb-bench", slack.api_url), signing_secret=secret, acks=acks).app
     http = waitress.create_server(server.wsgi_app(app, bot), host="127.0.0.1", port=0, threads=server.HTTP_THREADS)
-    threading.Thread(target=http.run, daemon=True).start()
+    threading.Thread(target=_serve, args=(http,), daemon=True).start()
     try:
         start = world.counters()
         _post(http.effective_port, slack, "t0000", secret)

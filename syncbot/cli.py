@@ -211,8 +211,6 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from rq import SimpleWorker
-
     from bot.services import build_bot, build_queue_redis
     from handlers.app import web_client
 
@@ -238,9 +236,7 @@ def _worker(args: argparse.Namespace) -> int:
              ", ".join(names), len(recover(parts)))
     threading.Thread(target=_clock, args=(bot, parts, min(10.0, settings.job_lease_seconds)), daemon=True,
                      name="clock").start()
-    # SimpleWorker runs jobs in this process: the gateways' connection pools are not shared across forks.
-    queue_redis = build_queue_redis(settings)
-    SimpleWorker([parts.queues[name] for name in names], connection=queue_redis).work()
+    parts.worker(names, connection=build_queue_redis(settings)).work()
     return 0
 
 

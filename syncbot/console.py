@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, Iterable, TextIO
 
 import fakeredis
-from rq import Queue
 
 from bot.core import SyncBot
 from bot.diagnostics.runner import Diagnoser
@@ -47,7 +46,7 @@ class Console:
         # process_before_response: the listener finishes before dispatch returns, so output is in order;
         # jobs (the re-sync) run in-process as soon as they are queued.
         self.wiring = wire(self.bot, client=web_client("xoxb-sandbox", self.slack.api_url), signing_secret=self.secret,
-                           queue=Queue("syncbot-inline", connection=self.redis, is_async=False),
+                           inline=True,
                            process_before_response=True, poll_s=0.2, sleep=time.sleep)
         self.app = self.wiring.app
         self.buttons: list[dict[str, Any]] = []

@@ -3,11 +3,13 @@ composition root per process kind. The web process gets the Bolt app and queues 
 gets only what jobs need (no Bolt app, no signing secret)."""
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from rq import Queue
+from rq import Queue, SimpleWorker
+from rq.job import Job
 from slack_bolt import App
 from slack_sdk import WebClient
 
@@ -34,6 +36,33 @@ def queue_name(kind: ActionKind) -> str:
 
 
 @dataclass
+class WorkerParts:
+    runtime: jobs.Runtime
+    queues: dict[str, Queue]
+    enqueue: Callable[[ApprovalRequest], None]
+    job_class: type[Job]  # jobs that run with this runtime
+
+    def worker(self, names: list[str] | None = None, connection: Any = None) -> SimpleWorker:
+        """An RQ worker on these queues (all, or `names`) that runs jobs with this runtime. SimpleWorker
+        runs them in this process: the gateways' connection pools are not shared across forks."""
+        queues = [self.queues[name] for name in (names or QUEUES)]
+        return SimpleWorker(queues, connection=connection or self.runtime.bot.redis, job_class=self.job_class)
+
+
+def job_class(runtime: jobs.Runtime) -> type[Job]:
+    """RQ imports a job's function by its path and calls it with the job's arguments only; jobs of
+    this class hand JOB_PATH the runtime of the worker (or inline queue) running them."""
+
+    class RuntimeJob(Job):
+        @property
+        def func(self) -> Any:
+            found = super().func
+            return functools.partial(found, runtime) if self.func_name == jobs.JOB_PATH else found
+
+    return RuntimeJob
+
+
+@dataclass
 class Wiring:
     bot: SyncBot
     app: App
@@ -41,42 +70,49 @@ class Wiring:
     approvals: Approvals
     remediation: Remediation
     reporter: SlackReporter
-    queues: dict[str, Queue]
-    runtime: jobs.Runtime
+    parts: WorkerParts  # the queues, and the runtime their jobs run with
     acks: AcksFirst
 
+    @property
+    def queues(self) -> dict[str, Queue]:
+        return self.parts.queues
 
-@dataclass
-class WorkerParts:
-    runtime: jobs.Runtime
-    queues: dict[str, Queue]
-    enqueue: Callable[[ApprovalRequest], None]
+    @property
+    def runtime(self) -> jobs.Runtime:
+        return self.parts.runtime
+
+    def worker(self, names: list[str] | None = None, connection: Any = None) -> SimpleWorker:
+        return self.parts.worker(names, connection)
 
 
-def build_worker(bot: SyncBot, client: WebClient, *, queue: Queue | None = None, **runtime_options: Any) -> WorkerParts:
-    """`queue` replaces both queues (Queue(is_async=False) runs jobs in-process: the console)."""
-    queues = {name: queue if queue is not None else Queue(name, connection=bot.redis) for name in QUEUES}
+def build_worker(bot: SyncBot, client: WebClient, *, inline: bool = False, **runtime_options: Any) -> WorkerParts:
+    """`inline`: one queue that runs each job as it is queued, in this process (the console)."""
     runtime = jobs.Runtime(bot, Approvals(bot.redis), SlackReporter(client, bot), **runtime_options)
-    jobs.configure(runtime)
+    runs_here = job_class(runtime)
+    if inline:
+        queue = Queue("syncbot-inline", connection=bot.redis, is_async=False, job_class=runs_here)
+        queues = {name: queue for name in QUEUES}
+    else:
+        queues = {name: Queue(name, connection=bot.redis, job_class=runs_here) for name in QUEUES}
 
     def enqueue(request: ApprovalRequest) -> None:
         queues[queue_name(ActionKind(request.action))].enqueue(jobs.JOB_PATH, request.id,
                                                                job_timeout=jobs.JOB_TIMEOUT_S)
 
-    return WorkerParts(runtime, queues, enqueue)
+    return WorkerParts(runtime, queues, enqueue, runs_here)
 
 
-def wire(bot: SyncBot, *, client: WebClient, signing_secret: str, queue: Queue | None = None,
+def wire(bot: SyncBot, *, client: WebClient, signing_secret: str, inline: bool = False,
          process_before_response: bool = False, acks: AcksFirst | None = None, **runtime_options: Any) -> Wiring:
     """A server passes the AcksFirst its bot's diagnoser holds answers for (web())."""
     acks = acks or AcksFirst()
-    parts = build_worker(bot, client, queue=queue, **runtime_options)
+    parts = build_worker(bot, client, inline=inline, **runtime_options)
     runtime = parts.runtime
     approvers = Approvers(bot.catalog.access, bot.redis, usergroup_members(client))
     remediation = Remediation(bot, runtime.approvals, approvers, parts.enqueue, runtime.reporter)
     app = build_app(bot, remediation, runtime.reporter, signing_secret=signing_secret, client=client,
                     process_before_response=process_before_response, acks=acks)
-    return Wiring(bot, app, client, runtime.approvals, remediation, runtime.reporter, parts.queues, runtime, acks)
+    return Wiring(bot, app, client, runtime.approvals, remediation, runtime.reporter, parts, acks)
 
 
 def web(settings: Settings, client: WebClient) -> Wiring:

@@ -10,7 +10,6 @@ import time
 import pytest
 from botocore.exceptions import EndpointConnectionError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from rq import SimpleWorker
 
 from bot.models import ActionKind
 from bot.remediation import jobs, steps
@@ -18,7 +17,7 @@ from bot.remediation.approvals import Approvals, State
 from handlers.app import web_client
 from syncbot import wiring
 from test_guard_approvals import second_client, together
-from test_remediation import click, diagnose, queued, run_worker
+from test_remediation import click, diagnose, events, queued, run_worker
 
 CHANNEL = "C0INCIDNT"
 ALICE, BOB, MALLORY = "U0ALICE01", "U0BOB0002", "U0MALLORY"
@@ -105,7 +104,8 @@ def test_a_worker_killed_after_reload_tables_returned_is_resumed_without_a_secon
     successor = worker(h)
     assert jobs.run_request(successor, request_id) == "busy"  # the dead worker's lease is still live
     time.sleep(1.1)
-    assert wiring.recover(wiring.WorkerParts(successor, h.wiring.queues, lambda r: None)) == [request_id]
+    parts = wiring.WorkerParts(successor, h.wiring.queues, lambda r: None, wiring.job_class(successor))
+    assert wiring.recover(parts) == [request_id]
     assert jobs.run_request(successor, request_id) == "succeeded"
     assert len(reloads(h)) == 1
     assert len(truncates(h)) == 2  # the checkpointed TRUNCATEs are not run again once the reload started
@@ -276,7 +276,7 @@ def test_a_queue_failure_after_approval_keeps_it_approved_and_recovery_runs_it_o
     parts = [wiring.build_worker(h.bot, h.wiring.client, poll_s=0.01, sleep=lambda s: None) for _ in range(2)]
     assert [wiring.recover(p) for p in parts] == [[answer.request.id]] * 2
     assert len(fixes) == 1  # queued again once, not once per replica
-    SimpleWorker(list(h.wiring.queues.values()), connection=h.redis).work(burst=True)
+    h.wiring.worker().work(burst=True)
     assert request(h, answer.request.id).state is State.SUCCEEDED
     assert [s for s in h.sandbox.snowflake.statements if s.startswith("ALTER PIPE")] == [
         "ALTER PIPE STAGING.ORDERS_PIPE SET PIPE_EXECUTION_PAUSED = TRUE"]
@@ -328,3 +328,17 @@ def test_only_approvers_or_the_requester_may_reject(harness):
     assert request(h, asked.request.id).state is State.REQUESTED
     assert remediation.reject(asked.request.id, ALICE).text == "Rejected; nothing will run."  # withdrawn
     assert request(h, asked.request.id).outcome == "withdrawn"
+
+
+def test_a_job_runs_with_the_runtime_of_the_worker_that_takes_it(harness):
+    """No process-wide runtime: the web process queues the fix, and whichever worker takes the job runs
+    it with its own runtime (its own worker id holds the lease), through the job class it was built with."""
+    h = harness("pipe-paused")
+    answer = h.wiring.remediation.request("orders", ActionKind.RESUME_PIPE, ALICE, CHANNEL)
+    assert answer.ok and queued(h) == 1
+    other = wiring.build_worker(h.bot, h.wiring.client, poll_s=0.01, sleep=lambda s: None)
+    assert other.runtime.worker_id != h.wiring.runtime.worker_id
+    other.worker().work(burst=True)
+    assert request(h, answer.request.id).state is State.SUCCEEDED
+    assert ("running", other.runtime.worker_id) in events(h)
+    assert ("running", h.wiring.runtime.worker_id) not in events(h)

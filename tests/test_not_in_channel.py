@@ -6,7 +6,6 @@ import logging
 import time
 from pathlib import Path
 
-from rq import SimpleWorker
 
 from bot.core import SyncBot
 from bot.diagnostics.runner import Diagnoser
@@ -37,7 +36,7 @@ def press(h, button, user, message_ts="1.000001", status=200):
 
 
 def run_worker(h):
-    SimpleWorker(list(h.wiring.queues.values()), connection=h.redis).work(burst=True)
+    h.wiring.worker().work(burst=True)
 
 
 def test_a_fix_pressed_outside_runs_and_everyone_is_told_through_response_url(harness):

@@ -4,7 +4,6 @@ import json
 import threading
 
 import pytest
-from rq import SimpleWorker
 
 from bot.remediation import audit
 from syncbot.fakeslack import block_actions_body, bolt_request, slash_command_body
@@ -49,7 +48,7 @@ def events(h, table="orders"):
 
 
 def run_worker(h):
-    SimpleWorker(list(h.wiring.queues.values()), connection=h.redis).work(burst=True)
+    h.wiring.worker().work(burst=True)
 
 
 def queued(h):

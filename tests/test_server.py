@@ -120,8 +120,7 @@ def click_over_http(base, secret, slack, button, user, message_ts):
 def test_two_person_resync_over_signed_http(make_sandbox, slack, redis):
     """The issue's path end to end: command, request and approval as signed HTTP requests, the
     re-sync run by RQ's worker."""
-    from rq import SimpleWorker
-
+    
     sandbox = make_sandbox("stalled")
     bot = SyncBot(sandbox.catalog, Diagnoser(sandbox.gateways), redis)
     secret = secrets.token_hex(16)
@@ -145,7 +144,7 @@ def test_two_person_resync_over_signed_http(make_sandbox, slack, redis):
         for _ in range(3):  # Slack retrying the same click
             click_over_http(base, secret, slack, approve, "U0BOB0002", request.ts)
         assert wait_for(lambda: len(wiring.queues["syncbot-resync"]) >= 1)
-        SimpleWorker(list(wiring.queues.values()), connection=redis).work(burst=True)
+        wiring.worker(connection=redis).work(burst=True)
         truncates = [s for s in sandbox.snowflake.statements if s.startswith("TRUNCATE")]
         assert truncates == ["TRUNCATE TABLE STAGING.ORDERS_CDC", "TRUNCATE TABLE PUBLIC.ORDERS"]
         assert len(sandbox.dms_task().reloads) == 1

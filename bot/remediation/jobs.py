@@ -81,21 +81,10 @@ class Runtime:
         return self.heartbeat_every_s or self.lease_s / 3
 
 
-_runtime: Runtime | None = None
-
-
-def configure(runtime: Runtime) -> None:
-    """Called once by the process that runs jobs (the worker, or the console for in-process jobs):
-    RQ imports the job function by its path, so this is how it finds the process's services."""
-    global _runtime
-    _runtime = runtime
-
-
-def run_job(request_id: str) -> str:
-    """The RQ entry point (JOB_PATH)."""
-    if _runtime is None:
-        raise RuntimeError("jobs.configure() was not called in this process")
-    return run_request(_runtime, request_id)
+def run_job(rt: Runtime, request_id: str) -> str:
+    """The queue's entry point (JOB_PATH). A job carries only the request id; the worker's job class
+    (syncbot.wiring.job_class) hands it the runtime of the process that runs it."""
+    return run_request(rt, request_id)
 
 
 class Lease:
