@@ -34,7 +34,7 @@ from bot.gateways import aurora as aurora_sql
 from bot.gateways import snowflake as snowflake_sql
 from bot.gateways.aurora import AuroraGateway
 from bot.gateways.dms import DmsGateway
-from bot.gateways.s3 import S3Gateway
+from bot.gateways.s3 import S3Gateway, cdc_name
 from bot.gateways.snowflake import SnowflakeGateway
 
 TABLES_PER_TASK = 100
@@ -119,11 +119,6 @@ def catalog_toml(tables: int, bucket_per_task: bool = False) -> str:
         lines += ["[[tables]]", f'name = "t{i:04d}"', f'source = "public.t{i:04d}"', f'dms_task = "cdc-{task:02d}"',
                   *([f's3_bucket = "{BUCKET}-{task:02d}"'] if bucket_per_task else []), ""]
     return "\n".join(lines)
-
-
-def cdc_name(moment: datetime) -> str:
-    """How DMS names a CDC file: YYYYMMDD-HHMMSSsss.csv."""
-    return moment.strftime("%Y%m%d-%H%M%S") + f"{moment.microsecond // 1000:03d}.csv"
 
 
 # -- AWS -------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import waitress
 
 from bot.core import SyncBot
 from bot.diagnostics.runner import Diagnoser
-from bot.gateways.s3 import S3Gateway
+from bot.gateways.s3 import S3Gateway, cdc_name
 from bot.models import CheckName, Status
 from handlers.acks import AcksFirst
 from handlers.app import web_client
@@ -26,7 +26,7 @@ from syncbot import server
 from syncbot.fakeslack import FakeSlack, signed_headers, slash_command_body
 from syncbot.wiring import wire
 
-from .fleet import BUCKET, Backends, FakeS3, Fleet, cdc_name
+from .fleet import BUCKET, Backends, FakeS3, Fleet
 from .protocols import Counts, World, fleet_catalog
 
 

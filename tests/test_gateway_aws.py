@@ -8,7 +8,7 @@ from moto import mock_aws
 
 from bot.gateways import NotFound
 from bot.gateways.dms import DmsGateway
-from bot.gateways.s3 import S3Gateway, cdc_time
+from bot.gateways.s3 import S3Gateway, cdc_name, cdc_time
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
@@ -80,6 +80,9 @@ def test_cdc_file_names_carry_their_time():
                                                                             tzinfo=timezone.utc)
     assert cdc_time("dms/public/orders/LOAD00000001.csv") is None
     assert cdc_time("dms/public/orders/20261340-031502123.csv") is None  # digits, but month 13
+    written = datetime(2026, 11, 26, 3, 15, 2, 123456, tzinfo=timezone.utc)
+    assert cdc_name(written) == "20261126-031502123.csv"
+    assert cdc_time("dms/public/orders/" + cdc_name(written)) == written.replace(microsecond=123000)
 
 
 def test_aws_clients_read_times_as_botocore_does():

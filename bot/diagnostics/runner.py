@@ -10,25 +10,21 @@ hold the threads the others need. A check whose data is late or failed is "unkno
 the rest stand."""
 from __future__ import annotations
 
-import logging
 import threading
 import time
-import uuid
 from collections.abc import Hashable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Callable
 
 from ..catalog import TableSpec
+from ..deadline import Unanswered, answer, unexpected
 from ..gateways import GatewayError, Gateways
 from ..gateways.dms import LATENCY_METRICS, METRIC_QUERIES_PER_CALL, DmsGateway
 from ..models import CheckName, CheckResult, Diagnosis, utcnow
 from . import checks, tasklog
 from .verdict import decide
-
-log = logging.getLogger(__name__)
 
 # Threads per backend lane: how many calls each backend is given at once, from what it tolerates.
 # - aws (DMS, CloudWatch): two calls per DMS task and one GetMetricData a round. DMS throttles its API
@@ -345,29 +341,18 @@ class Diagnoser:
     def _task_log(self, future: Future, deadline: float) -> Any:
         """The log, or why it could not be read."""
         try:
-            return future.result(timeout=max(0.0, deadline - time.monotonic()))
-        except FutureTimeout:
-            return f"CloudWatch Logs did not answer within {self.timeout:g}s"
-        except GatewayError as exc:
-            return f"CloudWatch Logs: {exc}"
-        except Exception as exc:  # noqa: BLE001 - the rest of the answer stands
-            ref = uuid.uuid4().hex[:8]
-            log.exception("task log read failed unexpectedly (ref %s)", ref)
-            return f"CloudWatch Logs failed unexpectedly ({type(exc).__name__}, ref {ref})"
+            return answer(future, deadline, "CloudWatch Logs", self.timeout)
+        except Unanswered as exc:
+            return str(exc)
 
     def _collect(self, name: CheckName, backend: str, futures: list[Future], make: Callable[..., CheckResult],
                  spec: TableSpec, now: datetime, deadline: float) -> CheckResult:
         try:
-            values = [f.result(timeout=max(0.0, deadline - time.monotonic())) for f in futures]
-            return make(spec, now, *values)
-        except FutureTimeout:
-            return CheckResult.unknown(name, f"{backend} did not answer within {self.timeout:g}s")
-        except GatewayError as exc:
-            return CheckResult.unknown(name, f"{backend}: {exc}")
-        except Exception as exc:  # noqa: BLE001 - one broken backend must not sink the whole answer
-            ref = uuid.uuid4().hex[:8]
-            log.exception("check %s failed unexpectedly (ref %s)", name, ref)
-            return CheckResult.unknown(name, f"{backend} failed unexpectedly ({type(exc).__name__}, ref {ref})")
+            return make(spec, now, *[answer(f, deadline, backend, self.timeout) for f in futures])
+        except Unanswered as exc:
+            return CheckResult.unknown(name, str(exc))
+        except Exception as exc:  # noqa: BLE001 - a check that breaks must not sink the whole answer
+            return CheckResult.unknown(name, unexpected(backend, exc))
 
     def close(self) -> None:
         for lane in self._lanes.values():

@@ -41,6 +41,12 @@ def cdc_time(key: str) -> datetime | None:
         return None
 
 
+def cdc_name(moment: datetime) -> str:
+    """The name DMS gives a CDC file it writes at `moment` (UTC), the one cdc_time reads back (the
+    sandbox and the benchmark write their files with it)."""
+    return moment.strftime("%Y%m%d-%H%M%S") + f"{moment.microsecond // 1000:03d}.csv"
+
+
 def cdc_key_after(prefix: str, moment: datetime) -> str:
     return prefix + moment.astimezone(timezone.utc).strftime("%Y%m%d-%H%M%S000")
 

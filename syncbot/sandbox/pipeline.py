@@ -20,7 +20,7 @@ from bot.diagnostics.typemap import snowflake_type
 from bot.gateways import GatewayError, NotFound
 from bot.gateways.aurora import AuroraGateway, PgColumn, RowCount, Slot, VacuumStats
 from bot.gateways.dms import DmsGateway, task_log_names
-from bot.gateways.s3 import S3Gateway
+from bot.gateways.s3 import S3Gateway, cdc_name
 from bot.gateways.snowflake import (
     FORCE_RESUME_SQL, TASK_RUNS, LoadRecord, PipeStatus, SnowflakeGateway, TaskRun, TaskState, parse_pipe_status,
 )
@@ -69,7 +69,7 @@ AURORA_ROWS = 2  # rows in each sandbox source table; a re-sync brings the final
 
 def cdc_key(spec: TableSpec, moment: datetime) -> str:
     """Where DMS puts a CDC file written at `moment`: <prefix>/<schema>/<table>/YYYYMMDD-HHMMSSsss.csv."""
-    return spec.s3_table_prefix + moment.strftime("%Y%m%d-%H%M%S") + f"{moment.microsecond // 1000:03d}.csv"
+    return spec.s3_table_prefix + cdc_name(moment)
 
 
 class SandboxSnowflake(SnowflakeGateway):
