@@ -46,6 +46,7 @@ def m(name: str, path: str, old: str, new: str, *tests: str) -> Mutation:
 
 APPROVALS = "bot/remediation/approvals.py"
 JOBS = "bot/remediation/jobs.py"
+RUNTIME = "bot/remediation/runtime.py"
 STEPS = "bot/remediation/steps.py"
 SERVICE = "bot/remediation/service.py"
 
@@ -114,12 +115,12 @@ MUTATIONS = (
       'at = lease.fence(f"{step.name}: started", changes=step.changes, step_started=index)', "at = 0.0",
       J + "test_cancel_is_refused_once_the_first_truncate_started",
       J + "test_a_worker_killed_after_reload_tables_returned_is_resumed_without_a_second_reload"),
-    m("missing-record-is-state-lost", JOBS, "        if reply.result is Result.MISSING:\n            raise StateLost",
+    m("missing-record-is-state-lost", RUNTIME, "        if reply.result is Result.MISSING:\n            raise StateLost",
       "        if False:\n            raise StateLost",
       J + "test_redis_losing_the_request_mid_run_stops_the_job_loudly"),
     m("skip-checkpointed-steps", JOBS, "if now.step_done >= index:\n", "if False:\n",
       J + "test_a_worker_killed_after_reload_tables_returned_is_resumed_without_a_second_reload"),
-    m("heartbeat", JOBS, "        self._thread.start()\n", "        pass\n",
+    m("heartbeat", RUNTIME, "        self._thread.start()\n", "        pass\n",
       J + "test_the_heartbeat_keeps_a_slow_step_from_being_taken_over"),
     m("any-step-error-fails-the-request", JOBS, "    except Exception as exc:  # noqa: BLE001 - every other",
       "    except StepFailed as exc:  # noqa: BLE001 - every other",

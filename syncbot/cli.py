@@ -219,7 +219,7 @@ def _worker(args: argparse.Namespace) -> int:
     settings = _settings()
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     bot = build_bot(settings)
-    # Snowflake's statement bound on TRUNCATE stays below the lease (see jobs.Runtime).
+    # Snowflake's statement bound on TRUNCATE stays below the lease (see bot.remediation.runtime.Runtime).
     parts = build_worker(bot, web_client(token, settings.slack_api_url), lease_s=settings.job_lease_seconds,
                          poll_s=settings.job_poll_seconds,
                          statement_timeout_s=max(1, int(settings.job_lease_seconds * 2 / 3)))

@@ -20,6 +20,7 @@ from bot.models import ActionKind
 from bot.remediation import jobs
 from bot.remediation.access import Approvers
 from bot.remediation.approvals import ApprovalRequest, Approvals
+from bot.remediation.runtime import Runtime
 from bot.remediation.service import Remediation
 from handlers.acks import AcksFirst
 from handlers.app import build_app
@@ -37,7 +38,7 @@ def queue_name(kind: ActionKind) -> str:
 
 @dataclass
 class WorkerParts:
-    runtime: jobs.Runtime
+    runtime: Runtime
     queues: dict[str, Queue]
     enqueue: Callable[[ApprovalRequest], None]
     job_class: type[Job]  # jobs that run with this runtime
@@ -49,7 +50,7 @@ class WorkerParts:
         return SimpleWorker(queues, connection=connection or self.runtime.bot.redis, job_class=self.job_class)
 
 
-def job_class(runtime: jobs.Runtime) -> type[Job]:
+def job_class(runtime: Runtime) -> type[Job]:
     """RQ imports a job's function by its path and calls it with the job's arguments only; jobs of
     this class hand JOB_PATH the runtime of the worker (or inline queue) running them."""
 
@@ -78,7 +79,7 @@ class Wiring:
         return self.parts.queues
 
     @property
-    def runtime(self) -> jobs.Runtime:
+    def runtime(self) -> Runtime:
         return self.parts.runtime
 
     def worker(self, names: list[str] | None = None, connection: Any = None) -> SimpleWorker:
@@ -87,7 +88,7 @@ class Wiring:
 
 def build_worker(bot: SyncBot, client: WebClient, *, inline: bool = False, **runtime_options: Any) -> WorkerParts:
     """`inline`: one queue that runs each job as it is queued, in this process (the console)."""
-    runtime = jobs.Runtime(bot, Approvals(bot.redis), SlackReporter(client, bot), **runtime_options)
+    runtime = Runtime(bot, Approvals(bot.redis), SlackReporter(client, bot), **runtime_options)
     runs_here = job_class(runtime)
     if inline:
         queue = Queue("syncbot-inline", connection=bot.redis, is_async=False, job_class=runs_here)

@@ -1,6 +1,6 @@
 """The job engine's guards against real faults: workers killed mid-step, a slow statement outliving
 its lease, Redis losing the request, the queue refusing a job, a network error from AWS. Each worker
-is a jobs.Runtime of its own with its own Redis client (another replica); the fixes run on the
+is a Runtime of its own with its own Redis client (another replica); the fixes run on the
 sandbox pipeline (moto's DMS, fakesnow) exactly as in production. scripts/mutate.py deletes each
 guard in turn and expects one of these tests to fail."""
 import functools
@@ -14,6 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from bot.models import ActionKind
 from bot.remediation import jobs, steps
 from bot.remediation.approvals import Approvals, State
+from bot.remediation.runtime import Runtime
 from handlers.app import web_client
 from syncbot import wiring
 from test_guard_approvals import second_client, together
@@ -31,7 +32,7 @@ def worker(h, **options):
     """Another worker process: its own Redis connection, its own id."""
     # Short follow timeouts: a broken guard that never sees the reload fails the test instead of hanging it.
     options = {"poll_s": 0.01, "sleep": lambda s: None, "follow_timeout_s": 10, "catchup_timeout_s": 10, **options}
-    return jobs.Runtime(h.bot, Approvals(second_client()), h.wiring.reporter, **options)
+    return Runtime(h.bot, Approvals(second_client()), h.wiring.reporter, **options)
 
 
 def approved_resync(h):

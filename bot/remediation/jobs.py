@@ -13,18 +13,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import threading
-import time
-import uuid
-from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable
 
 from redis.exceptions import RedisError
 
-from ..core import SyncBot
-from ..models import ACTION_LABELS, ActionKind, Diagnosis
-from .approvals import ApprovalRequest, Approvals, Result
+from ..models import ACTION_LABELS, ActionKind
+from .approvals import ApprovalRequest, Result
+from .runtime import Lease, LeaseLost, Runtime, StateLost
 from .steps import Step, StepContext, StepFailed, steps_for
 
 log = logging.getLogger(__name__)
@@ -35,99 +30,10 @@ JOB_PATH = "bot.remediation.jobs.run_job"
 JOB_TIMEOUT_S = 13 * 3600  # longer than a re-sync may follow DMS (12 h)
 
 
-class Reporter(Protocol):
-    """How the job tells people (implemented by the Slack glue)."""
-
-    def request_changed(self, request: ApprovalRequest) -> None: ...
-
-    def finished(self, request: ApprovalRequest) -> None: ...
-
-    def diagnosis(self, request: ApprovalRequest, diag: Diagnosis) -> None: ...
-
-    def state_lost(self, request: ApprovalRequest, what_ran: tuple[str, ...]) -> None: ...
-
-
-class LeaseLost(Exception):
-    """Another worker holds the request now (or it was cancelled): this one stops, touching nothing."""
-
-
-class StateLost(Exception):
-    """The request's record vanished from Redis mid-run (a restart without persistence, a flush)."""
-
-
-@dataclass
-class Runtime:
-    bot: SyncBot
-    approvals: Approvals
-    reporter: Reporter
-    worker_id: str = field(default_factory=lambda: f"worker-{os.getpid()}-{uuid.uuid4().hex[:6]}")
-    poll_s: float = 30.0
-    follow_timeout_s: float = 12 * 3600
-    catchup_timeout_s: float = 1800
-    stop_wait_s: float = 300
-    # Short leases: a dead worker is taken over within one lease. The heartbeat renews it three times
-    # per lease while a step runs.
-    lease_s: float = 30.0
-    heartbeat_every_s: float | None = None  # default: three times per lease
-    # TRUNCATE runs with Snowflake's STATEMENT_TIMEOUT_IN_SECONDS below the lease: a worker killed
-    # mid-statement cannot have its TRUNCATE land (Snowflake keeps detached statements running)
-    # after another worker took over and started the reload.
-    statement_timeout_s: int = 20
-    lock_ttl_s: int = 6 * 3600
-    sleep: Callable[[float], None] = time.sleep
-
-    @property
-    def heartbeat_s(self) -> float:
-        return self.heartbeat_every_s or self.lease_s / 3
-
-
 def run_job(rt: Runtime, request_id: str) -> str:
     """The queue's entry point (JOB_PATH). A job carries only the request id; the worker's job class
     (syncbot.wiring.job_class) hands it the runtime of the process that runs it."""
     return run_request(rt, request_id)
-
-
-class Lease:
-    """This worker's hold on a request: the fencing token, renewed by a heartbeat thread."""
-
-    def __init__(self, rt: Runtime, request: ApprovalRequest, token: str):
-        self._rt, self.request, self.token = rt, request, token
-        self.lost = ""
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"lease-{request.id}", daemon=True)
-
-    def __enter__(self) -> "Lease":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def fence(self, detail: str = "", changes: bool = False, **fields: object) -> float:
-        """Passes only while this worker still holds the request; returns Redis's time. Raises
-        LeaseLost or StateLost otherwise. Call it right before every side effect."""
-        if self.lost:
-            raise LeaseLost(self.lost)
-        reply = self._rt.approvals.fence(self.request.id, self.request.table, self._rt.worker_id, self.token,
-                                         self._rt.lease_s, self._rt.lock_ttl_s, detail, changes, **fields)
-        if reply.result is Result.MISSING:
-            raise StateLost(self.request.id)
-        if reply.result is not Result.OK:
-            self.lost = reply.detail or "lease lost"
-            raise LeaseLost(self.lost)
-        return float(reply.value)
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self._rt.heartbeat_s):
-            try:
-                self.fence()
-            except (LeaseLost, StateLost) as exc:
-                self.lost = self.lost or str(exc) or "state lost"
-                return
-            except RedisError as exc:
-                # Keep trying until the lease would have lapsed; the step's own fence decides then.
-                log.warning("heartbeat for request %s failed: %s", self.request.id, type(exc).__name__)
 
 
 def run_request(rt: Runtime, request_id: str) -> str:

@@ -14,7 +14,7 @@ from ..gateways import GatewayError
 from ..models import ACTION_LABELS, ActionKind
 from .access import Approvers
 from .approvals import ApprovalRequest, Approvals, Result, State
-from .jobs import Reporter
+from .runtime import Reporter
 from .plans import PlanError, build_plan
 from .policy import people_required
 

@@ -15,7 +15,7 @@ from ..gateways.snowflake import column_ddl
 from ..models import ActionKind
 
 if TYPE_CHECKING:
-    from .jobs import Lease, Runtime
+    from .runtime import Lease, Runtime
 
 ENOUGH_ROWS = 0.9  # after a re-sync, fewer rows than this share of Aurora's count is a failed re-sync
 TRUNCATE_ATTEMPTS = 5  # a TRUNCATE cut off by its statement timeout (a lock held by the merge) is retried
