@@ -178,6 +178,8 @@ def start_fakesnow(layer: SnowpipeTelemetry) -> int:
     _RUNNING.append(context)  # entered for the life of this process; a dropped one would stop the server
     args = context.__enter__()
     memoize_translation()
+    memoize_description()
+    memoize_qualification_check()
     return args["port"]
 
 
@@ -198,18 +200,17 @@ def memoize_translation() -> None:
 
     parsed: dict[str, Any] = {}
     translated: dict[tuple, Any] = {}
-    current = _CURRENT
     original_parse, original_transform = fakesnow.cursor.parse_one, FakeSnowflakeCursor._transform
 
     def parse_one(sql: str, *args: Any, **kwargs: Any) -> Any:
-        current.sql = sql
+        _CURRENT.sql = sql
         if sql not in parsed:
             parsed[sql] = original_parse(sql, *args, **kwargs)
             return parsed[sql].copy()  # the first translation rewrites the tree it is given
         return parsed[sql]
 
     def transform(self: FakeSnowflakeCursor, expression: Any, params: Any) -> Any:
-        key = (getattr(current, "sql", None), self._conn.database, self._conn.schema)
+        key = (getattr(_CURRENT, "sql", None), self._conn.database, self._conn.schema)
         if params or key[0] is None:
             return original_transform(self, expression, params)
         if key not in translated:
@@ -229,7 +230,6 @@ def memoize_translation() -> None:
     fakesnow.cursor.parse_one = parse_one
     fakesnow.server.parse_one = parse_one
     FakeSnowflakeCursor._transform = transform
-    memoize_description()
 
 
 def memoize_description() -> None:
@@ -252,7 +252,6 @@ def memoize_description() -> None:
         return list(described[key])
 
     FakeSnowflakeCursor._describe_last_sql = describe_last_sql
-    memoize_qualification_check()
 
 
 def memoize_qualification_check() -> None:
