@@ -20,11 +20,10 @@ from bot.core import SyncBot
 from bot.diagnostics.runner import Diagnoser
 from bot.gateways.s3 import S3Gateway, cdc_name
 from bot.models import CheckName, Status
-from handlers.acks import AcksFirst
 from handlers.app import web_client
 from syncbot import server
 from syncbot.fakeslack import FakeSlack, signed_headers, slash_command_body
-from syncbot.wiring import wire
+from syncbot.wiring import served
 
 from .fleet import BUCKET, Backends, FakeS3, Fleet
 from .protocols import Counts, World, fleet_catalog
@@ -94,10 +93,11 @@ def fleet_status(tables: int, latency_s: float) -> FleetRun:
     backends = Backends(latency_s)
     fleet = Fleet(tables, backends)
     slack = FakeSlack()
-    acks = AcksFirst()  # as `syncbot serve` builds it
-    bot = SyncBot(fleet.catalog, Diagnoser(fleet.gateways(), before_answer=acks.after_burst), fakeredis.FakeRedis())
     secret = secrets.token_hex(16)
-    app = wire(bot, client=web_client("xoxb-bench", slack.api_url), signing_secret=secret, acks=acks).app
+    wiring = served(lambda hold: SyncBot(fleet.catalog, Diagnoser(fleet.gateways(), before_answer=hold),
+                                         fakeredis.FakeRedis()),
+                    client=web_client("xoxb-bench", slack.api_url), signing_secret=secret)
+    bot, app = wiring.bot, wiring.app
     http = waitress.create_server(server.wsgi_app(app, bot), host="127.0.0.1", port=0, threads=server.HTTP_THREADS)
     threading.Thread(target=_serve, args=(http,), daemon=True).start()
     try:
@@ -193,10 +193,10 @@ def fleet_over_protocols(world: World, tables: int, redis_client: Any, rounds: i
     `rounds` of `/sync-status` for the first `tables` tables."""
     catalog = fleet_catalog(tables)
     slack = FakeSlack()
-    acks = AcksFirst()
-    bot = SyncBot(catalog, Diagnoser(world.gateways(), before_answer=acks.after_burst), redis_client)
     secret = secrets.token_hex(16)
-    app = wire(bot, client=web_client("xoxb-bench", slack.api_url), signing_secret=secret, acks=acks).app
+    wiring = served(lambda hold: SyncBot(catalog, Diagnoser(world.gateways(), before_answer=hold), redis_client),
+                    client=web_client("xoxb-bench", slack.api_url), signing_secret=secret)
+    bot, app = wiring.bot, wiring.app
     http = waitress.create_server(server.wsgi_app(app, bot), host="127.0.0.1", port=0, threads=server.HTTP_THREADS)
     threading.Thread(target=_serve, args=(http,), daemon=True).start()
     try:

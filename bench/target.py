@@ -1,5 +1,5 @@
 """`syncbot serve` for the benchmark, in its own process: the production wiring and HTTP server
-(syncbot.wiring.wire, then syncbot.server.serve_http: waitress), with the fleet's stand-in backends in
+(syncbot.wiring.served, then syncbot.server.serve_http: waitress), with the fleet's stand-in backends in
 place of the clients bot.services would build, and an in-memory Redis unless $SYNCBOT_BENCH_REDIS_URL names
 a real one.
 
@@ -17,10 +17,9 @@ import redis
 
 from bot.core import SyncBot
 from bot.diagnostics.runner import Diagnoser
-from handlers.acks import AcksFirst
 from handlers.app import web_client
 from syncbot import server
-from syncbot.wiring import wire
+from syncbot.wiring import served
 
 from .fleet import Backends, Fleet
 
@@ -42,11 +41,10 @@ def main() -> None:
     fleet = Fleet(args.tables, backends)
     url = os.environ.get(REDIS_URL_ENV)
     store = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2) if url else fakeredis.FakeRedis()
-    acks = AcksFirst()  # as `syncbot serve` builds it
-    bot = SyncBot(fleet.catalog, Diagnoser(fleet.gateways(), before_answer=acks.after_burst), store)
-    app = wire(bot, client=web_client("xoxb-bench", args.slack_api_url),
-               signing_secret=os.environ["SLACK_SIGNING_SECRET"], acks=acks).app
-    server.serve_http(app, bot, "127.0.0.1", args.port)
+    wiring = served(lambda hold: SyncBot(fleet.catalog, Diagnoser(fleet.gateways(), before_answer=hold), store),
+                    client=web_client("xoxb-bench", args.slack_api_url),
+                    signing_secret=os.environ["SLACK_SIGNING_SECRET"])
+    server.serve_http(wiring.app, wiring.bot, "127.0.0.1", args.port)
 
 
 if __name__ == "__main__":

@@ -26,10 +26,9 @@ def web_client(token: str | None, base_url: str) -> WebClient:
 
 
 def build_app(bot: SyncBot, remediation: Remediation, reporter: SlackReporter, *, signing_secret: str,
-              client: WebClient, process_before_response: bool = False, acks: AcksFirst | None = None) -> App:
-    """`acks`: the one whose after_burst the bot's diagnoser was built with (Diagnoser(before_answer=...)),
-    so answers that come in during a burst wait for its acks; without one, answers are not held."""
-    acks = acks or AcksFirst()
+              client: WebClient, acks: AcksFirst, process_before_response: bool = False) -> App:
+    """`acks`: acknowledgements first; answers wait for them only if the bot's diagnoser was built with
+    its after_burst (syncbot.wiring.served)."""
     # The client carries the token (and the API base URL); giving Bolt both would make it warn.
     app = App(signing_secret=signing_secret, client=client, process_before_response=process_before_response,
               listener_executor=acks.executor)

@@ -105,7 +105,7 @@ def build_worker(bot: SyncBot, client: WebClient, *, inline: bool = False, **run
 
 def wire(bot: SyncBot, *, client: WebClient, signing_secret: str, inline: bool = False,
          process_before_response: bool = False, acks: AcksFirst | None = None, **runtime_options: Any) -> Wiring:
-    """A server passes the AcksFirst its bot's diagnoser holds answers for (web())."""
+    """`acks`: the one the bot's diagnoser holds its answers for (served() builds both)."""
     acks = acks or AcksFirst()
     parts = build_worker(bot, client, inline=inline, **runtime_options)
     runtime = parts.runtime
@@ -116,12 +116,17 @@ def wire(bot: SyncBot, *, client: WebClient, signing_secret: str, inline: bool =
     return Wiring(bot, app, client, runtime.approvals, remediation, runtime.reporter, parts, acks)
 
 
-def web(settings: Settings, client: WebClient) -> Wiring:
-    """`syncbot serve`: the bot built from settings, its answers held while a burst is acknowledged."""
+def served(make_bot: Callable[[Callable[[], None]], SyncBot], *, client: WebClient, signing_secret: str) -> Wiring:
+    """A server's wiring: `make_bot(hold)` builds the bot with `hold` as its diagnoser's before_answer,
+    so answers that come in during a burst wait for the burst's acknowledgements (AcksFirst)."""
     acks = AcksFirst()
-    bot = build_bot(settings, before_answer=acks.after_burst)
+    return wire(make_bot(acks.after_burst), client=client, signing_secret=signing_secret, acks=acks)
+
+
+def web(settings: Settings, client: WebClient) -> Wiring:
+    """`syncbot serve`: the bot built from settings."""
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
-    return wire(bot, client=client, signing_secret=secret, acks=acks)
+    return served(lambda hold: build_bot(settings, before_answer=hold), client=client, signing_secret=secret)
 
 
 def recover(parts: WorkerParts) -> list[str]:

@@ -15,7 +15,7 @@ from handlers.acks import AcksFirst
 from handlers.app import web_client
 from syncbot.fakeslack import signed_headers, slash_command_body
 from syncbot.server import wsgi_app
-from syncbot.wiring import wire
+from syncbot.wiring import served
 
 
 class Held:
@@ -50,11 +50,11 @@ def test_more_commands_than_bolts_default_threads_are_all_acknowledged_while_dia
     sandbox = make_sandbox("healthy", real_aurora=False)
     gate = threading.Event()
     gw = sandbox.gateways
-    acks = AcksFirst()  # as `syncbot serve` builds it
-    bot = SyncBot(sandbox.catalog, Diagnoser(Gateways(gw.dms, gw.s3, Held(gw.snowflake, gate), gw.aurora), timeout=30,
-                                             before_answer=acks.after_burst), redis)
+    held = Gateways(gw.dms, gw.s3, Held(gw.snowflake, gate), gw.aurora)
     secret = secrets.token_hex(16)
-    app = wire(bot, client=web_client("xoxb-test", slack.api_url), signing_secret=secret, acks=acks).app
+    wiring = served(lambda hold: SyncBot(sandbox.catalog, Diagnoser(held, timeout=30, before_answer=hold), redis),
+                    client=web_client("xoxb-test", slack.api_url), signing_secret=secret)
+    bot, app = wiring.bot, wiring.app
     server = waitress.create_server(wsgi_app(app, bot), host="127.0.0.1", port=0, threads=16)
     threading.Thread(target=server.run, daemon=True).start()
     try:

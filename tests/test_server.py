@@ -120,7 +120,6 @@ def click_over_http(base, secret, slack, button, user, message_ts):
 def test_two_person_resync_over_signed_http(make_sandbox, slack, redis):
     """The issue's path end to end: command, request and approval as signed HTTP requests, the
     re-sync run by RQ's worker."""
-    
     sandbox = make_sandbox("stalled")
     bot = SyncBot(sandbox.catalog, Diagnoser(sandbox.gateways), redis)
     secret = secrets.token_hex(16)
