@@ -90,6 +90,8 @@ def single_table() -> tuple[bool, str]:
 # Calls of a fleet answer through real protocols, by (backend, what), in the order they are shown.
 FLEET_CALLS = [
     ("dms", "DescribeReplicationTasks", "per task"), ("dms", "DescribeTableStatistics", "pages per task"),
+    ("dms", "DescribeEndpoints", "per endpoint, cached 5 min"),
+    ("dms", "DescribeReplicationInstances", "per instance, cached 5 min"),
     ("cloudwatch", "GetMetricData", "all tasks' series"),
     ("logs", "FilterLogEvents", "per broken task (every task runs: none)"), ("s3", "ListObjectsV2", "per table prefix"),
     ("aws", "TCP connections", "botocore's pool (32)"),

@@ -148,6 +148,11 @@ def _client_error(code: str, operation: str, message: str = "") -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": message}}, operation)
 
 
+SOURCE_ENDPOINT = "arn:aws:dms:us-east-1:123456789012:endpoint:AURORASOURCE"
+TARGET_ENDPOINT = "arn:aws:dms:us-east-1:123456789012:endpoint:S3TARGET"
+INSTANCE_ARN = "arn:aws:dms:us-east-1:123456789012:rep:DMSPROD"
+
+
 class FakeDms(_Aws):
     service = "dms"
 
@@ -159,13 +164,30 @@ class FakeDms(_Aws):
         self._request("DescribeReplicationTasks", params)
         wanted = {v for f in params.get("Filters", []) if f["Name"] == "replication-task-id" for v in f["Values"]}
         found = [{"ReplicationTaskIdentifier": name, "ReplicationTaskArn": arn, "Status": "running",
-                  "MigrationType": "full-load-and-cdc",
+                  "MigrationType": "full-load-and-cdc", "SourceEndpointArn": SOURCE_ENDPOINT,
+                  "TargetEndpointArn": TARGET_ENDPOINT, "ReplicationInstanceArn": INSTANCE_ARN,
                   "ReplicationTaskStats": {"FullLoadProgressPercent": 100, "TablesLoaded": TABLES_PER_TASK,
                                            "TablesLoading": 0, "TablesQueued": 0, "TablesErrored": 0}}
                  for name, arn in self._fleet.tasks.items() if name in wanted]
         if not found:
             raise _client_error("ResourceNotFoundFault", "DescribeReplicationTasks", "No Tasks found")
         return {"ReplicationTasks": found}
+
+    def describe_endpoints(self, **params: Any) -> dict[str, Any]:
+        """The fleet's two endpoints, as DescribeEndpoints returns them (the catalog's bucket and prefix
+        override the target's)."""
+        self._request("DescribeEndpoints", params)
+        wanted = {v for f in params.get("Filters", []) if f["Name"] == "endpoint-arn" for v in f["Values"]}
+        endpoints = [{"EndpointIdentifier": "aurora", "EndpointType": "SOURCE", "EngineName": "aurora-postgresql",
+                      "EndpointArn": SOURCE_ENDPOINT, "PostgreSQLSettings": {"DatabaseName": "app"}},
+                     {"EndpointIdentifier": "s3", "EndpointType": "TARGET", "EngineName": "s3",
+                      "EndpointArn": TARGET_ENDPOINT, "S3Settings": {"BucketName": BUCKET, "BucketFolder": "dms"}}]
+        return {"Endpoints": [e for e in endpoints if e["EndpointArn"] in wanted]}
+
+    def describe_replication_instances(self, **params: Any) -> dict[str, Any]:
+        self._request("DescribeReplicationInstances", params)
+        return {"ReplicationInstances": [{"ReplicationInstanceIdentifier": "dms-prod",
+                                          "ReplicationInstanceArn": INSTANCE_ARN}]}
 
     def describe_table_statistics(self, **params: Any) -> dict[str, Any]:
         self._request("DescribeTableStatistics", params)

@@ -139,9 +139,13 @@ def seed_aws(catalog: Catalog, now: datetime, port: int) -> None:
                                                        ReplicationInstanceClass="dms.t3.medium")
                  ["ReplicationInstance"]["ReplicationInstanceArn"]
                  for name in {spec.dms_instance for spec in catalog.tables}}
-    source, target = (dms.create_endpoint(EndpointIdentifier=name, EndpointType=kind, EngineName=engine)
-                      ["Endpoint"]["EndpointArn"]
-                      for name, kind, engine in (("aurora", "source", "aurora-postgresql"), ("s3", "target", "s3")))
+    # The endpoints as DMS has them (the catalog's s3_bucket / s3_prefix override the target's, as a
+    # fleet with a bucket per task does); the round reads each once and keeps it.
+    source = dms.create_endpoint(EndpointIdentifier="aurora", EndpointType="source", EngineName="aurora-postgresql",
+                                 DatabaseName="app", PostgreSQLSettings={"DatabaseName": "app"})["Endpoint"]["EndpointArn"]
+    target = dms.create_endpoint(EndpointIdentifier="s3", EndpointType="target", EngineName="s3", S3Settings={
+        "BucketName": sorted({spec.s3_bucket for spec in catalog.tables})[0], "BucketFolder": "dms",
+        "ServiceAccessRoleArn": "arn:aws:iam::123456789012:role/dms-s3-target"})["Endpoint"]["EndpointArn"]
     for task, specs in catalog.tasks().items():
         arn = dms.create_replication_task(
             ReplicationTaskIdentifier=task, SourceEndpointArn=source, TargetEndpointArn=target,

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from .alerts import Alert, Post, read
+from .alerts import INSTANCE_ALIAS, Alert, Post, read
 from .catalog import TableSpec
 from .core import SyncBot
 from .gateways import GatewayError
@@ -118,9 +118,12 @@ class TaskAliases:
         aliases = {}
         for task in self._tasks:
             try:
-                aliases[self._dms.task(task).resource_id] = task
-            except GatewayError as exc:
-                log.warning("cannot resolve DMS task %s to its resource id: %s", task, exc)
+                found = self._dms.task(task)
+                aliases[found.resource_id] = task
+                # The instance it runs on, so an instance's event names its tables (bot.alerts).
+                aliases[f"{INSTANCE_ALIAS}{self._dms.instance(found.instance_arn)}/{task}"] = task
+            except GatewayError as exc:  # what was read stays: the resource id without the instance
+                log.warning("cannot resolve DMS task %s to its resource id or instance: %s", task, exc)
         return aliases
 
 

@@ -294,7 +294,15 @@ def _tables_of(unit: Unit, catalog: Catalog, aliases: Mapping[str, str]) -> tupl
     instance = _dms_instance(unit)
     if instance is None:
         return named
-    return named + tuple(s for s in catalog.tables if s.dms_instance.lower() == instance and s not in named)
+    # The tables of the tasks on that instance: by the task's own ReplicationInstanceArn (the aliases
+    # carry it), or by the catalog's dms_instance, compared case-insensitively.
+    on_instance = {task for alias, task in aliases.items() if alias.startswith(f"{INSTANCE_ALIAS}{instance}/")}
+    return named + tuple(s for s in catalog.tables if s not in named and (
+        s.dms_task in on_instance or (s.dms_instance or "").lower() == instance))
+
+
+# An alias of the form instance:<identifier>/<task>: the task runs on that replication instance.
+INSTANCE_ALIAS = "instance:"
 
 
 _EVENT_SOURCE = re.compile(r'(?i)"?Event Source"?\s*[:=]\s*[`"]*replication-instance')
@@ -319,7 +327,8 @@ def tables_named(text: str, catalog: Catalog, task_aliases: Mapping[str, str] | 
         for key in (spec.name, spec.source, spec.staging_table, spec.final_table, spec.pipe, spec.merge_task):
             names.setdefault(key.lower(), set()).add(spec.name)
     tasks = catalog.tasks()
-    aliases = {alias: task for alias, task in (task_aliases or {}).items() if task in tasks}
+    aliases = {alias: task for alias, task in (task_aliases or {}).items()
+               if task in tasks and not alias.startswith(INSTANCE_ALIAS)}
     for task, specs in tasks.items():
         for key in [task, *(alias for alias, t in aliases.items() if t == task)]:
             names.setdefault(key.lower(), set()).update(spec.name for spec in specs)

@@ -27,13 +27,14 @@ _PREFIX = re.compile(r"^[A-Za-z0-9_.\-/]*$")
 
 _DEFAULT_KEYS = {
     "dms_task": "aurora-snowflake-cdc",
-    "dms_instance": "dms-prod",
-    "s3_bucket": "acme-cdc",
-    "s3_prefix": "dms",
     "freshness_threshold_minutes": 120,
     "freshness_column": "UPDATED_AT",
 }
-_TABLE_KEYS = {"name", "source", "staging_table", "final_table", "pipe", "merge_task"} | set(_DEFAULT_KEYS)
+# Optional overrides: unset, the task itself says them (its ReplicationInstanceArn, its S3 target
+# endpoint's BucketName and BucketFolder); set, they win, and the diagnosis says where they differ.
+_OVERRIDE_KEYS = ("dms_instance", "s3_bucket", "s3_prefix")
+_TABLE_KEYS = {"name", "source", "staging_table", "final_table", "pipe", "merge_task"} | set(_DEFAULT_KEYS) | set(
+    _OVERRIDE_KEYS)
 _ACCESS_KEYS = {"approvers", "approval_ttl_minutes", "policies"}
 _FIX_KINDS = {kind.value for kind in ActionKind}
 _ALERT_KEYS = {"channels", "suppression_minutes"}
@@ -58,9 +59,11 @@ class TableSpec:
     merge_task: str
     freshness_column: str
     dms_task: str
-    dms_instance: str
-    s3_bucket: str
-    s3_prefix: str
+    # Optional overrides (None: read from the task): the instance is compared case-insensitively, as
+    # DMS stores instance identifiers lower-case.
+    dms_instance: str | None
+    s3_bucket: str | None
+    s3_prefix: str | None
     freshness_threshold_minutes: int
 
     @property
@@ -73,8 +76,9 @@ class TableSpec:
 
     @property
     def s3_table_prefix(self) -> str:
-        """Where DMS writes this table's files: <prefix>/<schema>/<table>/."""
-        base = self.s3_prefix.strip("/")
+        """Where DMS writes this table's files by the catalog's prefix: <prefix>/<schema>/<table>/ (the
+        diagnosis reads the real layout from the task's target endpoint: bot.diagnostics.layout)."""
+        base = (self.s3_prefix or "").strip("/")
         parts = [p for p in (base, self.source_schema, self.source_table) if p]
         return "/".join(parts) + "/"
 
@@ -167,7 +171,7 @@ def parse_catalog(text: str, origin: str = "syncbot.toml") -> Catalog:
     _reject_unknown(data, _TOP_KEYS, where, "")
     defaults = dict(_DEFAULT_KEYS)
     given_defaults = data.get("defaults", {})
-    _reject_unknown(given_defaults, set(_DEFAULT_KEYS), where, "[defaults]")
+    _reject_unknown(given_defaults, set(_DEFAULT_KEYS) | set(_OVERRIDE_KEYS), where, "[defaults]")
     defaults.update(given_defaults)
     tables = tuple(_table(raw, defaults, where, i) for i, raw in enumerate(data.get("tables", [])))
     if not tables:
@@ -203,9 +207,10 @@ def _table(raw: dict, defaults: dict, where: _Locator, index: int) -> TableSpec:
         check(key, _qualified(values[key], parts=(2, 3)), "a schema-qualified Snowflake identifier")
     check("freshness_column", _qualified(values["freshness_column"], parts=(1,)), "a column name")
     check("dms_task", bool(_DMS_ID.match(str(values["dms_task"]))), "a DMS task identifier")
-    check("dms_instance", bool(_DMS_ID.match(str(values["dms_instance"]))), "a DMS instance identifier")
-    check("s3_bucket", bool(_BUCKET.match(str(values["s3_bucket"]))), "an S3 bucket name")
-    check("s3_prefix", bool(_PREFIX.match(str(values["s3_prefix"]))), "an S3 prefix")
+    for key, pattern, what in (("dms_instance", _DMS_ID, "a DMS instance identifier"),
+                               ("s3_bucket", _BUCKET, "an S3 bucket name"), ("s3_prefix", _PREFIX, "an S3 prefix")):
+        if key in values:
+            check(key, isinstance(values[key], str) and bool(pattern.match(values[key])), what)
     minutes = values["freshness_threshold_minutes"]
     check("freshness_threshold_minutes", isinstance(minutes, int) and 0 < minutes <= 60 * 24 * 30, "1..43200")
     return TableSpec(
@@ -217,9 +222,9 @@ def _table(raw: dict, defaults: dict, where: _Locator, index: int) -> TableSpec:
         merge_task=values["merge_task"].upper(),
         freshness_column=values["freshness_column"].upper(),
         dms_task=values["dms_task"],
-        dms_instance=values["dms_instance"],
-        s3_bucket=values["s3_bucket"],
-        s3_prefix=values["s3_prefix"],
+        dms_instance=values.get("dms_instance"),
+        s3_bucket=values.get("s3_bucket"),
+        s3_prefix=values.get("s3_prefix"),
         freshness_threshold_minutes=minutes,
     )
 

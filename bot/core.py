@@ -9,6 +9,7 @@ from redis.exceptions import RedisError
 
 from .catalog import Catalog, TableSpec
 from .diagnostics.runner import Diagnoser
+from .diagnostics.verdict import resync_refused
 from .gateways import Gateways
 from .models import ActionKind, Diagnosis
 from .offers import Offer, OfferStore
@@ -52,7 +53,8 @@ class SyncBot:
         that is corrupted or needs a full reload, which no check sees), and returns the opaque ids
         their buttons will carry. Without Redis there are no buttons (fixes fail closed), but the
         diagnosis is still shown."""
-        actions = [*diag.actions, *([] if ActionKind.RESYNC in diag.actions else [ActionKind.RESYNC])]
+        always = [] if ActionKind.RESYNC in diag.actions or resync_refused(diag.checks) else [ActionKind.RESYNC]
+        actions = [*diag.actions, *always]
         try:
             return [self.offers.create(diag.table, action, channel) for action in actions]
         except RedisError:

@@ -17,6 +17,7 @@ from .gateways import GatewayError, NotFound
 from .gateways.aurora import AuroraGateway
 from .gateways.dms import DmsGateway, TaskInfo
 from .gateways.iam import IamGateway, SimulationUnavailable
+from .diagnostics.layout import instance_for, locate
 from .gateways.s3 import S3Gateway
 from .gateways.snowflake import SnowflakeGateway
 from .models import Status
@@ -25,7 +26,8 @@ from .text_output import MARK
 from .settings import Settings
 
 # The AWS calls the bot makes, by IAM action (the README's policies list exactly these).
-READ_ACTIONS = ("dms:DescribeReplicationTasks", "dms:DescribeTableStatistics", "cloudwatch:GetMetricData",
+READ_ACTIONS = ("dms:DescribeReplicationTasks", "dms:DescribeTableStatistics", "dms:DescribeEndpoints",
+                "dms:DescribeReplicationInstances", "cloudwatch:GetMetricData",
                 "cloudwatch:GetMetricWidgetImage", "logs:FilterLogEvents", "s3:ListBucket",
                 "s3:GetLifecycleConfiguration")
 REMEDIATION_ACTIONS = ("dms:StartReplicationTask", "dms:StopReplicationTask", "dms:ReloadTables")
@@ -260,20 +262,34 @@ def _aws(backends: Backends, catalog: Catalog | None, read_only: bool, now: date
         lines.append(_call("dms:DescribeTableStatistics", f"task {task_id}",
                            lambda t=task: backends.dms.table_statistics(t.arn)) if task else
                      _skipped("AWS", f"dms:DescribeTableStatistics (task {task_id})", "needs the task"))
-    for instance in dict.fromkeys(spec.dms_instance for spec in catalog.tables):
+    # The task's own endpoints and instance: where its files are, which slot and instance it uses.
+    targets: dict[str, Any] = {}
+    instances: dict[str, str | None] = {}
+    by_task = catalog.tasks()
+    for task_id, task in tasks.items():
+        endpoint_line, targets[task_id] = _read("dms:DescribeEndpoints", f"task {task_id}'s target endpoint",
+                                                task and (lambda t=task: backends.dms.target(t.target_endpoint_arn)))
+        lines.append(endpoint_line)
+        if task is not None:
+            lines.append(_read("dms:DescribeEndpoints", f"task {task_id}'s source endpoint",
+                               lambda t=task: backends.dms.source(t.source_endpoint_arn))[0])
+        instance_line, found = _read("dms:DescribeReplicationInstances", f"task {task_id}'s instance",
+                                     task and (lambda t=task: backends.dms.instance(t.instance_arn)))
+        lines.append(instance_line)
+        instances[task_id] = instance_for(by_task[task_id][0], found)[0]
+    for instance in dict.fromkeys(i for i in instances.values() if i):
         lines.append(_call("cloudwatch:GetMetricData", f"instance {instance}",
                            lambda i=instance: backends.dms.instance_metrics(i, now, hours=1)))
-    instances: dict[str, str] = {}
-    for spec in catalog.tables:
-        instances.setdefault(spec.dms_task, spec.dms_instance)
     for task_id, task in tasks.items():
         lines.append(_task_log(backends.dms, task_id, instances[task_id], task, now))
-    first_prefix: dict[str, str] = {}
+    first_layout: dict[str, Any] = {}
     for spec in catalog.tables:
-        first_prefix.setdefault(spec.s3_bucket, spec.s3_table_prefix)
-    for bucket, prefix in first_prefix.items():
+        found = locate(spec, targets.get(spec.dms_task)).layout
+        if found is not None:
+            first_layout.setdefault(found.bucket, found)
+    for bucket, layout in first_layout.items():
         lines.append(_call("s3:ListBucket", f"bucket {bucket}",
-                           lambda b=bucket, p=prefix: backends.s3.recent_cdc_files(b, p, now)))
+                           lambda found=layout: backends.s3.newest_cdc_files(found, now)))
         lines.append(_call("s3:GetLifecycleConfiguration", f"bucket {bucket}",
                            lambda b=bucket: backends.s3.lifecycle_rules(b)))
     for task_id, task in tasks.items():
@@ -293,12 +309,14 @@ def _describe_task(dms: DmsGateway, task_id: str) -> tuple[Line, TaskInfo | None
     return Line("AWS", subject, Status.OK, f"allowed; task is {task.status}"), task
 
 
-def _task_log(dms: DmsGateway, task_id: str, instance: str, task: TaskInfo | None, now: datetime) -> Line:
+def _task_log(dms: DmsGateway, task_id: str, instance: str | None, task: TaskInfo | None, now: datetime) -> Line:
     """The task log read a broken task's diagnosis makes, made for real over the last hour."""
     action = "logs:FilterLogEvents"
     subject = f"{action} (task {task_id})"
     if task is None:
         return _skipped("AWS", subject, "needs the task")
+    if instance is None:
+        return _skipped("AWS", subject, "needs the replication instance's identifier")
     try:
         log = dms.task_log(instance, task.resource_id, now, hours=1)
     except GatewayError as exc:
@@ -309,6 +327,25 @@ def _task_log(dms: DmsGateway, task_id: str, instance: str, task: TaskInfo | Non
                     "set Logging.EnableLogging = true in the task settings, so a broken task's diagnosis "
                     "can quote its log")
     return Line("AWS", subject, Status.OK, f"allowed ({log.group})")
+
+
+def _read(action: str, what: str, call: Callable[[], Any] | None) -> tuple[Line, Any]:
+    """A read whose answer later lines use: its line, and the answer (or the error, or None)."""
+    subject = f"{action} ({what})"
+    if call is None:
+        return _skipped("AWS", subject, "needs the task"), None
+    try:
+        value = call()
+    except NotFound as exc:
+        return Line("AWS", subject, Status.FAILING, f"allowed, but {exc}",
+                    "the task names an endpoint or instance that is gone: check the task in the DMS console"), exc
+    except GatewayError as exc:
+        line = _failed(action, subject, exc)
+        if "target endpoint" in what and _DENIED.search(str(exc)):
+            line = Line("AWS", subject, Status.FAILING, line.detail, line.fix + "; until then the diagnosis falls "
+                        "back to the catalog's s3_bucket / s3_prefix and assumes the flat layout")
+        return line, exc
+    return Line("AWS", subject, Status.OK, "allowed"), value
 
 
 def _call(action: str, what: str, call: Callable[[], Any]) -> Line:

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from .catalog import TableSpec
+from .diagnostics.layout import instance_for
 from .gateways import GatewayError, Gateways
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,14 @@ class Picture:
 def latency_picture(gw: Gateways, spec: TableSpec) -> Picture | None:
     try:
         task = gw.dms.task(spec.dms_task)
-        png = gw.dms.latency_image(spec.dms_instance, task.resource_id, HOURS)
+        try:
+            found: str | Exception = gw.dms.instance(task.instance_arn)
+        except GatewayError as exc:
+            found = exc
+        instance, notes = instance_for(spec, found)
+        if instance is None:
+            raise GatewayError(notes[0])
+        png = gw.dms.latency_image(instance, task.resource_id, HOURS)
     except GatewayError as exc:
         log.info("no latency picture for %s: %s", spec.name, exc)
         return None

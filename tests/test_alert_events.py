@@ -191,9 +191,10 @@ def test_non_alerts_are_acknowledged_and_ignored(harness, name, changes):
     assert response.status == 200  # anything else, and Slack would retry it
     assert not h.slack.of("chat.postMessage")
     assert not h.redis.keys("syncbot:alert:*")
-    # nothing diagnosed; at most DMS was asked once for the task's resource id (an alarm naming no table)
+    # nothing diagnosed; at most DMS was asked once for the task's resource id and once for its instance
+    # (an alarm naming no table)
     after = (h.sandbox.snowflake.calls, h.sandbox.aurora.calls, h.sandbox.gateways.dms.calls)
-    assert after[:2] == calls[:2] and after[2] - calls[2] <= (1 if name == "not_alert_unknown_table" else 0)
+    assert after[:2] == calls[:2] and after[2] - calls[2] <= (2 if name == "not_alert_unknown_table" else 0)
 
 
 def test_own_post_would_be_read_as_an_alert_without_bolts_self_filter(harness):
@@ -226,13 +227,15 @@ def test_task_aliases_come_from_dms_once_an_hour(make_sandbox):
     dms = DmsGateway(sandbox.dms_client, sandbox.cloudwatch_client, sandbox.logs_client)
     now = [0.0]
     aliases = TaskAliases(dms, ["aurora-snowflake-cdc", "not-a-task"], clock=lambda: now[0])
-    expected = {sandbox.task_arn.rsplit(":", 1)[-1]: "aurora-snowflake-cdc"}
+    # The task's resource id, and the instance it runs on (an instance's event names its tables).
+    expected = {sandbox.task_arn.rsplit(":", 1)[-1]: "aurora-snowflake-cdc",
+                "instance:dms-prod/aurora-snowflake-cdc": "aurora-snowflake-cdc"}
     assert aliases.get() == expected  # the unknown task costs only its alias
     calls = dms.calls
     now[0] = ALIASES_TTL_S - 1
     assert aliases.get() == expected and dms.calls == calls
     now[0] = ALIASES_TTL_S
-    assert aliases.get() == expected and dms.calls == calls + 2
+    assert aliases.get() == expected and dms.calls == calls + 2  # two tasks; the instance from the cache
 
 
 # -- the misclassifications of real tools' messages (each failed before the per-table reading) -----------

@@ -13,8 +13,10 @@ def test_defaults_follow_the_runbook_conventions():
     spec = parse_catalog(MINIMAL).tables[0]
     assert (spec.staging_table, spec.final_table, spec.pipe, spec.merge_task) == (
         "STAGING.ORDERS_CDC", "PUBLIC.ORDERS", "STAGING.ORDERS_PIPE", "STAGING.ORDERS_MERGE")
-    assert (spec.dms_task, spec.dms_instance, spec.s3_bucket) == ("aurora-snowflake-cdc", "dms-prod", "acme-cdc")
-    assert spec.s3_table_prefix == "dms/public/orders/"
+    assert spec.dms_task == "aurora-snowflake-cdc"
+    # Read from the task itself unless the catalog overrides them (its instance, its S3 target endpoint).
+    assert (spec.dms_instance, spec.s3_bucket, spec.s3_prefix) == (None, None, None)
+    assert spec.s3_table_prefix == "public/orders/"
     assert spec.freshness_threshold_minutes == 120 and spec.freshness_column == "UPDATED_AT"
 
 

@@ -1,11 +1,13 @@
 """Each check is a pure function of gateway data: no I/O in these tests."""
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from bot.catalog import parse_catalog
 from bot.diagnostics import checks
 from bot.gateways.aurora import PgColumn, Slot
 from bot.gateways.dms import Series, TableStat, TaskInfo
-from bot.gateways.s3 import CdcFiles
+from bot.diagnostics.layout import Listed, Located
+from bot.gateways.s3 import CdcFiles, CdcLayout
 from bot.gateways.snowflake import LoadRecord, PipeStatus, SfColumn
 from bot.models import Status
 
@@ -60,14 +62,19 @@ def test_latency_thresholds_and_trend():
     assert empty.status is Status.WARNING and "no CDC latency datapoints" in empty.summary
 
 
+def listed(files):
+    layout = CdcLayout("acme-cdc", "dms/public/orders/", "dms/public/orders/")
+    return Listed(Located(layout), replace(files, layout=layout, listed=(layout.cdc_base,)))
+
+
 def test_s3_files_landing_vs_none():
-    landing = checks.check_s3(CdcFiles("dms/public/orders/20261126-025500000.csv", NOW - timedelta(minutes=5), 7,
-                                       timedelta(hours=1)), SPEC, NOW)
+    landing = checks.check_s3(listed(CdcFiles("dms/public/orders/20261126-025500000.csv", NOW - timedelta(minutes=5), 7,
+                                              timedelta(hours=1))), SPEC, NOW)
     assert landing.status is Status.OK and landing.facts["files_landing"] is True
-    quiet = checks.check_s3(CdcFiles("k", NOW - timedelta(hours=3), 0, timedelta(hours=6)), SPEC, NOW)
+    quiet = checks.check_s3(listed(CdcFiles("k", NOW - timedelta(hours=3), 0, timedelta(hours=6))), SPEC, NOW)
     assert quiet.status is Status.WARNING and quiet.facts["files_landing"] is False and "3h00m" in quiet.summary
-    none = checks.check_s3(CdcFiles(None, None, 0, timedelta(days=7)), SPEC, NOW)
-    assert none.status is Status.FAILING and "7 days" in none.summary
+    none = checks.check_s3(listed(CdcFiles(None, None, 0, timedelta(days=7))), SPEC, NOW)
+    assert none.status is Status.FAILING and "7d under s3://acme-cdc/dms/public/orders/" in none.summary
 
 
 def test_snowpipe_failed_status_compared_case_insensitively_with_first_error():

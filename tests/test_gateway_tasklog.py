@@ -40,13 +40,18 @@ def test_reads_the_tasks_own_group_and_stream_for_errors_and_warnings(make_sandb
     assert log.lines == tuple(sorted(log.lines, key=lambda line: line.at)) and not log.more
 
 
-def test_a_read_is_bounded_in_events(make_sandbox, monkeypatch):
+def test_a_read_is_bounded_in_events_and_keeps_the_newest(make_sandbox, monkeypatch):
+    """A window with more lines than the bound: the read of the whole window stops at it (oldest first),
+    then the last minutes are read on their own, so the lines at the moment the task stopped are kept."""
     sandbox = make_sandbox("stalled", real_aurora=False)
     gw = gateway(sandbox)
     resource_id = gw.task("aurora-snowflake-cdc").resource_id
     monkeypatch.setattr(dms_module, "TASK_LOG_EVENTS", 5)
-    log = gw.task_log("dms-prod", resource_id, datetime.now(timezone.utc))
-    assert len(log.lines) == 5 and log.more  # FilterLogEvents said there is more (nextToken)
+    now = datetime.now(timezone.utc)
+    log = gw.task_log("dms-prod", resource_id, now)
+    assert log.more and len(log.lines) <= 10
+    assert log.lines[-1].at >= now - timedelta(minutes=10)  # the newest minutes are in
+    assert log.lines == tuple(sorted(log.lines, key=lambda line: line.at))
 
 
 def test_a_read_is_bounded_in_bytes(make_sandbox, monkeypatch):
@@ -115,3 +120,50 @@ def test_a_timeout_is_a_gateway_error():
     client.meta.events.register("before-send.logs.FilterLogEvents", time_out)
     with pytest.raises(GatewayError, match="FilterLogEvents failed: ReadTimeoutError"):
         DmsGateway(None, None, client).task_log("dms-prod", "ABC", datetime.now(timezone.utc) - timedelta(hours=1))
+
+
+def paged(pages):
+    """FilterLogEvents answers as AWS documents them (API reference, FilterLogEvents: it "can return
+    empty results while there are more log events available through the token"), through botocore's
+    Stubber, which checks each answer against the service model."""
+    client = boto3.client("logs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stubber = Stubber(client)
+    for page in pages:
+        stubber.add_response("filter_log_events", page)
+    stubber.activate()
+    return DmsGateway(None, None, client), stubber
+
+
+def event(minutes_ago, text, now):
+    at = now - timedelta(minutes=minutes_ago)
+    return {"logStreamName": "dms-task-ABC", "timestamp": int(at.timestamp() * 1000),
+            "message": f"{at:%Y-%m-%dT%H:%M:%S} {text}", "ingestionTime": int(at.timestamp() * 1000),
+            "eventId": f"e{minutes_ago}"}
+
+
+def test_empty_pages_with_a_next_token_are_followed():
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    stop = "[TASK_MANAGER    ]E:  Task error notification received from subtask 0  (replicationtask.c:2880)"
+    gw, stubber = paged([{"events": [], "nextToken": "t1"}, {"events": [], "nextToken": "t2"},
+                         {"events": [event(2, stop, now)]}])
+    log = gw.task_log("dms-prod", "ABC", now)
+    stubber.assert_no_pending_responses()
+    assert [line.text.split("]E:  ")[1][:10] for line in log.lines] == ["Task error"] and not log.more
+
+
+def test_pages_beyond_the_bound_keep_the_newest_errors(monkeypatch):
+    """Ten pages of old warnings, then the bound: the tail read finds the error at the stop."""
+    monkeypatch.setattr(dms_module, "TASK_LOG_PAGES", 3)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    old = "[SORTER          ]W:  Reading from source is paused  (sorter_transaction.c:110)"
+    stop = "[SOURCE_CAPTURE  ]E:  Error reading from the replication slot  (postgres_test_decoding.c:385)"
+    gw, stubber = paged([{"events": [event(170 - i, old, now)], "nextToken": f"t{i}"} for i in range(3)]
+                        + [{"events": [], "nextToken": "tail1"}, {"events": [event(1, stop, now)]}])
+    sent = []
+    gw._logs.meta.events.register("provide-client-params.logs.FilterLogEvents", lambda params, **_: sent.append(params))
+    log = gw.task_log("dms-prod", "ABC", now)
+    stubber.assert_no_pending_responses()
+    assert len(sent) == 5 and sent[3]["startTime"] == int((now - dms_module.TASK_LOG_TAIL).timestamp() * 1000)
+    assert "nextToken" not in sent[3] and sent[4]["nextToken"] == "tail1"
+    assert log.more and log.lines[-1].severity == "E" and "replication slot" in log.lines[-1].text
+    assert [line.severity for line in log.lines] == ["W", "W", "W", "E"]

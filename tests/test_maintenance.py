@@ -167,7 +167,9 @@ def s3(aws):
     return client
 
 
-SANDBOX_TABLES = parse_catalog(CATALOG_TOML).tables  # the tables whose CDC files the sandbox bucket holds
+# The tables whose CDC files the sandbox bucket holds, where its target endpoint puts them (the sandbox's
+# catalog leaves bucket and prefix to the endpoint: bot.diagnostics.layout.resolved reads them).
+SANDBOX_TABLES = [replace(spec, s3_bucket="acme-cdc", s3_prefix="dms") for spec in parse_catalog(CATALOG_TOML).tables]
 
 
 def s3_finding(client):

@@ -45,9 +45,10 @@ def test_fleet_round_makes_one_call_per_task_and_per_statement(make_sandbox):
     assert [d.table for d in diags] == ["orders", "customers", "payments"]
     assert all(c.status is not Status.UNKNOWN for d in diags for c in d.checks)
     assert diags[0].verdict.section is Section.LAGGING and diags[1].verdict.section is Section.HEALTHY
-    # Three tables of one task: the task, its statistics and its latency once each.
-    assert gws.dms.counts == {"task": 1, "table_statistics": 1, "cdc_latency_many": 1}
-    assert gws.s3.counts == {"recent_cdc_files": 3}  # one listing per table prefix
+    # Three tables of one task: the task, its statistics, its endpoints, its instance and its latency once each.
+    assert gws.dms.counts == {"task": 1, "table_statistics": 1, "cdc_latency_many": 1, "target": 1, "source": 1,
+                              "instance": 1}
+    assert gws.s3.counts == {"newest_cdc_files": 3}  # one listing per table prefix
     assert gws.snowflake.counts == {"pipe_statuses": 1, "copy_histories": 1, "newest_many": 1,
                                     "column_types_many": 1, "task_states": 1, "task_histories": 1, "row_counts": 1}
     assert gws.aurora.counts == {"columns_many": 1, "replication_slots": 1, "row_counts": 1}
@@ -88,8 +89,9 @@ def test_concurrent_rounds_share_the_calls_in_flight(make_sandbox):
     for thread in threads:
         thread.join()
     assert answers["orders"].verdict.healthy and answers["customers"].verdict.healthy
-    # Three rounds over two tables of one task: the task, its statistics and latency asked once.
-    assert gws.dms.counts == {"task": 1, "table_statistics": 1, "cdc_latency_many": 1}
+    # Three rounds over two tables of one task: the task, its statistics, endpoints, instance and latency asked once.
+    assert gws.dms.counts == {"task": 1, "table_statistics": 1, "cdc_latency_many": 1, "target": 1, "source": 1,
+                              "instance": 1}
 
 
 def test_a_new_round_asks_again_once_the_previous_answers_are_in(make_sandbox):
@@ -97,9 +99,16 @@ def test_a_new_round_asks_again_once_the_previous_answers_are_in(make_sandbox):
     gws = counted(sandbox)
     diagnoser = Diagnoser(gws)
     orders = sandbox.catalog.find("orders")
+    sent = []
+    sandbox.dms_client.meta.events.register("before-call", lambda model, **_: sent.append(model.name))
     diagnoser.diagnose(orders)
     diagnoser.diagnose(orders)
-    assert gws.dms.counts == {"task": 2, "table_statistics": 2, "cdc_latency_many": 2}
+    assert gws.dms.counts == {"task": 2, "table_statistics": 2, "cdc_latency_many": 2, "target": 2, "source": 2,
+                              "instance": 2}
+    # The endpoints and the instance change only when someone reconfigures DMS: the second round reads
+    # them from the gateway's cache (bot.gateways.cache), the rest from DMS again.
+    assert sorted(sent) == sorted(["DescribeReplicationTasks"] * 2 + ["DescribeTableStatistics"] * 2
+                                  + ["DescribeEndpoints"] * 2 + ["DescribeReplicationInstances"])
 
 
 def test_rounds_waiting_for_a_busy_backend_share_its_statements(make_sandbox, monkeypatch):

@@ -1,4 +1,5 @@
 """A slow or dead backend costs only its own checks; the answer comes within the deadline."""
+from dataclasses import replace
 import threading
 import time
 
@@ -65,12 +66,18 @@ def test_slow_snowflake_makes_only_its_checks_unknown(make_sandbox):
 
 def test_dead_aws_reports_reasons_and_keeps_the_snowflake_evidence(make_sandbox):
     sandbox = make_sandbox("pipe-paused")
+    # The catalog names the bucket: with DMS dead, its target endpoint cannot say where the files are.
+    orders = replace(sandbox.catalog.find("orders"), s3_bucket="acme-cdc", s3_prefix="dms")
     diag = Diagnoser(swap(sandbox, dms=Dead("AccessDeniedException"), s3=Dead("ListObjectsV2 failed: AccessDenied"))
-                     ).diagnose(sandbox.catalog.find("orders"))
+                     ).diagnose(orders)
     by = {c.name: c for c in diag.checks}
     assert by[CheckName.DMS].summary == "unknown: DMS: AccessDeniedException"
     assert by[CheckName.LATENCY].status is Status.UNKNOWN
     assert by[CheckName.S3].summary == "unknown: S3: ListObjectsV2 failed: AccessDenied"
+    # Without the catalog's bucket nothing says where to look, and the check says why.
+    bare = Diagnoser(swap(sandbox, dms=Dead("AccessDeniedException"))).diagnose(sandbox.catalog.find("orders"))
+    s3 = bare.check(CheckName.S3)
+    assert s3.status is Status.UNKNOWN and "AccessDeniedException" in s3.details[0]
     assert by[CheckName.SNOWPIPE].status is Status.FAILING
     assert diag.verdict.section is Section.LAGGING and diag.verdict.where is Where.DOWNSTREAM
 

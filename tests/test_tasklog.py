@@ -103,7 +103,8 @@ def test_a_running_task_with_errors_in_its_log_becomes_a_warning():
 
 def test_a_read_that_stopped_at_its_bound_says_so():
     check = with_task_log(DMS_FAILED, log(line(5, SLOT_ERROR), more=True))
-    assert check.details[-1] == "(the read stopped at its bound at 09:05 UTC: newer lines are in the log)"
+    assert check.details[-1] == ("(more lines than one read takes: these are the newest, from 09:05 UTC; "
+                                 "older ones are in the log)")
     assert not any("stopped at its bound" in d for d in with_task_log(DMS_FAILED, log(line(5, SLOT_ERROR))).details)
 
 

@@ -10,7 +10,8 @@ from croniter import croniter
 from ..catalog import TableSpec
 from ..gateways.aurora import PgColumn, RowCount, Slot
 from ..gateways.dms import TABLE_STATES_BAD, Series, TableStat, TaskInfo
-from ..gateways.s3 import CdcFiles
+from ..gateways.endpoints import S3Target
+from .layout import Listed
 from ..gateways.snowflake import (
     TASK_HISTORY_HOURS, LoadRecord, PipeStatus, SfColumn, TaskRun, TaskState, column_ddl, plain_identifier,
 )
@@ -29,26 +30,41 @@ _TABLE_STATE_BAD = TABLE_STATES_BAD
 _MAX_LISTED = 5
 
 
-def check_dms(task: TaskInfo, stat: TableStat | None) -> CheckResult:
+def check_dms(task: TaskInfo, stat: TableStat | None, stats_error: str = "") -> CheckResult:
+    """The task's own status always; the table's state when DescribeTableStatistics answered
+    (`stats_error` says why it did not: the table state is then unknown, the task's status stands)."""
     running = task.status == "running"
     details = [f"Status: {task.status}"]
+    if task.migration_type:
+        details.append(f"MigrationType: {task.migration_type}")
     if task.stop_reason:
         details.append(f"StopReason: {task.stop_reason}")
     if task.last_failure_message:
         details.append(f"LastFailureMessage: {task.last_failure_message}")
     details.append(f"TablesErrored: {task.tables_errored}")
     state = stat.state if stat else ""
-    details.append(f"TableState: {state or 'not in the task statistics'}")
+    if stats_error:
+        details.append(f"TableState: unknown (table statistics not read: {stats_error})")
+    else:
+        details.append(f"TableState: {state or 'not in the task statistics'}")
     if stat:
         details.append(f"Changes captured: {stat.inserts} inserts, {stat.updates} updates, {stat.deletes} deletes")
     facts = {"task_status": task.status, "running": running, "table_state": state,
-             "table_errored": state.lower() in _TABLE_STATE_BAD}
+             "table_errored": state.lower() in _TABLE_STATE_BAD, "migration_type": task.migration_type,
+             "never_ran": task.never_ran, "reloads_tables": task.reloads_tables,
+             "table_state_known": not stats_error}
     if not running:
         why = f" ({task.stop_reason})" if task.stop_reason else ""
+        if task.never_ran:
+            why = " and has never run: it starts with start-replication"
         return CheckResult(CheckName.DMS, Status.FAILING, f"task {task.identifier} is {task.status}{why}",
                            tuple(details), facts)
     if facts["table_errored"]:
         return CheckResult(CheckName.DMS, Status.FAILING, f"task is running but the table is in '{state}'",
+                           tuple(details), facts)
+    if stats_error:
+        return CheckResult(CheckName.DMS, Status.WARNING,
+                           f"task {task.identifier} is running; the table's state is unknown ({stats_error})",
                            tuple(details), facts)
     if stat is None or state.lower() not in _TABLE_STATE_OK or task.tables_errored:
         return CheckResult(CheckName.DMS, Status.WARNING,
@@ -58,28 +74,37 @@ def check_dms(task: TaskInfo, stat: TableStat | None) -> CheckResult:
                        tuple(details), facts)
 
 
-def check_latency(series: dict[str, Series]) -> CheckResult:
+def check_latency(series: dict[str, Series], notes: tuple[str, ...] = ()) -> CheckResult:
     source, target = series.get("CDCLatencySource"), series.get("CDCLatencyTarget")
     latest = [s.latest for s in (source, target) if s and s.latest is not None]
     trend = " ".join(f"{name[10:]} {sparkline([v for _, v in s.points])}" for name, s in series.items() if s.points)
     if not latest:
         return CheckResult(CheckName.LATENCY, Status.WARNING, "no CDC latency datapoints in the last 3 hours",
-                           facts={"latency_s": None, "high": False})
+                           notes, facts={"latency_s": None, "high": False})
     worst = max(latest)
     text = ", ".join(f"{name[10:]} {duration(s.latest)}" for name, s in series.items() if s.latest is not None)
     facts = {"latency_s": worst, "high": worst >= LATENCY_FAIL_S}
     status = Status.FAILING if worst >= LATENCY_FAIL_S else Status.WARNING if worst >= LATENCY_WARN_S else Status.OK
-    return CheckResult(CheckName.LATENCY, status, f"latest {text}", facts=facts, trend=trend)
+    return CheckResult(CheckName.LATENCY, status, f"latest {text}", notes, facts=facts, trend=trend)
 
 
-def check_s3(files: CdcFiles, spec: TableSpec, now: datetime) -> CheckResult:
-    where = f"s3://{spec.s3_bucket}/{spec.s3_table_prefix}"
+def check_s3(listed: Listed, spec: TableSpec, now: datetime) -> CheckResult:
+    """The newest CDC file in the layout the task's target endpoint gives (bot.diagnostics.layout)."""
+    located, files = listed.located, listed.files
+    notes = located.notes
+    if located.layout is None or files is None:
+        return CheckResult(CheckName.S3, Status.UNKNOWN, "unknown: cannot tell where DMS writes this table's files",
+                           notes)
+    layout = files.layout or located.layout
+    where = " and ".join(f"s3://{layout.bucket}/{p}" for p in files.listed) or layout.where
+    shared = (f"CDC_TXN files under {layout.where} hold every table's changes (PreserveTransactions): a "
+              "new file shows the task writes, not that this table changed",) if layout.shared else ()
     if files.newest_key is None:
-        days = files.searched.days or 1
-        return CheckResult(CheckName.S3, Status.FAILING, f"no CDC files in the last {days} days under {where}",
-                           facts={"files_landing": False, "newest_age_s": None})
+        return CheckResult(CheckName.S3, Status.FAILING,
+                           f"no CDC files in the last {duration(files.searched.total_seconds())} under {where}",
+                           notes + shared, facts={"files_landing": False, "newest_age_s": None})
     age = (now - files.newest_at).total_seconds() if files.newest_at else None
-    details = (f"Newest: {files.newest_key}", f"Files in the last hour: {files.last_hour}")
+    details = (f"Newest: {files.newest_key}", f"Files in the last hour: {files.last_hour}") + shared + notes
     facts = {"files_landing": files.last_hour > 0, "newest_age_s": age}
     if files.last_hour == 0:
         return CheckResult(CheckName.S3, Status.WARNING,
@@ -88,11 +113,25 @@ def check_s3(files: CdcFiles, spec: TableSpec, now: datetime) -> CheckResult:
                        f"{files.last_hour} files in the last hour; newest {duration(age)} old", details, facts)
 
 
+# Full-load file names: "an incremental hexadecimal counter ... LOAD00001.csv, ... LOAD0000A" (DMS user
+# guide, CHAP_Target.S3), with the parquet and gzip extensions.
+FULL_LOAD_NAME = re.compile(r"(?:^|/)LOAD[0-9A-F]{8}\.(?:csv|parquet)(?:\.gz)?$")
+
+
+def op_column_differs(target: S3Target | None) -> bool:
+    """Whether full-load and CDC files differ by the Op column. botocore's S3Settings: with
+    IncludeOpForFullLoad false (the default) full-load files have no Op field, while CDC files start
+    with I/U/D, unless CdcInsertsOnly (CDC records then go without it too)."""
+    return target is None or not (target.include_op_for_full_load or target.cdc_inserts_only)
+
+
 def check_snowpipe(pipe: PipeStatus, history: list[LoadRecord], spec: TableSpec,
-                   now: datetime | None = None) -> CheckResult:
+                   now: datetime | None = None, target: S3Target | None = None) -> CheckResult:
     now = now or utcnow()
     failed = [r for r in history if r.failed]
-    mismatch = any(COLUMN_MISMATCH in r.first_error_message.lower() for r in failed)
+    counted = [r for r in failed if COLUMN_MISMATCH in r.first_error_message.lower()]
+    loads = [r for r in counted if FULL_LOAD_NAME.search(r.file_name)] if op_column_differs(target) else []
+    mismatch = len(counted) > len(loads)
     details = [f"executionState: {pipe.execution_state}", f"pendingFileCount: {pipe.pending_file_count}",
                f"lastIngestedTimestamp: {pipe.last_ingested_at.isoformat() if pipe.last_ingested_at else 'never'}"]
     details += pipe_notes(pipe)
@@ -100,9 +139,15 @@ def check_snowpipe(pipe: PipeStatus, history: list[LoadRecord], spec: TableSpec,
         details.append(f"{record.status}: {record.file_name} — {record.first_error_message}")
     if len(failed) > _MAX_LISTED:
         details.append(f"… and {len(failed) - _MAX_LISTED} more failed files")
+    if loads:
+        setting = ("IncludeOpForFullLoad is false on the target endpoint" if target is not None else
+                   "the target endpoint was not read; IncludeOpForFullLoad is false unless set")
+        details.append(f"{len(loads)} of the failed files are full-load files (LOAD…) refused on their column "
+                       f"count: {setting}, so they have no Op column while CDC files do")
     stale = pipe_stale(pipe, now)
     facts = {"pipe_state": pipe.execution_state, "running": pipe.execution_state == "RUNNING",
              "failed_files": [r.file_name for r in failed], "column_mismatch": mismatch,
+             "full_load_mismatch": [r.file_name for r in loads], "op_setting_known": target is not None,
              "type_mismatch": any(m in r.first_error_message.lower() for r in failed for m in TYPE_ERRORS),
              "pending": pipe.pending_file_count, "loaded_recently": any(r.status.lower() == "loaded" for r in history),
              "paused": pipe.execution_state == "PAUSED", "stale": stale,
@@ -119,6 +164,8 @@ def check_snowpipe(pipe: PipeStatus, history: list[LoadRecord], spec: TableSpec,
         summary = f"{len(failed)} files failed to load in the last 4 hours"
         if mismatch:
             summary += " (column count mismatch)"
+        elif loads:
+            summary += " (full-load files without the Op column)"
         return CheckResult(CheckName.SNOWPIPE, Status.FAILING, summary, tuple(details), facts)
     if pipe.error or pipe.fault:
         what = f"an error: {pipe.error}" if pipe.error else f"a fault: {pipe.fault}"

@@ -23,7 +23,7 @@ from ..deadline import Unanswered, answer, unexpected
 from ..gateways import GatewayError, Gateways
 from ..gateways.dms import LATENCY_METRICS, METRIC_QUERIES_PER_CALL, DmsGateway
 from ..models import CheckName, CheckResult, Diagnosis, utcnow
-from . import checks, tasklog
+from . import checks, layout, slots, tasklog
 from .verdict import decide
 
 # Threads per backend lane: how many calls each backend is given at once, from what it tolerates.
@@ -131,13 +131,20 @@ class _Round:
                  gw: Gateways, specs: list[TableSpec], now: datetime):
         self._lanes, self._batches, self._inflight, self._memo = lanes, batches, inflight, {}
         tasks = [s.dms_task for s in specs]
+        self._specs = {_where(s): s for s in specs}
         self._need("aws", "task", tasks, _one(gw.dms.task))
         self._need("aws", "stats", tasks, _one(lambda t: gw.dms.table_statistics(self.answer("task", t).arn)),
                    after=lambda t: [self._memo["task", t]])
-        self._need("aws", "latency", [(s.dms_instance, s.dms_task) for s in specs],
-                   lambda pairs: self._latency(gw.dms, pairs, now), after=lambda p: [self._memo["task", p[1]]])
-        self._need("s3", "s3", [(s.s3_bucket, s.s3_table_prefix) for s in specs],
-                   _one(lambda where: gw.s3.recent_cdc_files(*where, now)))
+        # The task's endpoints and instance: cached reads (bot.gateways.cache), one per task.
+        for kind, read in (("target", lambda task: gw.dms.target(task.target_endpoint_arn)),
+                           ("source", lambda task: gw.dms.source(task.source_endpoint_arn)),
+                           ("instance", lambda task: gw.dms.instance(task.instance_arn))):
+            self._need("aws", kind, tasks, _one(lambda t, read=read: read(self.answer("task", t))),
+                       after=lambda t: [self._memo["task", t]])
+        self._need("aws", "latency", tasks, lambda names: self._latency(gw.dms, names, now),
+                   after=lambda t: [self._memo["task", t], _optional(self._memo["instance", t])])
+        self._need("s3", "s3", list(self._specs), _one(lambda where: self._listing(gw, where, now)),
+                   after=lambda where: [_optional(self._memo["target", where[0]])])
         self._gather("pipe", [s.pipe for s in specs])
         self._gather("history", [s.staging_table for s in specs])
         self._gather("newest", [(s.final_table, s.freshness_column) for s in specs])
@@ -201,20 +208,60 @@ class _Round:
     def _settle(self, kind: str, key: Hashable, value: Any) -> None:
         self._inflight.settle(kind, key, self._memo[kind, key], value)
 
-    def task_logs(self, dms: DmsGateway, pairs: list[tuple[str, str]], now: datetime) -> None:
-        """Asks for the logs of (instance, task name) pairs, one read per task; the task's answer is
-        in already (its DMS check was made from it)."""
-        def read(pair: tuple[str, str]) -> Any:
-            task = self.answer("task", pair[1])
-            return dms.task_log(pair[0], task.resource_id, tasklog.window_end(task, now))
+    def settled(self, kind: str, key: Hashable) -> Any:
+        """An answer that is in, or the error it failed with (for reads a check can do without)."""
+        future = self._memo[kind, key]
+        return future.exception() or future.result()
 
-        self._need("aws", "tasklog", pairs, _one(read))
+    def instance(self, spec: TableSpec) -> tuple[str | None, tuple[str, ...]]:
+        return layout.instance_for(spec, self.settled("instance", spec.dms_task))
 
-    def _latency(self, dms: DmsGateway, pairs: list[tuple[str, str]], now: datetime) -> dict:
-        """(instance, task name) -> series; CloudWatch knows a task by its resource id, not its name."""
-        targets = {pair: (pair[0], self.answer("task", pair[1]).resource_id) for pair in pairs}
-        series = dms.cdc_latency_many(list(dict.fromkeys(targets.values())), now)
-        return {pair: series[target] for pair, target in targets.items()}
+    def task_logs(self, dms: DmsGateway, specs: list[TableSpec], now: datetime) -> None:
+        """Asks for the logs of the tasks, one read per task; the task's answer is in already (its
+        DMS check was made from it)."""
+        by_task = {spec.dms_task: spec for spec in specs}
+
+        def read(name: str) -> Any:
+            task = self.answer("task", name)
+            instance, notes = self.instance(by_task[name])
+            if instance is None:
+                raise GatewayError(notes[0])
+            return dms.task_log(instance, task.resource_id, tasklog.window_end(task, now))
+
+        self._need("aws", "tasklog", list(by_task), _one(read))
+
+    def _latency(self, dms: DmsGateway, names: list[str], now: datetime) -> dict:
+        """task name -> (series, notes); CloudWatch knows a task by its instance and resource id."""
+        targets, out = {}, {}
+        for name in names:
+            spec = next(s for s in self._specs.values() if s.dms_task == name)
+            instance, notes = self.instance(spec)
+            if instance is None:
+                out[name] = GatewayError(notes[0])
+            else:
+                targets[name] = ((instance, self.answer("task", name).resource_id), notes)
+        series = dms.cdc_latency_many(list(dict.fromkeys(t for t, _ in targets.values())), now) if targets else {}
+        out.update({name: (series[target], notes) for name, (target, notes) in targets.items()})
+        return out
+
+    def _listing(self, gw: Gateways, where: tuple, now: datetime) -> layout.Listed:
+        """The table's layout (its task's target endpoint, else the catalog) and its bounded listing."""
+        located = layout.locate(self._specs[where], self.settled("target", where[0]))
+        if located.layout is None:
+            return layout.Listed(located)
+        return layout.Listed(located, gw.s3.newest_cdc_files(located.layout, now))
+
+
+def _where(spec: TableSpec) -> tuple:
+    """What a table's S3 listing depends on: its task, its source table and the catalog's overrides."""
+    return (spec.dms_task, spec.source, spec.s3_bucket, spec.s3_prefix)
+
+
+class _Soft:
+    """A read a check can do without: the check gets the error (or the lateness) instead of failing."""
+
+    def __init__(self, future: Future):
+        self.future = future
 
 
 def _one(fn: Callable[[Any], Any]) -> Callable[[list], dict]:
@@ -248,15 +295,19 @@ def _when_done(futures: list[Future], then: Callable[[], None]) -> None:
 
 
 # Which answers each check needs, and the pure function that turns them into a CheckResult.
-_PLAN: dict[CheckName, tuple[str, Callable[[_Round, TableSpec], list[Future]], Callable[..., CheckResult]]] = {
-    CheckName.DMS: ("DMS", lambda r, s: [r.future("task", s.dms_task), r.future("stats", s.dms_task)],
-                    lambda s, now, task, stats: checks.check_dms(task, stats.get((s.source_schema, s.source_table)))),
-    CheckName.LATENCY: ("CloudWatch", lambda r, s: [r.future("latency", (s.dms_instance, s.dms_task))],
-                        lambda s, now, series: checks.check_latency(series)),
-    CheckName.S3: ("S3", lambda r, s: [r.future("s3", (s.s3_bucket, s.s3_table_prefix))],
-                   lambda s, now, files: checks.check_s3(files, s, now)),
-    CheckName.SNOWPIPE: ("Snowflake", lambda r, s: [r.future("pipe", s.pipe), r.future("history", s.staging_table)],
-                         lambda s, now, pipe, hist: checks.check_snowpipe(pipe, hist, s, now)),
+_PLAN: dict[CheckName, tuple[str, Callable[[_Round, TableSpec], list], Callable[..., CheckResult]]] = {
+    # DescribeTableStatistics failing makes the table's state unknown, never the task's own status.
+    CheckName.DMS: ("DMS", lambda r, s: [r.future("task", s.dms_task), _Soft(r.future("stats", s.dms_task))],
+                    lambda s, now, task, stats: checks.check_dms(
+                        task, None if isinstance(stats, Exception) else stats.get((s.source_schema, s.source_table)),
+                        str(stats) if isinstance(stats, Exception) else "")),
+    CheckName.LATENCY: ("CloudWatch", lambda r, s: [r.future("latency", s.dms_task)],
+                        lambda s, now, found: checks.check_latency(*found)),
+    CheckName.S3: ("S3", lambda r, s: [r.future("s3", _where(s))], lambda s, now, listed: checks.check_s3(listed, s, now)),
+    CheckName.SNOWPIPE: ("Snowflake", lambda r, s: [r.future("pipe", s.pipe), r.future("history", s.staging_table),
+                                                    _Soft(r.future("target", s.dms_task))],
+                         lambda s, now, pipe, hist, target: checks.check_snowpipe(
+                             pipe, hist, s, now, None if isinstance(target, Exception) else target)),
     CheckName.MERGE_TASK: ("Snowflake", lambda r, s: [r.future("tasks", s.merge_task), r.future("taskruns", s.merge_task)],
                            lambda s, now, state, runs: checks.check_merge_task(state, runs, s, now)),
     CheckName.FRESHNESS: ("Snowflake", lambda r, s: [r.future("newest", (s.final_table, s.freshness_column))],
@@ -273,7 +324,11 @@ _PLAN: dict[CheckName, tuple[str, Callable[[_Round, TableSpec], list[Future]], C
                        lambda r, s: [r.future("pgcols", (s.source_schema, s.source_table)),
                                      r.future("sfcols", s.final_table), r.future("sfcols", s.staging_table)],
                        lambda s, now, pg, final, staging: checks.check_schema(pg, final, staging, s)),
-    CheckName.SLOT: ("Aurora", lambda r, s: [r.future("slots", ())], lambda s, now, slots: checks.check_slot(slots)),
+    # Only the task's own slot is evidence (bot.diagnostics.slots says how it is told apart).
+    CheckName.SLOT: ("Aurora", lambda r, s: [r.future("slots", ()), _Soft(r.future("task", s.dms_task)),
+                                             _Soft(r.future("source", s.dms_task))],
+                     lambda s, now, found, task, source: slots.check_task_slot(slots.claim(
+                         found, source, None if isinstance(task, Exception) else task))),
 }
 
 
@@ -329,10 +384,10 @@ class Diagnoser:
         broken = [(i, spec) for i, (spec, diag) in enumerate(zip(specs, results)) if tasklog.wanted(diag)]
         if not broken:
             return results
-        round_.task_logs(self.gateways.dms, [(spec.dms_instance, spec.dms_task) for _, spec in broken], now)
+        round_.task_logs(self.gateways.dms, [spec for _, spec in broken], now)
         results = list(results)
         for i, spec in broken:
-            log = self._task_log(round_.future("tasklog", (spec.dms_instance, spec.dms_task)), deadline)
+            log = self._task_log(round_.future("tasklog", spec.dms_task), deadline)
             diag = results[i]
             found = tuple(tasklog.with_task_log(c, log) if c.name is CheckName.DMS else c for c in diag.checks)
             results[i] = replace(diag, checks=found, elapsed_ms=int((time.monotonic() - started) * 1000))
@@ -345,14 +400,21 @@ class Diagnoser:
         except Unanswered as exc:
             return str(exc)
 
-    def _collect(self, name: CheckName, backend: str, futures: list[Future], make: Callable[..., CheckResult],
+    def _collect(self, name: CheckName, backend: str, futures: list, make: Callable[..., CheckResult],
                  spec: TableSpec, now: datetime, deadline: float) -> CheckResult:
         try:
-            return make(spec, now, *[answer(f, deadline, backend, self.timeout) for f in futures])
+            return make(spec, now, *[self._soft(f, deadline) if isinstance(f, _Soft)
+                                     else answer(f, deadline, backend, self.timeout) for f in futures])
         except Unanswered as exc:
             return CheckResult.unknown(name, str(exc))
         except Exception as exc:  # noqa: BLE001 - a check that breaks must not sink the whole answer
             return CheckResult.unknown(name, unexpected(backend, exc))
+
+    def _soft(self, soft: _Soft, deadline: float) -> Any:
+        try:
+            return answer(soft.future, deadline, "AWS", self.timeout)
+        except Unanswered as exc:
+            return exc
 
     def close(self) -> None:
         for lane in self._lanes.values():

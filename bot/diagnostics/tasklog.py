@@ -99,7 +99,8 @@ def with_task_log(check: CheckResult, log: TaskLog | str) -> CheckResult:
         left = len(found) - len(shown)
         details.append(f"… and {left} more distinct line{'s' if left > 1 else ''} in the log")
     if log.more:
-        details.append(f"(the read stopped at its bound at {log.lines[-1].at:%H:%M} UTC: newer lines are in the log)")
+        details.append(f"(more lines than one read takes: these are the newest, from {log.lines[0].at:%H:%M} UTC; "
+                       "older ones are in the log)")
     status, summary = check.status, check.summary
     if status is Status.OK and errors:
         status, summary = Status.WARNING, f"{summary}; its log has {errors} errors in {span}"

@@ -10,6 +10,41 @@ _DECIDING = (CheckName.DMS, CheckName.S3, CheckName.SNOWPIPE, CheckName.FRESHNES
 
 
 def decide(checks: tuple[CheckResult, ...]) -> tuple[Verdict, tuple[ActionKind, ...]]:
+    verdict, actions = _decide(checks)
+    return _within_migration_type({c.name: c for c in checks}, verdict, actions)
+
+
+def resync_refused(checks: tuple[CheckResult, ...]) -> str:
+    """Why the task cannot re-sync a table, or "" when it can (or the DMS check could not tell).
+    Re-sync reloads with ReloadTables, which DMS runs only for a task of MigrationType full-load or
+    full-load-and-cdc (DMS user guide, "Reloading tables during a task")."""
+    dms = next((c for c in checks if c.name is CheckName.DMS), None)
+    if dms is None or dms.status is Status.UNKNOWN or dms.facts.get("reloads_tables", True):
+        return ""
+    return resync_refusal(dms.facts.get("migration_type") or "unknown")
+
+
+def _within_migration_type(by: dict[CheckName, CheckResult], verdict: Verdict,
+                           actions: tuple[ActionKind, ...]) -> tuple[Verdict, tuple[ActionKind, ...]]:
+    """A CDC-only task is never offered a re-sync, and the answer says what to do instead."""
+    note = resync_refused(tuple(by.values()))
+    if ActionKind.RESYNC not in actions or not note:
+        return verdict, actions
+    # The summary's own advice to re-sync goes with the button; the reason and the way out take its place.
+    kept = [s for s in verdict.summary.split(". ") if "re-sync" not in s.lower()]
+    summary = ". ".join(kept).rstrip(".") + ". " + note
+    return (Verdict(verdict.section, verdict.where, summary, verdict.reasons),
+            tuple(a for a in actions if a is not ActionKind.RESYNC))
+
+
+def resync_refusal(migration_type: str) -> str:
+    """Why a re-sync cannot run on this task, and what to do instead (the request path says it too)."""
+    return (f"Re-sync is not offered: the DMS task's MigrationType is {migration_type}, and ReloadTables reloads "
+            "only tasks of type full-load or full-load-and-cdc. Reload the table with a separate full-load task "
+            "for it (or change the task to full-load-and-cdc), then let CDC continue.")
+
+
+def _decide(checks: tuple[CheckResult, ...]) -> tuple[Verdict, tuple[ActionKind, ...]]:
     by = {c.name: c for c in checks}
 
     def fact(name: CheckName, key: str, default=None):
@@ -32,12 +67,24 @@ def decide(checks: tuple[CheckResult, ...]) -> tuple[Verdict, tuple[ActionKind, 
     slot_problem = fact(CheckName.SLOT, "slot_problem", False)
     pause = (ActionKind.PAUSE_PIPE,) if pipe_running else ()
     retry = (ActionKind.RETRY_FILES,) if failed_files else ()
+    full_loads = fact(CheckName.SNOWPIPE, "full_load_mismatch", [])
 
     if mismatch or schema_broken or (type_errors and schema_broken is not False):
         return _schema(by, mismatch, type_errors, pause, retry)
 
+    if full_loads:  # only full-load files refused on their column count, and no column differs
+        return _full_load_files(by, full_loads)
+
+    if fact(CheckName.SLOT, "lost", False):
+        return _slot_lost(by, task_running)
+
     if task_running is False or table_errored:
         why = "The DMS task is not running" if task_running is False else "DMS reports an error on this table"
+        if fact(CheckName.DMS, "never_ran", False):
+            return Verdict(Section.LAGGING, Where.UPSTREAM,
+                           "The DMS task has never run (status ready), so nothing leaves Aurora. Start it: the "
+                           "first run of a task is start-replication (a full load, then CDC), never a resume.",
+                           _reasons(by, CheckName.DMS, CheckName.S3)), (ActionKind.RESTART_TASK,)
         # ReloadTables needs a running task: a stopped one is restarted first, an errored table re-synced.
         actions = (ActionKind.RESTART_TASK,) if task_running is False else (ActionKind.RESYNC,)
         return Verdict(Section.LAGGING, Where.UPSTREAM,
@@ -113,6 +160,41 @@ def _schema(by: dict[CheckName, CheckResult], mismatch: bool, type_errors: bool,
                + (" Some changes cannot be made in place: see the evidence for what to do." if stuck else ""))
     actions = ((ActionKind.FIX_COLUMNS,) if facts.get("alters") else ()) + pause + retry
     return Verdict(Section.SCHEMA, Where.DOWNSTREAM, summary, tuple(reasons)), actions
+
+
+def _full_load_files(by: dict[CheckName, CheckResult], files: list[str]) -> tuple[Verdict, tuple[ActionKind, ...]]:
+    """Not Schema Mismatch: no column differs between Aurora and Snowflake. With IncludeOpForFullLoad
+    false (botocore's S3Settings default) the full-load files a (re)load writes have no Op column, while
+    the staging table and the pipe's COPY are laid out for CDC files, which have it. Fix columns would add
+    nothing and retrying the same files fails again; what changes it is the endpoint or the COPY."""
+    known = by[CheckName.SNOWPIPE].facts.get("op_setting_known")
+    setting = "the S3 target endpoint has IncludeOpForFullLoad false" if known else (
+        "the S3 target endpoint could not be read; IncludeOpForFullLoad is false unless set")
+    summary = (f"Snowpipe refuses {len(files)} full-load file(s) (LOAD…) on their column count, but no column was "
+               f"added in Aurora: {setting}, so full-load files have no Op column while CDC files (and the staging "
+               "table) have it. Set IncludeOpForFullLoad to true on the target endpoint (ModifyEndpoint "
+               "S3Settings) so future loads carry Op, or load LOAD files with their own COPY (a pipe or COPY INTO "
+               "with a column list that fills OP with 'I'); then load the refused files again.")
+    return Verdict(Section.LAGGING, Where.DOWNSTREAM, summary,
+                   _reasons(by, CheckName.SNOWPIPE, CheckName.SCHEMA, CheckName.FRESHNESS)), ()
+
+
+def _slot_lost(by: dict[CheckName, CheckResult], task_running: bool | None) -> tuple[Verdict, tuple[ActionKind, ...]]:
+    """WAL the task had not read is gone (wal_status lost): resume-processing fails again, so no Restart
+    that resumes. What works is a new full load: a re-sync of the tables (ReloadTables, a running task
+    of a type that loads tables), or reloading the whole target."""
+    slot = by[CheckName.SLOT].facts.get("slot", "")
+    dms = by.get(CheckName.DMS)
+    loads = dms is None or dms.status is Status.UNKNOWN or dms.facts.get("reloads_tables", True)
+    summary = (f"The task's replication slot {slot} lost WAL that DMS had not read (wal_status lost): the task "
+               "cannot resume, and restarting it with resume-processing fails again. The changes since then are "
+               "gone from Aurora's WAL, so the tables need a new full load: "
+               + ("re-sync this table while the task runs, or " if task_running and loads else "")
+               + "reload the whole target (StartReplicationTask reload-target: every table of the task, two "
+                 "people). With a SlotName endpoint, recreate the slot first.")
+    actions = (ActionKind.RESYNC,) if task_running and loads else ()
+    return Verdict(Section.STALLED, Where.UPSTREAM, summary,
+                   _reasons(by, CheckName.SLOT, CheckName.DMS, CheckName.S3, CheckName.FRESHNESS)), actions
 
 
 def _pipe_stopped(by: dict[CheckName, CheckResult], retry: tuple) -> tuple[Verdict, tuple[ActionKind, ...]]:

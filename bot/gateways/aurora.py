@@ -28,13 +28,23 @@ ORDER BY c.table_schema, c.table_name, c.ordinal_position
 """
 
 # pg_current_wal_lsn() fails on a replica; DMS reads from the writer, which is what we point at.
+# wal_status and safe_wal_size came with PostgreSQL 13 (its pg_replication_slots page; 11 and 12 have
+# neither): before 13 the same row without them, so the slot check still reports what it can.
 SLOTS_SQL = """
-SELECT slot_name, plugin, slot_type, active, wal_status,
+SELECT slot_name, plugin, database, active, wal_status, safe_wal_size,
        pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained_bytes
 FROM pg_replication_slots
 WHERE slot_type = 'logical'
 ORDER BY slot_name
 """
+SLOTS_SQL_BEFORE_13 = """
+SELECT slot_name, plugin, database, active, NULL::text, NULL::bigint,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained_bytes
+FROM pg_replication_slots
+WHERE slot_type = 'logical'
+ORDER BY slot_name
+"""
+WAL_STATUS_SINCE = 130000  # server_version_num
 
 
 @dataclass(frozen=True)
@@ -75,8 +85,10 @@ class Slot:
     name: str
     plugin: str
     active: bool
-    wal_status: str
+    wal_status: str  # "" where the server does not say (PostgreSQL 11 and 12)
     retained_bytes: int | None
+    database: str = ""
+    safe_wal_size: int | None = None  # bytes left before the slot is lost; None: no limit or not said
 
 
 class AuroraGateway:
@@ -91,10 +103,14 @@ class AuroraGateway:
         self.calls = 0
 
     def _rows(self, sql: str, params: tuple = ()) -> list[tuple[Any, ...]]:
+        return self._session(lambda conn: conn.execute(sql, params).fetchall())
+
+    def _session(self, work: Callable[[Any], Any]) -> Any:
+        """One login for `work(connection)`."""
         self.calls += 1
         try:
             with self._connect(self._dsn, **self._kwargs) as conn:
-                return conn.execute(sql, params).fetchall()
+                return work(conn)
         except psycopg.Error as exc:
             # libpq quotes what it could not parse, which can be the password: redacted before it is
             # cut to its first line, so no cut can leave part of a secret unrecognised.
@@ -128,9 +144,14 @@ class AuroraGateway:
         return {key: found.get(key) or NotFound(f"Aurora table {key[0]}.{key[1]} not found (or not visible to this role)")
                 for key in tables}
 
-    def replication_slots(self) -> list[Slot]:
-        return [Slot(name, plugin, active, wal or "", retained) for name, plugin, _, active, wal, retained
-                in self._rows(SLOTS_SQL)]
+    def replication_slots(self, server_version: int | None = None) -> list[Slot]:
+        """Every logical slot; `server_version` (server_version_num) is for tests of older servers."""
+        def read(conn: Any) -> list[tuple]:
+            version = server_version or int(conn.execute("SHOW server_version_num").fetchone()[0])
+            return conn.execute(SLOTS_SQL if version >= WAL_STATUS_SINCE else SLOTS_SQL_BEFORE_13).fetchall()
+
+        return [Slot(name, plugin, active, wal or "", retained, database or "", safe)
+                for name, plugin, database, active, wal, safe, retained in self._session(read)]
 
     def row_estimate(self, schema: str, table: str) -> int | None:
         """The planner's row estimate: a count(*) of a big table on the writer is not worth it."""

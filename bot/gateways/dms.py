@@ -12,6 +12,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import GatewayError, NotFound
+from .cache import TtlCache
+from .endpoints import PgSource, S3Target, pg_source, s3_target
 
 LATENCY_METRICS = ("CDCLatencySource", "CDCLatencyTarget")
 LATENCY_PERIOD_S, LATENCY_STAT = 300, "Maximum"  # the check's series and the picture's, alike
@@ -29,6 +31,24 @@ class TaskInfo:
     stop_reason: str = ""
     last_failure_message: str = ""
     stats: dict[str, Any] = field(default_factory=dict)
+    migration_type: str = ""  # full-load, cdc or full-load-and-cdc
+    source_endpoint_arn: str = ""
+    target_endpoint_arn: str = ""
+    instance_arn: str = ""  # ReplicationInstanceArn: the instance the task runs on now
+
+    @property
+    def never_ran(self) -> bool:
+        """A task DMS has never started: `ready` with no start recorded in ReplicationTaskStats
+        (StartDate: "started either with a fresh start or a resume"; FreshStartDate likewise).
+        botocore's StartReplicationTaskType: start-replication "is the only valid action that can be
+        used for the first time a task ... is run"; resume-processing then "will result in data errors"."""
+        return self.status == "ready" and not (self.stats.get("StartDate") or self.stats.get("FreshStartDate"))
+
+    @property
+    def reloads_tables(self) -> bool:
+        """ReloadTables works only for a task that loads tables: MigrationType full-load or
+        full-load-and-cdc, not cdc (DMS user guide, "Reloading tables during a task")."""
+        return self.migration_type in ("full-load", "full-load-and-cdc")
 
     @property
     def resource_id(self) -> str:
@@ -76,7 +96,9 @@ class Series:
 
 # The task log. DMS writes it only when the task settings have Logging.EnableLogging = true, to the
 # group dms-tasks-<replication instance identifier>, stream dms-task-<task resource id>.
-TASK_LOG_EVENTS = 1000  # FilterLogEvents' limit for one read (the API allows up to 10 000)
+TASK_LOG_EVENTS = 1000  # events one window's read takes at most (FilterLogEvents allows 10 000 a call)
+TASK_LOG_PAGES = 10  # FilterLogEvents calls one window's read makes at most
+TASK_LOG_TAIL = timedelta(minutes=10)  # read on its own when the whole window did not fit the bound
 TASK_LOG_BYTES = 256 * 1024  # what one read keeps of the lines' text at most
 TASK_LOG_LINE_CHARS = 1000  # a longer line is cut: the start says what went wrong
 # Errors and warnings only: DMS writes the severity letter after the component, as in
@@ -102,7 +124,7 @@ class TaskLog:
     end: datetime
     lines: tuple[LogLine, ...] = ()
     missing: str = ""  # "log group" or "log stream" when there is none: task logging is off
-    more: bool = False  # the read stopped at its bound: the window holds lines newer than these
+    more: bool = False  # the window held more than one read takes: these are its newest lines
 
 
 def task_log_names(instance: str, task_resource_id: str) -> tuple[str, str]:
@@ -148,6 +170,57 @@ class DmsGateway:
         self._cw = cloudwatch_client
         self._logs = logs_client
         self.calls = 0  # backend calls made: tests check that bad input reaches no backend
+        # Endpoints and instances change only when someone reconfigures DMS: read once a few minutes.
+        self._slow = TtlCache()
+
+    # The task's endpoints and instance (slow-changing, cached) ---------------------------------------
+
+    def target(self, endpoint_arn: str) -> S3Target:
+        """The S3 target endpoint's S3Settings: where and how DMS writes the task's files."""
+        raw = self._slow.get(("endpoint", endpoint_arn), lambda: self._endpoint(endpoint_arn))
+        if (raw.get("EngineName") or "").lower() != "s3":
+            raise GatewayError(f"target endpoint {raw.get('EndpointIdentifier', endpoint_arn)} is "
+                               f"{raw.get('EngineName') or 'not S3'}, not an S3 target")
+        return s3_target(raw)
+
+    def source(self, endpoint_arn: str) -> PgSource:
+        """The PostgreSQL source endpoint's PostgreSQLSettings (its SlotName, database and plugin)."""
+        return pg_source(self._slow.get(("endpoint", endpoint_arn), lambda: self._endpoint(endpoint_arn)))
+
+    def _endpoint(self, endpoint_arn: str) -> dict[str, Any]:
+        self.calls += 1
+        try:
+            found = self._dms.describe_endpoints(
+                Filters=[{"Name": "endpoint-arn", "Values": [endpoint_arn]}])["Endpoints"]
+        except ClientError as exc:
+            if _code(exc) == "ResourceNotFoundFault":
+                raise NotFound(f"DMS endpoint {endpoint_arn} not found (deleted?)") from None
+            raise GatewayError(f"DescribeEndpoints failed: {_code(exc)}") from None
+        except BotoCoreError as exc:
+            raise GatewayError(f"DescribeEndpoints failed: {type(exc).__name__}") from None
+        if not found:
+            raise NotFound(f"DMS endpoint {endpoint_arn} not found (deleted?)")
+        return found[0]
+
+    def instance(self, instance_arn: str) -> str:
+        """The replication instance's identifier (the CloudWatch dimension and the log group's name).
+        botocore's model: the identifier "is stored as a lowercase string"."""
+        return self._slow.get(("instance", instance_arn), lambda: self._instance(instance_arn))
+
+    def _instance(self, instance_arn: str) -> str:
+        self.calls += 1
+        try:
+            found = self._dms.describe_replication_instances(
+                Filters=[{"Name": "replication-instance-arn", "Values": [instance_arn]}])["ReplicationInstances"]
+        except ClientError as exc:
+            if _code(exc) == "ResourceNotFoundFault":
+                raise NotFound(f"replication instance {instance_arn} not found") from None
+            raise GatewayError(f"DescribeReplicationInstances failed: {_code(exc)}") from None
+        except BotoCoreError as exc:
+            raise GatewayError(f"DescribeReplicationInstances failed: {type(exc).__name__}") from None
+        if not found:
+            raise NotFound(f"replication instance {instance_arn} not found")
+        return found[0]["ReplicationInstanceIdentifier"].lower()
 
     def task(self, identifier: str) -> TaskInfo:
         self.calls += 1
@@ -169,6 +242,10 @@ class DmsGateway:
             stop_reason=raw.get("StopReason", "") or "",
             last_failure_message=raw.get("LastFailureMessage", "") or "",
             stats=raw.get("ReplicationTaskStats", {}) or {},
+            migration_type=raw.get("MigrationType", "") or "",
+            source_endpoint_arn=raw.get("SourceEndpointArn", "") or "",
+            target_endpoint_arn=raw.get("TargetEndpointArn", "") or "",
+            instance_arn=raw.get("ReplicationInstanceArn", "") or "",
         )
 
     def table_statistics(self, task_arn: str) -> dict[tuple[str, str], TableStat]:
@@ -243,14 +320,22 @@ class DmsGateway:
     # The task's own log -------------------------------------------------------------------------
 
     def task_log(self, instance: str, task_resource_id: str, end: datetime, hours: int = 3) -> TaskLog:
-        """The errors and warnings the task logged in the hours before `end`: one FilterLogEvents call,
-        bounded in events (its limit) and in the bytes kept. No group or stream: logging is off."""
+        """The errors and warnings the task logged in the hours before `end`, bounded in events, calls
+        and bytes kept. No group or stream: logging is off.
+
+        FilterLogEvents returns events oldest first, and "can return empty results while there are
+        more log events available through the token" (CloudWatch Logs API reference, FilterLogEvents):
+        pages are followed, empty ones included, within the bound. A read cut at its bound has the
+        oldest lines, not the ones that say why the task stopped, so the last minutes before `end` are
+        then read on their own, and the newest lines are the ones kept."""
         group, stream = task_log_names(instance, task_resource_id)
-        self.calls += 1
+        start = end - timedelta(hours=hours)
         try:
-            resp = self._logs.filter_log_events(
-                logGroupName=group, logStreamNames=[stream], filterPattern=TASK_LOG_PATTERN,
-                startTime=_epoch_ms(end - timedelta(hours=hours)), endTime=_epoch_ms(end), limit=TASK_LOG_EVENTS)
+            events, complete = self._log_events(group, stream, start, end)
+            if not complete:
+                tail, _ = self._log_events(group, stream, max(start, end - TASK_LOG_TAIL), end)
+                seen = {_event_key(e) for e in events}
+                events += [e for e in tail if _event_key(e) not in seen]
         except ClientError as exc:
             if _code(exc) == "ResourceNotFoundException":
                 # "The specified log group does not exist." / "The specified log stream does not exist."
@@ -260,7 +345,7 @@ class DmsGateway:
         except BotoCoreError as exc:  # timeouts, connection errors, missing credentials
             raise GatewayError(f"FilterLogEvents failed: {type(exc).__name__}") from None
         lines, kept, full = [], 0, False
-        for event in resp.get("events", []):
+        for event in sorted(events, key=lambda e: e.get("timestamp", 0), reverse=True):  # newest first
             text = event.get("message", "")[:TASK_LOG_LINE_CHARS].rstrip()
             found = _SEVERITY.search(text)
             if found is None or found.group(2) not in ("E", "W"):
@@ -271,7 +356,28 @@ class DmsGateway:
                 break
             lines.append(LogLine(datetime.fromtimestamp(event["timestamp"] / 1000, timezone.utc),
                                  found.group(2), text))
-        return TaskLog(group, stream, hours, end, tuple(lines), more=full or bool(resp.get("nextToken")))
+        return TaskLog(group, stream, hours, end, tuple(reversed(lines)), more=full or not complete)
+
+    def _log_events(self, group: str, stream: str, start: datetime, end: datetime) -> tuple[list[dict], bool]:
+        """Every page of one FilterLogEvents window, up to TASK_LOG_EVENTS events and TASK_LOG_PAGES
+        calls; whether the window was read to its end."""
+        events: list[dict] = []
+        token = None
+        for _ in range(TASK_LOG_PAGES):
+            kwargs: dict[str, Any] = {"logGroupName": group, "logStreamNames": [stream],
+                                      "filterPattern": TASK_LOG_PATTERN, "startTime": _epoch_ms(start),
+                                      "endTime": _epoch_ms(end), "limit": TASK_LOG_EVENTS - len(events)}
+            if token:
+                kwargs["nextToken"] = token
+            self.calls += 1
+            resp = self._logs.filter_log_events(**kwargs)
+            events += resp.get("events", [])
+            token = resp.get("nextToken")
+            if not token:
+                return events, True
+            if len(events) >= TASK_LOG_EVENTS:
+                return events, False
+        return events, False
 
     def latency_image(self, instance: str, task_resource_id: str, hours: int = 3) -> bytes:
         """The latency graph as a PNG rendered by CloudWatch itself (GetMetricWidgetImage)."""
@@ -351,6 +457,10 @@ INSTANCE_METRICS = {
 
 def _code(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "error")
+
+
+def _event_key(event: dict) -> tuple:
+    return (event.get("eventId") or "", event.get("timestamp"), event.get("message"))
 
 
 def _epoch_ms(value: datetime) -> int:

@@ -69,8 +69,12 @@ def vacuum_finding(spec: TableSpec, stats: VacuumStats | None, now: datetime, li
 
 # -- WAL retention and the replication slots ------------------------------------------------------
 
-def wal_findings(slots: list[Slot], limits: Maintenance) -> list[Finding]:
-    """One finding per logical slot; the status comes from the diagnosis' own slot check."""
+def wal_findings(slots: list[Slot], limits: Maintenance, owners: dict[str, str] | None = None,
+                 unsure: tuple[str, ...] = ()) -> list[Finding]:
+    """One finding per logical slot; the status comes from the diagnosis' own slot check. `owners`
+    (slot -> DMS task, bot.diagnostics.slots.claim) names the catalog tasks' slots; with it, a slot
+    no task reads is reported as WAL retained for nobody. `unsure`: tasks whose slot could not be told
+    (their read failed, or several slots could be theirs): no slot is called nobody's while one is."""
     limit = int(limits.wal_limit_gb * _GiB)
     if not slots:
         result = check_slot([], limit)
@@ -80,12 +84,31 @@ def wal_findings(slots: list[Slot], limits: Maintenance) -> list[Finding]:
                             "to read pg_replication_slots.")]
     findings = []
     for slot in slots:
-        result = check_slot([slot], limit)
         summary = (f"{'active' if slot.active else 'inactive'}, wal_status {slot.wal_status or '?'}, "
                    f"retains {byte_size(slot.retained_bytes)} of WAL (limit {byte_size(limit)})")
+        owner = (owners or {}).get(slot.name)
+        if owners is not None and owner is None and not unsure and not slot.active:
+            findings.append(_nobodys(slot, summary))
+            continue
+        result = check_slot([slot], limit)
         fix, code = _slot_fix(slot, limit) if result.status is not Status.OK else ("", "")
-        findings.append(Finding(Topic.WAL, slot.name, result.status, summary, fix, code, (f"plugin: {slot.plugin}",)))
+        details = (f"plugin: {slot.plugin}",) + ((f"read by DMS task {owner}",) if owner else ())
+        if owners is not None and owner is None and slot.active:
+            details += ("not the slot of any task in the catalog: something else reads it",)
+        findings.append(Finding(Topic.WAL, slot.name, result.status, summary, fix, code, details))
     return findings
+
+
+def _nobodys(slot: Slot, summary: str) -> Finding:
+    """A slot no catalog task reads and nothing else has open: a deleted task's leftover, which keeps
+    every WAL segment since its last read until it is dropped by hand."""
+    drop = f"SELECT pg_drop_replication_slot('{slot.name}');" if _SLOT_NAME.match(slot.name) else ""
+    return Finding(Topic.WAL, slot.name, Status.WARNING,
+                   f"WAL retained for nobody: {byte_size(slot.retained_bytes)} held by a slot no DMS task of the "
+                   f"catalog reads ({summary})",
+                   fix="No task in the catalog uses this slot and nothing has it open: it is most likely left from a "
+                       "deleted DMS task. If no other consumer needs it, drop it so Aurora can recycle the WAL:",
+                   code=drop, details=(f"plugin: {slot.plugin}",) + ((f"database: {slot.database}",) if slot.database else ()))
 
 
 def _slot_fix(slot: Slot, limit: int) -> tuple[str, str]:

@@ -22,13 +22,15 @@ RULE = {"ID": "expire-cdc", "Status": "Enabled", "Filter": {"Prefix": "dms/"}, "
 def seed(sandbox: Any) -> None:
     """Idempotent enough for one sandbox: metrics for every catalog instance, one rule per bucket."""
     profile = PROFILES.get(sandbox.scenario.name, HEALTHY)
-    for instance in {spec.dms_instance for spec in sandbox.catalog.tables}:
+    from .pipeline import BUCKET, INSTANCE
+
+    for instance in (INSTANCE,):
         sandbox.cloudwatch_client.put_metric_data(Namespace="AWS/DMS", MetricData=[
             {"MetricName": metric, "Dimensions": [{"Name": "ReplicationInstanceIdentifier", "Value": instance}],
              "Timestamp": sandbox.now - timedelta(hours=hour, minutes=10), "Value": _ramp(start, end, hour),
              "Unit": "Percent" if metric == "CPUUtilization" else "Bytes"}
             for metric, (start, end) in profile.items() for hour in range(24)])
-    for bucket in {spec.s3_bucket for spec in sandbox.catalog.tables}:
+    for bucket in (BUCKET,):
         sandbox.s3_client.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [RULE]})
 
 

@@ -1,6 +1,15 @@
 """What moto's DMS lacks and syncbot relies on: DescribeTableStatistics, ReloadTables, the failure
 fields of DescribeReplicationTasks, and task ARNs that end in a resource id as real AWS's do
-(CloudWatch's ReplicationTaskIdentifier dimension is that id, not the task's name)."""
+(CloudWatch's ReplicationTaskIdentifier dimension is that id, not the task's name).
+
+Where moto accepts what AWS documents it refuses, the sandbox refuses too:
+- ReloadTables on a task of MigrationType cdc (DMS user guide, "Reloading tables during a task": only
+  full-load and full-load-and-cdc tasks);
+- StartReplicationTask with resume-processing or reload-target on a task that never ran (botocore's
+  StartReplicationTaskType: start-replication "is the only valid action that can be used for the first
+  time a task ... is run"); moto ignores the type, the sandbox records each one (task.start_types);
+- replication instance identifiers are stored lower-case (botocore: ReplicationInstanceIdentifier "is
+  stored as a lowercase string"); moto keeps the case given."""
 from __future__ import annotations
 
 import json
@@ -38,6 +47,7 @@ def install() -> None:
         self.tables_errored = 0
         self.table_statistics: list[dict[str, Any]] = []
         self.reloads: list[dict[str, Any]] = []
+        self.start_types: list[str] = []
 
     def to_dict(self: Any) -> dict[str, Any]:
         data = original_to_dict(self)
@@ -57,6 +67,25 @@ def install() -> None:
     task_cls.__init__, task_cls.to_dict, task_cls.start = init, to_dict, start
     responses.DatabaseMigrationServiceResponse.describe_table_statistics = _describe_table_statistics
     responses.DatabaseMigrationServiceResponse.reload_tables = _reload_tables
+    original_start_task = responses.DatabaseMigrationServiceResponse.start_replication_task
+
+    def start_replication_task(self: Any) -> Any:
+        task = _task(self, self._get_param("ReplicationTaskArn"))
+        kind = self._get_param("StartReplicationTaskType")
+        if kind != "start-replication" and task.start_date is None:
+            raise exceptions.InvalidResourceStateFault(
+                f"Replication task has never been started: {kind} is not valid for its first run; use start-replication")
+        task.start_types.append(kind)
+        return original_start_task(self)
+
+    responses.DatabaseMigrationServiceResponse.start_replication_task = start_replication_task
+    instance_cls = models.FakeReplicationInstance
+    original_instance_init = instance_cls.__init__
+
+    def instance_init(self: Any, replication_instance_identifier: str, *args: Any, **kwargs: Any) -> None:
+        original_instance_init(self, replication_instance_identifier.lower(), *args, **kwargs)
+
+    instance_cls.__init__ = instance_init
 
 
 def _task(response: Any, arn: str) -> Any:
@@ -83,6 +112,9 @@ def _reload_tables(self: Any) -> str:
     task = _task(self, self._get_param("ReplicationTaskArn"))
     if task.status != "running":
         raise exceptions.InvalidResourceStateFault("Replication task is not running")
+    if task.migration_type == "cdc":
+        raise exceptions.InvalidResourceStateFault(
+            "ReloadTables is supported only for tasks of migration type full-load or full-load-and-cdc")
     tables = self._get_param("TablesToReload")
     option = self._get_param("ReloadOption") or "data-reload"
     task.reloads.append({"tables": tables, "option": option})

@@ -20,7 +20,9 @@ from bot.diagnostics.typemap import snowflake_type
 from bot.gateways import GatewayError, NotFound
 from bot.gateways.aurora import AuroraGateway, PgColumn, RowCount, Slot, VacuumStats
 from bot.gateways.dms import DmsGateway, task_log_names
-from bot.gateways.s3 import S3Gateway, cdc_name
+from bot.diagnostics.layout import locate
+from bot.gateways.endpoints import S3Target, s3_target
+from bot.gateways.s3 import CdcLayout, S3Gateway, cdc_name, partition_folder
 from bot.gateways.snowflake import (
     FORCE_RESUME_SQL, TASK_RUNS, LoadRecord, PipeStatus, SnowflakeGateway, TaskRun, TaskState, parse_pipe_status,
 )
@@ -38,9 +40,6 @@ REGION = "us-east-1"
 CATALOG_TOML = """\
 [defaults]
 dms_task = "aurora-snowflake-cdc"
-dms_instance = "dms-prod"
-s3_bucket = "acme-cdc"
-s3_prefix = "dms"
 freshness_threshold_minutes = 120
 
 [[tables]]
@@ -65,11 +64,24 @@ channels = ["C0ALERTS1"]
 
 
 AURORA_ROWS = 2  # rows in each sandbox source table; a re-sync brings the final table to as many
+# The task as created in moto: the catalog names none of these, the bot reads them from DMS.
+INSTANCE, BUCKET, FOLDER, SOURCE_DATABASE = "dms-prod", "acme-cdc", "dms", "app"
 
 
 def cdc_key(spec: TableSpec, moment: datetime) -> str:
-    """Where DMS puts a CDC file written at `moment`: <prefix>/<schema>/<table>/YYYYMMDD-HHMMSSsss.csv."""
+    """Where DMS puts a CDC file written at `moment` in the flat layout under the catalog's prefix:
+    <prefix>/<schema>/<table>/YYYYMMDD-HHMMSSsss.csv (the benchmark's fleet writes these)."""
     return spec.s3_table_prefix + cdc_name(moment)
+
+
+def layout_key(layout: CdcLayout, settings: S3Target, moment: datetime) -> str:
+    """Where DMS puts a CDC file written at `moment` in the endpoint's layout: its date folder and its
+    name in DatePartitionTimezone, its extension from DataFormat and CompressionType."""
+    local = moment.astimezone(layout.tz)
+    folder = layout.cdc_base + (partition_folder(layout.partition, layout.delimiter, local) if layout.partition else "")
+    extension = ".parquet" if settings.data_format == "parquet" else ".csv"
+    extension += ".gz" if settings.compression == "GZIP" else ""
+    return folder + cdc_name(local, extension, shared=layout.shared)
 
 
 class SandboxSnowflake(SnowflakeGateway):
@@ -177,6 +189,7 @@ class ScriptedAurora:
     """The Aurora gateway's interface, answered from the scenario (the console needs no database)."""
 
     def __init__(self, columns: dict[str, list[PgColumn]], slots: list[Slot], rows: dict[str, int] | None = None):
+        """`slots`: pg_replication_slots as the scenario has it (the task's and any others)."""
         self._columns, self._slots, self._rows = columns, slots, rows or {}
         self.calls = 0
 
@@ -199,7 +212,7 @@ class ScriptedAurora:
         return {(schema, table): self._columns.get(f"{schema}.{table}") or NotFound(
                     f"Aurora table {schema}.{table} not found") for schema, table in tables}
 
-    def replication_slots(self) -> list[Slot]:
+    def replication_slots(self, server_version: int | None = None) -> list[Slot]:
         self.calls += 1
         return list(self._slots)
 
@@ -263,7 +276,7 @@ class Sandbox:
         cur.execute(f"INSERT INTO {spec.final_table} (ID, {spec.freshness_column}) SELECT SEQ4() + 1, %s "
                     f"FROM TABLE(GENERATOR(ROWCOUNT => {self._aurora_rows(spec):d}))", (now,))
         stamp = datetime.now(timezone.utc)
-        self.s3_client.put_object(Bucket=spec.s3_bucket, Key=cdc_key(spec, stamp), Body=b"I,1\n")
+        self.s3_client.put_object(Bucket=self.layout(spec).bucket, Key=self.cdc_key(spec, stamp), Body=b"I,1\n")
         cur.close()
 
     # -- AWS ---------------------------------------------------------------------------------------
@@ -275,21 +288,29 @@ class Sandbox:
         return dms_backends["123456789012"][REGION].replication_tasks[arn or self.task_arn]
 
     def _seed_dms(self) -> str:
+        """The task as DMS is configured: an S3 target endpoint with S3Settings and a PostgreSQL source
+        endpoint with PostgreSQLSettings, made with CreateEndpoint (botocore checks the settings against
+        the service model), on an instance the catalog does not name."""
         s = self.scenario
-        [first] = {(spec.dms_task, spec.dms_instance) for spec in self.catalog.tables}  # the sandbox has one task
-        task_name, instance_name = first
+        [task_name] = {spec.dms_task for spec in self.catalog.tables}  # the sandbox has one task
         instance = self.dms_client.create_replication_instance(
-            ReplicationInstanceIdentifier=instance_name, ReplicationInstanceClass="dms.t3.medium")
-        endpoints = [self.dms_client.create_endpoint(EndpointIdentifier=name, EndpointType=kind, EngineName=engine)
-                     ["Endpoint"]["EndpointArn"]
-                     for name, kind, engine in (("aurora", "source", "aurora-postgresql"), ("s3", "target", "s3"))]
+            ReplicationInstanceIdentifier=INSTANCE, ReplicationInstanceClass="dms.t3.medium")
+        pg = {"DatabaseName": SOURCE_DATABASE, "PluginName": "test_decoding", **(
+            {"SlotName": s.slot_name} if s.slot_name else {})}
+        source = self.dms_client.create_endpoint(
+            EndpointIdentifier="aurora", EndpointType="source", EngineName="aurora-postgresql",
+            DatabaseName=SOURCE_DATABASE, PostgreSQLSettings=pg)["Endpoint"]["EndpointArn"]
+        target = self.dms_client.create_endpoint(
+            EndpointIdentifier="s3", EndpointType="target", EngineName="s3",
+            S3Settings=self.s3_settings_given())["Endpoint"]["EndpointArn"]
         task = self.dms_client.create_replication_task(
-            ReplicationTaskIdentifier=task_name, SourceEndpointArn=endpoints[0],
-            TargetEndpointArn=endpoints[1], MigrationType="full-load-and-cdc",
+            ReplicationTaskIdentifier=task_name, SourceEndpointArn=source,
+            TargetEndpointArn=target, MigrationType=s.migration_type,
             ReplicationInstanceArn=instance["ReplicationInstance"]["ReplicationInstanceArn"],
             TableMappings=json.dumps({"rules": []}))["ReplicationTask"]
         arn = task["ReplicationTaskArn"]
-        self.dms_client.start_replication_task(ReplicationTaskArn=arn, StartReplicationTaskType="start-replication")
+        if not s.never_ran:
+            self.dms_client.start_replication_task(ReplicationTaskArn=arn, StartReplicationTaskType="start-replication")
         model = self.dms_task(arn)
         model.status = s.task_status
         model.stop_reason, model.last_failure_message, model.tables_errored = s.stop_reason, s.failure, s.tables_errored
@@ -301,7 +322,7 @@ class Sandbox:
         for metric in ("CDCLatencySource", "CDCLatencyTarget"):
             self.cloudwatch_client.put_metric_data(Namespace="AWS/DMS", MetricData=[{
                 "MetricName": metric,
-                "Dimensions": [{"Name": "ReplicationInstanceIdentifier", "Value": instance_name},
+                "Dimensions": [{"Name": "ReplicationInstanceIdentifier", "Value": INSTANCE},
                                {"Name": "ReplicationTaskIdentifier", "Value": resource_id}],
                 "Timestamp": self.now - timedelta(minutes=5 * (points - i) - 2),
                 "Value": value, "Unit": "Seconds"} for i, value in enumerate(s.latency_seconds)])
@@ -310,7 +331,7 @@ class Sandbox:
     def seed_task_log(self) -> None:
         """The scenario's task log where DMS writes it when Logging.EnableLogging is on (tests that
         turn logging off delete the group; this puts it back)."""
-        group, stream = task_log_names("dms-prod", self.task_arn.rsplit(":", 1)[-1])
+        group, stream = task_log_names(INSTANCE, self.task_arn.rsplit(":", 1)[-1])
         self.logs_client.create_log_group(logGroupName=group)
         self.logs_client.create_log_stream(logGroupName=group, logStreamName=stream)
         events = []
@@ -329,14 +350,29 @@ class Sandbox:
                 "FullLoadStartTime": (self.now - timedelta(days=3)).isoformat(),
                 "LastUpdateTime": (self.now - timedelta(minutes=min(world.file_minutes_ago or (0,)))).isoformat()}
 
+    def s3_settings_given(self) -> dict[str, Any]:
+        return {"BucketName": BUCKET, "BucketFolder": FOLDER, "ServiceAccessRoleArn":
+                "arn:aws:iam::123456789012:role/dms-s3-target", **self.scenario.s3_settings}
+
+    def target(self) -> S3Target:
+        return s3_target({"EndpointIdentifier": "s3", "S3Settings": self.s3_settings_given()})
+
+    def layout(self, spec: TableSpec) -> CdcLayout:
+        """Where this table's files are, as the bot works it out from the endpoint (and any override)."""
+        return locate(spec, self.target()).layout
+
+    def cdc_key(self, spec: TableSpec, moment: datetime) -> str:
+        return layout_key(self.layout(spec), self.target(), moment)
+
     def _seed_s3(self) -> None:
-        for bucket in dict.fromkeys(spec.s3_bucket for spec in self.catalog.tables):
+        for bucket in dict.fromkeys(self.layout(spec).bucket for spec in self.catalog.tables):
             self.s3_client.create_bucket(Bucket=bucket)
         for spec in self.catalog.tables:
-            self.s3_client.put_object(Bucket=spec.s3_bucket, Key=f"{spec.s3_table_prefix}LOAD00000001.csv",
+            layout = self.layout(spec)
+            self.s3_client.put_object(Bucket=layout.bucket, Key=f"{layout.table_prefix}LOAD00000001.csv",
                                       Body=b"full load")
             for minutes in self.world(spec).file_minutes_ago:
-                self.s3_client.put_object(Bucket=spec.s3_bucket, Key=cdc_key(spec, self.now - timedelta(minutes=minutes)),
+                self.s3_client.put_object(Bucket=layout.bucket, Key=self.cdc_key(spec, self.now - timedelta(minutes=minutes)),
                                           Body=b"I,1,2\n")
 
     # -- Snowflake ---------------------------------------------------------------------------------
@@ -362,11 +398,15 @@ class Sandbox:
                 "lastIngestedTimestamp": (self.now - timedelta(minutes=min(ingested))).isoformat() if ingested else None,
             }
             history[spec.staging_table] = [
-                LoadRecord(cdc_key(spec, self.now - timedelta(minutes=m)), status, 0 if error else 120, error,
+                LoadRecord(self.cdc_key(spec, self.now - timedelta(minutes=m)), status, 0 if error else 120, error,
                            self.now - timedelta(minutes=m - 1))
                 for m, status, error in world.loads]
+            history[spec.staging_table] += [
+                LoadRecord(f"{self.layout(spec).table_prefix}LOAD{n:08X}.csv", "Load failed", 0, error,
+                           self.now - timedelta(minutes=m - 1))
+                for n, (m, error) in enumerate(world.failed_full_loads, start=1)]
             definitions[("PIPE", spec.pipe)] = (f"COPY INTO {spec.staging_table} FROM @SYNC.STAGING.CDC_STAGE/"
-                                                f"{spec.s3_table_prefix} FILE_FORMAT = (TYPE = CSV)")
+                                                f"{self.layout(spec).table_prefix} FILE_FORMAT = (TYPE = CSV)")
             names = [n.upper() for n, _ in world.columns]
             sets = ", ".join(f"t.{n} = s.{n}" for n in names)
             definitions[("TASK", spec.merge_task)] = (
@@ -401,10 +441,12 @@ class Sandbox:
     def _seed_aurora(self, dsn: str | None) -> Any:
         s = self.scenario
         if dsn is None:
-            slot = Slot("dms_slot_aurora_snowflake_cdc", "test_decoding", s.slot_active, s.slot_wal_status,
-                        s.slot_retained_bytes)
+            slots = [Slot(s.slot_name or "dms_slot_aurora_snowflake_cdc", "test_decoding", s.slot_active,
+                          s.slot_wal_status, s.slot_retained_bytes, SOURCE_DATABASE)]
+            slots += [Slot(name, "test_decoding", active, wal, retained, SOURCE_DATABASE)
+                      for name, active, wal, retained in s.other_slots]
             return ScriptedAurora({spec.source: [_pg(n, t) for n, t in self._source_columns(spec)]
-                                   for spec in self.catalog.tables}, [slot],
+                                   for spec in self.catalog.tables}, sorted(slots, key=lambda slot: slot.name),
                                   {spec.source: self._aurora_rows(spec) for spec in self.catalog.tables})
         with psycopg.connect(dsn, autocommit=True) as conn:
             for spec in self.catalog.tables:

@@ -15,6 +15,11 @@ PAYMENTS_COLUMNS = (("id", "bigint"), ("order_id", "bigint"), ("amount", "numeri
 
 LENGTH_ERROR = "User character length limit (32) exceeded by string 'awaiting_payment_confirmation_from_the_card_issuer_after_3ds_challenge'"
 STALE_MINUTES = 20 * 24 * 60  # a pipe left paused for 20 days: past the 14 days notifications are kept
+FULL_LOAD_MISMATCH = ("Number of columns in file (6) does not match that of the corresponding table (7), "
+                      "use file format option error_on_column_count_mismatch=false to ignore this error")
+WAL_REMOVED = ("Last Error Replication task out of memory. Source endpoint: could not receive data from WAL stream: "
+               "ERROR: requested WAL segment 000000010000002A00000031 has already been removed; "
+               "Stop Reason FATAL_ERROR")
 MISMATCH_ERROR = ("Number of columns in file (8) does not match that of the corresponding table (6), "
                   "use file format option error_on_column_count_mismatch=false to ignore this error")
 
@@ -78,6 +83,8 @@ class TableWorld:
     task_runs: tuple[tuple[int, str, str], ...] = ((1, "SUCCEEDED", ""), (2, "SUCCEEDED", ""), (3, "SUCCEEDED", ""))
     # Rows Aurora holds; None: as many as the final table (the sync is complete).
     aurora_rows: int | None = None
+    # Full-load files (LOAD0000000N.csv, N from 1) Snowpipe refused: (minutes ago, first error) each.
+    failed_full_loads: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,14 @@ class Scenario:
     stopped_minutes_ago: int | None = None  # ReplicationTaskStats.StopDate of a task that is not running
     task_log: tuple[LogSeries, ...] = QUIET_LOG
     tables: dict[str, TableWorld] = field(default_factory=dict)
+    # The task as DMS is configured: its MigrationType, its S3 target endpoint's S3Settings (on top of
+    # the bucket and folder), its source endpoint's SlotName, and whether it ever ran.
+    migration_type: str = "full-load-and-cdc"
+    s3_settings: dict = field(default_factory=dict)
+    slot_name: str = ""
+    never_ran: bool = False
+    # Logical slots beside the task's: (name, active, wal_status, retained bytes) each.
+    other_slots: tuple[tuple[str, bool, str, int], ...] = ()
 
 
 HEALTHY_TABLES = {
@@ -144,6 +159,34 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("stale-pipe", "The Snowpipe was left paused for 20 days: past the 14 days Snowflake keeps notifications.",
              tables=_orders(pipe_state="PAUSED", pending_files=0, loads=((STALE_MINUTES, "Loaded", ""),),
                             newest_row_minutes_ago=STALE_MINUTES)),
+    Scenario("date-partitioned", "DMS writes CDC files into hourly date folders (YYYYMMDDHH, SLASH), parquet; "
+             "they land, but the MERGE task was left suspended.",
+             s3_settings={"DatePartitionEnabled": True, "DatePartitionSequence": "YYYYMMDDHH",
+                          "DatePartitionDelimiter": "SLASH", "DataFormat": "parquet"},
+             tables=_orders(task_state="suspended", task_runs=((190, "SUCCEEDED", ""), (191, "SUCCEEDED", "")),
+                            **_STALE)),
+    Scenario("full-load-after-reload", "After a reload, Snowpipe refuses the full-load files: IncludeOpForFullLoad "
+             "is false, so they lack the Op column CDC files have. No column changed in Aurora.",
+             tables=_orders(loads=((50, "Loaded", ""),), failed_full_loads=((30, FULL_LOAD_MISMATCH),
+                                                                            (29, FULL_LOAD_MISMATCH)), **_STALE)),
+    Scenario("leftover-slot", "A quiet, healthy table beside a deleted task's slot that still holds 30 GiB of WAL.",
+             other_slots=(("ktwq2ezpxrgcewbi_00016390_5f3c1b8e_8e61_4cd2_9a0e_2b0f4c1d7a11", False, "extended",
+                           30 * 1024**3),),
+             tables=_orders(file_minutes_ago=(190, 150, 95), loads=((95, "Loaded", ""),), newest_row_minutes_ago=60)),
+    Scenario("slot-lost", "The task's slot lost its WAL (past max_slot_wal_keep_size): the task failed and "
+             "cannot resume.",
+             task_status="failed", stop_reason="FATAL_ERROR", failure=WAL_REMOVED, tables_errored=0,
+             slot_active=False, slot_wal_status="lost", slot_retained_bytes=0, slot_name="dms_orders_slot",
+             stopped_minutes_ago=STOPPED_MINUTES_AGO, task_log=FAILED_LOG,
+             tables={k: replace(v, file_minutes_ago=(190, 176), newest_row_minutes_ago=180,
+                                loads=((176, "Loaded", ""),)) for k, v in HEALTHY_TABLES.items()}),
+    Scenario("cdc-only-rows-missing", "A CDC-only task (MigrationType cdc): the final table misses rows, but "
+             "ReloadTables cannot reload a CDC-only task.",
+             migration_type="cdc", tables=_orders(aurora_rows=3_000)),
+    Scenario("never-ran", "The DMS task was created and never started (status ready).",
+             task_status="ready", never_ran=True,
+             tables={k: replace(v, file_minutes_ago=(), newest_row_minutes_ago=185, loads=())
+                     for k, v in HEALTHY_TABLES.items()}),
     Scenario("load-failed", "Snowpipe rejects some files for a file format error.",
              tables=_orders(loads=((40, "Load failed", "Timestamp '2026-13-01' is not recognized"),
                                    (20, "Partially loaded", "Numeric value 'abc' is not recognized"),
