@@ -8,8 +8,9 @@ from slack_sdk.models.blocks import (
     ActionsBlock, Block, ButtonElement, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock,
 )
 
-from bot.models import ACTION_LABELS, ActionKind
+from bot.models import ActionKind
 from bot.remediation.approvals import ApprovalRequest, State
+from bot.remediation.fixes import FIXES
 
 from .blocks import MESSAGE_TEXT_BUDGET, code_sections, confirm_dialog, escape, mention, truncate
 from .ids import APPROVE_ACTION, CANCEL_ACTION, REJECT_ACTION
@@ -31,7 +32,7 @@ def _at(epoch: float) -> str:
 
 
 def request_blocks(req: ApprovalRequest) -> list[Block]:
-    label = ACTION_LABELS[ActionKind(req.action)]
+    label = FIXES[ActionKind(req.action)].label
     blocks: list[Block] = [HeaderBlock(text=truncate(f"{label} {req.table}: {STATE_TITLE.get(req.state, req.state)}", 150))]
     who = (f"{STATE_EMOJI.get(req.state, '')} *Requested by* {mention(req.requester)} at {_at(req.created_at)} · "
            f"needs {req.people} people (the requester and {req.people - 1} approver)")
@@ -105,4 +106,4 @@ def _decisions(req: ApprovalRequest) -> str:
 
 
 def fallback(req: ApprovalRequest) -> str:
-    return f"{ACTION_LABELS[ActionKind(req.action)]} {req.table}: {STATE_TITLE.get(req.state, req.state)}"
+    return f"{FIXES[ActionKind(req.action)].label} {req.table}: {STATE_TITLE.get(req.state, req.state)}"
