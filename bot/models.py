@@ -58,6 +58,7 @@ class ActionKind(StrEnum):
     RETRY_FILES = "retry_files"
     RESYNC = "resync"
     RESUME_TASK = "resume_task"
+    RELOAD_TARGET = "reload_target"
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,10 @@ J = "tests/test_guard_jobs.py::"
 D = "tests/test_guard_diagnostics.py::"
 R = "tests/test_remediation.py::"
 F = "tests/test_fixes.py::"
+X = "tests/test_dms_fixes.py::"
+V = "tests/test_dms_verdicts.py::"
+S = "tests/test_dms_slots.py::"
+C = "tests/test_dms_scenarios.py::"
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,35 @@ RESYNC = "bot/remediation/fixes/resync.py"
 SERVICE = "bot/remediation/service.py"
 FIX = "bot/remediation/fix.py"
 
+RESTART = "bot/remediation/fixes/restart_task.py"
+
 MUTATIONS = (
+    # -- DMS as it is configured (issue 20) --------------------------------------------------------------
+    m("resync-migration-type-before-approval", RESYNC,
+      "    if not task.reloads_tables:  # DMS refuses ReloadTables on a CDC-only task: nothing is asked of anyone\n"
+      "        raise PlanError(resync_refusal(task.migration_type or \"unknown\"))\n", "",
+      X + "test_a_resync_of_a_cdc_only_task_is_refused_before_approval"),
+    m("resync-migration-type-worker", RESYNC,
+      "    if not task.reloads_tables:\n        raise StepFailed(f\"nothing was truncated: ", "    if False:\n        raise StepFailed(f\"",
+      X + "test_the_worker_checks_the_migration_type_again_before_the_first_truncate"),
+    m("restart-lost-slot-before-approval", RESTART, "    if lost:\n        raise PlanError(", "    if False:\n        raise PlanError(",
+      X + "test_a_lost_slot_is_never_resumed_and_reload_target_needs_two_people"),
+    m("restart-lost-slot-worker", RESTART, "        if lost:\n            raise StepFailed(", "        if False:\n            raise StepFailed(",
+      X + "test_the_worker_checks_the_slot_again_before_it_resumes"),
+    m("restart-first-run-start-replication", RESTART, "    if task.never_ran:\n        return RestartPlan(",
+      "    if False:\n        return RestartPlan(", X + "test_a_task_that_never_ran_is_started_with_start_replication"),
+    m("verdict-no-resync-on-cdc", "bot/diagnostics/verdict.py", "    if ActionKind.RESYNC not in actions or not note:",
+      "    if True:", V + "test_a_cdc_only_task_is_never_offered_a_resync"),
+    m("offer-no-resync-on-cdc", "bot/core.py", "refused = {ActionKind.RESYNC} if resync_refused(diag.checks) else set()",
+      "refused = set()", C + "test_each_scenario_gives_the_right_heading_cause_and_buttons[cdc-only-rows-missing]"),
+    m("verdict-lost-slot-no-restart", "bot/diagnostics/verdict.py", "    if fact(CheckName.SLOT, \"lost\", False):\n",
+      "    if False:\n", S + "test_a_lost_slot_means_the_task_cannot_resume"),
+    m("slot-by-its-name", "bot/diagnostics/slots.py", "    if pg is not None and pg.slot_name:", "    if False:",
+      S + "test_a_leftover_slot_is_never_the_tasks_and_is_wal_retained_for_nobody",
+      S + "test_a_slot_name_that_does_not_exist_is_failing"),
+    m("full-load-files-not-schema", "bot/diagnostics/checks.py",
+      "    loads = [r for r in counted if FULL_LOAD_NAME.search(r.file_name)] if op_column_differs(target) else []",
+      "    loads = []", V + "test_full_load_files_without_op_are_not_schema_mismatch"),
     # -- the approval store's scripts ----------------------------------------------------------------
     m("create-once-per-offer", APPROVALS, "if existing then return {'exists', '', existing} end\n", "",
       A + "test_an_offer_makes_one_request_whatever_the_number_of_concurrent_creates",

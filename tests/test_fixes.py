@@ -20,6 +20,7 @@ APPLIES = {
     ActionKind.RESUME_TASK: "merge-task-suspended",
     ActionKind.RETRY_FILES: "load-failed",
     ActionKind.RESYNC: "healthy",
+    ActionKind.RELOAD_TARGET: "slot-lost",
 }
 
 

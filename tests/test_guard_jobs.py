@@ -80,7 +80,7 @@ def kill_during_reload(h, monkeypatch):
     with pytest.raises(Killed):
         jobs.run_request(worker(h, lease_s=1), request_id)
     dead = request(h, request_id)
-    assert (dead.state, dead.step_done, dead.step_started) == (State.RUNNING, 1, 2)  # inside ReloadTables
+    assert (dead.state, dead.step_done, dead.step_started) == (State.RUNNING, 2, 3)  # inside ReloadTables
     assert len(reloads(h)) == 1 and len(truncates(h)) == 2
     return request_id
 

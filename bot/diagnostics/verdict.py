@@ -19,9 +19,15 @@ def resync_refused(checks: tuple[CheckResult, ...]) -> str:
     Re-sync reloads with ReloadTables, which DMS runs only for a task of MigrationType full-load or
     full-load-and-cdc (DMS user guide, "Reloading tables during a task")."""
     dms = next((c for c in checks if c.name is CheckName.DMS), None)
-    if dms is None or dms.status is Status.UNKNOWN or dms.facts.get("reloads_tables", True):
+    slot = next((c for c in checks if c.name is CheckName.SLOT), None)
+    if dms is None or dms.status is Status.UNKNOWN:
         return ""
-    return resync_refusal(dms.facts.get("migration_type") or "unknown")
+    if not dms.facts.get("reloads_tables", True):
+        return resync_refusal(dms.facts.get("migration_type") or "unknown")
+    if dms.facts.get("running") is False and slot is not None and slot.facts.get("lost"):
+        return ("Re-sync is not offered: ReloadTables needs the task running, and it cannot run again from its "
+                "lost slot. Reload the target instead.")
+    return ""
 
 
 def _within_migration_type(by: dict[CheckName, CheckResult], verdict: Verdict,
@@ -186,13 +192,20 @@ def _slot_lost(by: dict[CheckName, CheckResult], task_running: bool | None) -> t
     slot = by[CheckName.SLOT].facts.get("slot", "")
     dms = by.get(CheckName.DMS)
     loads = dms is None or dms.status is Status.UNKNOWN or dms.facts.get("reloads_tables", True)
+    if not loads:  # CDC-only: no full load to redo, neither per table nor for the whole target
+        return Verdict(Section.STALLED, Where.UPSTREAM,
+                       f"The task's replication slot {slot} lost WAL that DMS had not read (wal_status lost): the "
+                       "task cannot resume, and restarting it with resume-processing fails again. The task is "
+                       "CDC-only, so DMS has no full load to redo: recreate the slot, start the task from a CDC "
+                       "start point, and reload the tables with a full-load task.",
+                       _reasons(by, CheckName.SLOT, CheckName.DMS, CheckName.S3, CheckName.FRESHNESS)), ()
     summary = (f"The task's replication slot {slot} lost WAL that DMS had not read (wal_status lost): the task "
                "cannot resume, and restarting it with resume-processing fails again. The changes since then are "
                "gone from Aurora's WAL, so the tables need a new full load: "
-               + ("re-sync this table while the task runs, or " if task_running and loads else "")
-               + "reload the whole target (StartReplicationTask reload-target: every table of the task, two "
-                 "people). With a SlotName endpoint, recreate the slot first.")
-    actions = (ActionKind.RESYNC,) if task_running and loads else ()
+               + ("re-sync this table while the task runs, or " if task_running else "")
+               + "Reload target (StartReplicationTask reload-target: every table of the task, two people). With a "
+                 "SlotName endpoint, recreate the slot first.")
+    actions = ((ActionKind.RESYNC,) if task_running else ()) + (ActionKind.RELOAD_TARGET,)
     return Verdict(Section.STALLED, Where.UPSTREAM, summary,
                    _reasons(by, CheckName.SLOT, CheckName.DMS, CheckName.S3, CheckName.FRESHNESS)), actions
 

@@ -223,10 +223,17 @@ class DmsGateway:
         return found[0]["ReplicationInstanceIdentifier"].lower()
 
     def task(self, identifier: str) -> TaskInfo:
+        return self._task("replication-task-id", identifier)
+
+    def task_by_arn(self, arn: str) -> TaskInfo:
+        """The task an approved plan names by its ARN (the catalog may have changed since)."""
+        return self._task("replication-task-arn", arn)
+
+    def _task(self, by: str, identifier: str) -> TaskInfo:
         self.calls += 1
         try:
             found = self._dms.describe_replication_tasks(
-                Filters=[{"Name": "replication-task-id", "Values": [identifier]}], WithoutSettings=True
+                Filters=[{"Name": by, "Values": [identifier]}], WithoutSettings=True
             )["ReplicationTasks"]
         except ClientError as exc:
             if _code(exc) == "ResourceNotFoundFault":

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from ...models import ActionKind
 from ..fix import Fix
-from . import fix_columns, pause_pipe, restart_task, resume_merge_task, resume_pipe, retry_files, resync
+from . import (fix_columns, pause_pipe, reload_target, restart_task, resume_merge_task, resume_pipe, retry_files,
+               resync)
 
 FIXES: dict[ActionKind, Fix] = {fix.kind: fix for fix in (
     restart_task.FIX, pause_pipe.FIX, resume_pipe.FIX, fix_columns.FIX, resume_merge_task.FIX, retry_files.FIX,
-    resync.FIX)}
+    resync.FIX, reload_target.FIX)}
 
 if missing := set(ActionKind) - set(FIXES):  # a kind the verdict may offer and nothing could run
     raise ImportError(f"no fix module for {sorted(missing)}")

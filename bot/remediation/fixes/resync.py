@@ -8,9 +8,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from ...gateways import GatewayError
+from ...gateways import GatewayError, NotFound
 from ...gateways.dms import TABLE_STATES_BAD, TABLE_STATES_LOADING, TableStat
 from ...models import ActionKind
+from ...diagnostics.verdict import resync_refusal
 from ..fix import Fix, PlanData, PlanError, Situation
 from ..steps import Step, StepContext, StepFailed
 
@@ -40,6 +41,8 @@ class ResyncPlan(PlanData):
 def prepare(s: Situation) -> tuple[ResyncPlan, tuple[str, ...]]:
     spec, sf = s.spec, s.gw.snowflake
     task = s.gw.dms.task(spec.dms_task)
+    if not task.reloads_tables:  # DMS refuses ReloadTables on a CDC-only task: nothing is asked of anyone
+        raise PlanError(resync_refusal(task.migration_type or "unknown"))
     if task.status != "running":
         raise PlanError(f"DMS ReloadTables needs the task running, and {task.identifier} is {task.status}: "
                         "restart the task first.")
@@ -55,7 +58,10 @@ def prepare(s: Situation) -> tuple[ResyncPlan, tuple[str, ...]]:
 
 
 def steps(plan: ResyncPlan) -> tuple[Step, ...]:
-    return (Step(f"TRUNCATE TABLE {plan.staging_table}", _truncate(plan.staging_table),
+    return (Step("check DMS can reload the table", lambda ctx: _can_reload(ctx, plan), changes=False,
+                 shown="check the DMS task is running and of MigrationType full-load or full-load-and-cdc, "
+                       "before anything is truncated"),
+            Step(f"TRUNCATE TABLE {plan.staging_table}", _truncate(plan.staging_table),
                  shown=f"TRUNCATE TABLE {plan.staging_table}"),
             Step(f"TRUNCATE TABLE {plan.final_table}", _truncate(plan.final_table),
                  shown=f"TRUNCATE TABLE {plan.final_table}"),
@@ -67,6 +73,21 @@ def steps(plan: ResyncPlan) -> tuple[Step, ...]:
             Step("follow Snowpipe and the merge", lambda ctx: _follow_snowflake(ctx, plan), changes=False,
                  shown="follow Snowpipe and the merge until the final table holds Aurora's rows (fewer than "
                        f"{ENOUGH_ROWS:.0%} is a failed re-sync), then diagnose again"))
+
+
+def _can_reload(ctx: StepContext, plan: ResyncPlan) -> str:
+    """Checked again by the worker before the first TRUNCATE: the task may have been changed to CDC-only,
+    or stopped, since the approval, and then ReloadTables would be refused after the tables were
+    emptied (DMS user guide, "Reloading tables during a task")."""
+    try:
+        task = ctx.gw.dms.task_by_arn(plan.task_arn)
+    except NotFound:
+        raise StepFailed("nothing was truncated: the DMS task is gone") from None
+    if not task.reloads_tables:
+        raise StepFailed(f"nothing was truncated: {resync_refusal(task.migration_type or 'unknown')}")
+    if task.status != "running":
+        raise StepFailed(f"nothing was truncated: DMS ReloadTables needs the task running, and it is {task.status}")
+    return f"DMS task {task.identifier} is running, MigrationType {task.migration_type}: it can reload the table"
 
 
 def _truncate(table: str) -> Callable[[StepContext], str]:
