@@ -123,3 +123,15 @@ def test_the_sandbox_refuses_a_resume_on_a_first_run(make_sandbox):
     never.dms_client.start_replication_task(ReplicationTaskArn=never.task_arn,
                                             StartReplicationTaskType="start-replication")
     assert never.dms_task().start_types == ["start-replication"]
+
+
+def test_the_latency_and_log_follow_the_tasks_own_instance_not_the_catalogs(make_sandbox):
+    from dataclasses import replace
+
+    sandbox = make_sandbox("healthy", real_aurora=False)
+    moved = replace(sandbox.catalog.find("orders"), dms_instance="DMS-OLD-INSTANCE")
+    latency = Diagnoser(sandbox.gateways).diagnose(moved).check(CheckName.LATENCY)
+    assert latency.status is Status.OK and latency.facts["latency_s"] is not None  # dms-prod's series
+    assert "the task was moved, followed it" in latency.details[0]
+    same = replace(sandbox.catalog.find("orders"), dms_instance="DMS-PROD")  # stored lower-case by DMS
+    assert Diagnoser(sandbox.gateways).diagnose(same).check(CheckName.LATENCY).details == ()

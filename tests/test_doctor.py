@@ -339,3 +339,22 @@ def test_redis_with_an_append_only_file_is_ok():
 
     line = _redis(Backends(dms=None, s3=None, iam=None, aurora=None, snowflake=None, redis=Aof()))
     assert line.status is Status.OK and "append-only file on" in line.detail
+
+
+def test_missing_describe_endpoints_names_the_action_and_the_fallback(deployment):
+    policy = readme_policy("iam-read-policy")
+    dms = next(s for s in policy["Statement"] if s["Sid"] == "DmsRead")
+    dms["Action"] = [a for a in dms["Action"] if a != "dms:DescribeEndpoints"]
+    deployment.grant("read", policy)
+    lines = {line.subject: line for line in failing(deployment.run())}
+    target = lines["dms:DescribeEndpoints (task aurora-snowflake-cdc's target endpoint)"]
+    assert "denied" in target.detail and "allow dms:DescribeEndpoints" in target.fix
+    assert "falls back to the catalog's s3_bucket / s3_prefix" in target.fix
+    assert "dms:DescribeEndpoints (task aurora-snowflake-cdc's source endpoint)" in lines
+
+
+def test_the_instance_is_read_from_the_task(deployment):
+    report = deployment.run()
+    [line] = [l for l in report.lines if l.subject == "dms:DescribeReplicationInstances (task aurora-snowflake-cdc's instance)"]
+    assert line.status is Status.OK
+    assert any(l.subject == "cloudwatch:GetMetricData (instance dms-prod)" and l.status is Status.OK for l in report.lines)

@@ -242,7 +242,8 @@ def test_redis_losing_the_request_mid_run_stops_the_job_loudly(harness, monkeypa
     assert reloads(h) == []  # nothing more ran
     note = h.slack.of("chat.postMessage")[-1].params["text"]
     assert note.startswith(":rotating_light: *Re-sync table* of `orders` stopped: the approval store (Redis) lost")
-    assert ("What had run: TRUNCATE TABLE STAGING.ORDERS_CDC: done; TRUNCATE TABLE PUBLIC.ORDERS: done. "
+    assert ("What had run: checked: DMS task aurora-snowflake-cdc runs and reloads tables (MigrationType "
+            "full-load-and-cdc); TRUNCATE TABLE STAGING.ORDERS_CDC: done; TRUNCATE TABLE PUBLIC.ORDERS: done. "
             "Nothing more will run") in note
 
 
@@ -258,7 +259,8 @@ def test_an_aws_network_error_in_a_step_fails_the_request_saying_what_already_ra
     failed = request(h, request_id)
     assert failed.state is State.FAILED and "nothing" not in failed.outcome.lower()
     assert failed.outcome.startswith("Re-sync table failed: EndpointConnectionError: Could not connect to the endpoint")
-    assert failed.outcome.endswith("Already done: TRUNCATE TABLE STAGING.ORDERS_CDC: done; "
+    assert failed.outcome.endswith("Already done: checked: DMS task aurora-snowflake-cdc runs and reloads tables "
+                                   "(MigrationType full-load-and-cdc); TRUNCATE TABLE STAGING.ORDERS_CDC: done; "
                                    "TRUNCATE TABLE PUBLIC.ORDERS: done")
     assert h.wiring.approvals.lock_holder("orders") is None
 

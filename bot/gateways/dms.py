@@ -188,39 +188,31 @@ class DmsGateway:
         return pg_source(self._slow.get(("endpoint", endpoint_arn), lambda: self._endpoint(endpoint_arn)))
 
     def _endpoint(self, endpoint_arn: str) -> dict[str, Any]:
-        self.calls += 1
-        try:
-            found = self._dms.describe_endpoints(
-                Filters=[{"Name": "endpoint-arn", "Values": [endpoint_arn]}])["Endpoints"]
-        except ClientError as exc:
-            if _code(exc) == "ResourceNotFoundFault":
-                raise NotFound(f"DMS endpoint {endpoint_arn} not found (deleted?)") from None
-            raise GatewayError(f"DescribeEndpoints failed: {_code(exc)}") from None
-        except BotoCoreError as exc:
-            raise GatewayError(f"DescribeEndpoints failed: {type(exc).__name__}") from None
-        if not found:
-            raise NotFound(f"DMS endpoint {endpoint_arn} not found (deleted?)")
-        return found[0]
+        return self._described("DescribeEndpoints", self._dms.describe_endpoints, "endpoint-arn", endpoint_arn,
+                               "Endpoints", f"DMS endpoint {endpoint_arn} not found (deleted?)")
 
     def instance(self, instance_arn: str) -> str:
         """The replication instance's identifier (the CloudWatch dimension and the log group's name).
         botocore's model: the identifier "is stored as a lowercase string"."""
-        return self._slow.get(("instance", instance_arn), lambda: self._instance(instance_arn))
+        return self._slow.get(("instance", instance_arn), lambda: self._described(
+            "DescribeReplicationInstances", self._dms.describe_replication_instances, "replication-instance-arn",
+            instance_arn, "ReplicationInstances", f"replication instance {instance_arn} not found",
+        )["ReplicationInstanceIdentifier"].lower())
 
-    def _instance(self, instance_arn: str) -> str:
+    def _described(self, operation: str, call: Any, by: str, arn: str, key: str, missing: str) -> dict[str, Any]:
+        """One resource by its ARN from a Describe* call with a filter; gone (a fault or no match) is NotFound."""
         self.calls += 1
         try:
-            found = self._dms.describe_replication_instances(
-                Filters=[{"Name": "replication-instance-arn", "Values": [instance_arn]}])["ReplicationInstances"]
+            found = call(Filters=[{"Name": by, "Values": [arn]}])[key]
         except ClientError as exc:
             if _code(exc) == "ResourceNotFoundFault":
-                raise NotFound(f"replication instance {instance_arn} not found") from None
-            raise GatewayError(f"DescribeReplicationInstances failed: {_code(exc)}") from None
+                raise NotFound(missing) from None
+            raise GatewayError(f"{operation} failed: {_code(exc)}") from None
         except BotoCoreError as exc:
-            raise GatewayError(f"DescribeReplicationInstances failed: {type(exc).__name__}") from None
+            raise GatewayError(f"{operation} failed: {type(exc).__name__}") from None
         if not found:
-            raise NotFound(f"replication instance {instance_arn} not found")
-        return found[0]["ReplicationInstanceIdentifier"].lower()
+            raise NotFound(missing)
+        return found[0]
 
     def task(self, identifier: str) -> TaskInfo:
         return self._task("replication-task-id", identifier)

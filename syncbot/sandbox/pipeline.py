@@ -441,8 +441,9 @@ class Sandbox:
     def _seed_aurora(self, dsn: str | None) -> Any:
         s = self.scenario
         if dsn is None:
-            slots = [Slot(s.slot_name or "dms_slot_aurora_snowflake_cdc", "test_decoding", s.slot_active,
-                          s.slot_wal_status, s.slot_retained_bytes, SOURCE_DATABASE)]
+            slots = [] if s.never_ran else [Slot(s.slot_name or "dms_slot_aurora_snowflake_cdc", "test_decoding",
+                                                 s.slot_active, s.slot_wal_status, s.slot_retained_bytes,
+                                                 SOURCE_DATABASE)]
             slots += [Slot(name, "test_decoding", active, wal, retained, SOURCE_DATABASE)
                       for name, active, wal, retained in s.other_slots]
             return ScriptedAurora({spec.source: [_pg(n, t) for n, t in self._source_columns(spec)]

@@ -107,7 +107,7 @@ class Scenario:
     migration_type: str = "full-load-and-cdc"
     s3_settings: dict = field(default_factory=dict)
     slot_name: str = ""
-    never_ran: bool = False
+    never_ran: bool = False  # and so DMS has made no slot for it yet
     # Logical slots beside the task's: (name, active, wal_status, retained bytes) each.
     other_slots: tuple[tuple[str, bool, str, int], ...] = ()
 

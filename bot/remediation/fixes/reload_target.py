@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ...models import ActionKind
 from ..fix import Fix, PlanData, PlanError, Situation
 from ..steps import Step, StepContext
-from .restart_task import stop_task, wait_stopped
+from .restart_task import stopped_first
 from .task_slot import lost_slot
 
 
@@ -48,13 +48,7 @@ def steps(plan: ReloadTargetPlan) -> tuple[Step, ...]:
     start = Step("reload the target", lambda ctx: _reload(ctx, plan),
                  shown=f"AWS DMS StartReplicationTask(ReplicationTaskArn={plan.task_arn}, "
                        "StartReplicationTaskType=reload-target)  — reloads every table of the task")
-    if not plan.stop_first:
-        return (start,)
-    return (Step("stop the task", lambda ctx: stop_task(ctx, plan),
-                 shown=f"AWS DMS StopReplicationTask(ReplicationTaskArn={plan.task_arn})"),
-            Step("wait until stopped", lambda ctx: wait_stopped(ctx, plan), changes=False,
-                 shown="wait until the task reports stopped"),
-            start)
+    return stopped_first(plan, start)
 
 
 def _reload(ctx: StepContext, plan: ReloadTargetPlan) -> str:

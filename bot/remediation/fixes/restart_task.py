@@ -46,10 +46,16 @@ def steps(plan: RestartPlan) -> tuple[Step, ...]:
     start = Step("start the task", lambda ctx: _start(ctx, plan),
                  shown=f"AWS DMS StartReplicationTask(ReplicationTaskArn={plan.task_arn}, "
                        f"StartReplicationTaskType={plan.start_type})")
+    return stopped_first(plan, start, "  — running but stalled")
+
+
+def stopped_first(plan: RestartPlan | Any, start: Step, why: str = "") -> tuple[Step, ...]:
+    """`start`, after stopping the task when the plan says it runs (any plan with `task`, `task_arn`
+    and `stop_first`: reload-target starts the same way)."""
     if not plan.stop_first:
         return (start,)
     return (Step("stop the task", lambda ctx: stop_task(ctx, plan),
-                 shown=f"AWS DMS StopReplicationTask(ReplicationTaskArn={plan.task_arn})  — running but stalled"),
+                 shown=f"AWS DMS StopReplicationTask(ReplicationTaskArn={plan.task_arn}){why}"),
             Step("wait until stopped", lambda ctx: wait_stopped(ctx, plan), changes=False,
                  shown="wait until the task reports stopped"),
             start)

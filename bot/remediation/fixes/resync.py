@@ -87,7 +87,7 @@ def _can_reload(ctx: StepContext, plan: ResyncPlan) -> str:
         raise StepFailed(f"nothing was truncated: {resync_refusal(task.migration_type or 'unknown')}")
     if task.status != "running":
         raise StepFailed(f"nothing was truncated: DMS ReloadTables needs the task running, and it is {task.status}")
-    return f"DMS task {task.identifier} is running, MigrationType {task.migration_type}: it can reload the table"
+    return f"checked: DMS task {task.identifier} runs and reloads tables (MigrationType {task.migration_type})"
 
 
 def _truncate(table: str) -> Callable[[StepContext], str]:
