@@ -16,7 +16,6 @@ from slack_sdk import WebClient
 from bot.core import SyncBot
 from bot.services import build_bot
 from bot.settings import Settings
-from bot.models import ActionKind
 from bot.remediation import jobs
 from bot.remediation.access import Approvers
 from bot.remediation.approvals import ApprovalRequest, Approvals
@@ -93,8 +92,7 @@ def build_worker(bot: SyncBot, client: WebClient, *, inline: bool = False, **run
     def enqueue(request: ApprovalRequest) -> None:
         # Each fix names its queue: a re-sync follows DMS for hours on its own, so a worker on the quick
         # fixes' queue is never stuck behind one (run one worker per queue, or more).
-        queues[FIXES[ActionKind(request.action)].queue].enqueue(jobs.JOB_PATH, request.id,
-                                                                job_timeout=jobs.JOB_TIMEOUT_S)
+        queues[FIXES[request.action].queue].enqueue(jobs.JOB_PATH, request.id, job_timeout=jobs.JOB_TIMEOUT_S)
 
     return WorkerParts(runtime, queues, enqueue, runs_here)
 

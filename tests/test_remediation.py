@@ -179,17 +179,17 @@ def test_non_approver_is_refused_and_nothing_runs(harness):
     assert h.sandbox.snowflake.statements == [] and events(h) == []
 
 
-def test_usergroup_approvers_are_expanded_and_cached(harness):
+def test_a_button_works_only_for_the_fix_its_offer_was_made_for(harness):
+    """The action id names the kind, the value the offer: an offer id sent with another kind's action id
+    (or picked from the menu, which holds only the fixes offered for every table) finds nothing."""
     h = harness("pipe-paused")
-    h.slack.usergroups["S0ONCALL1"] = [CAROL]
-    from bot.catalog import Access
-    from bot.remediation.access import Approvers
-    from handlers.progress import usergroup_members
-
-    approvers = Approvers(Access(approvers=("S0ONCALL1",)), h.redis, usergroup_members(h.wiring.client))
-    assert approvers.allows(CAROL) and not approvers.allows(MALLORY)
-    assert approvers.allows(CAROL)
-    assert len(h.slack.of("usergroups.users.list")) == 1  # the second answer came from Redis
+    ts, buttons = diagnose(h)
+    forged = {**buttons["resume_pipe"], "action_id": "syncbot.fix.resync"}
+    assert "no longer valid" in click(h, forged, ALICE, message_ts=ts)
+    overflow = menu(h.slack.of("chat.postMessage")[-1])
+    assert "no longer valid" in choose(h, overflow, {"text": {"type": "plain_text", "text": "Re-sync table…"},
+                                                     "value": buttons["resume_pipe"]["value"]}, ALICE, ts)
+    assert h.sandbox.snowflake.statements == [] and events(h) == []
 
 
 # -- two-person re-sync --------------------------------------------------------------------------
