@@ -247,7 +247,9 @@ def _clock(bot, parts, every_s: float = 10.0) -> None:
     one replica post per period) and expiring undecided or never-started approval requests."""
     from handlers.maintenance import post_due
 
-    from .wiring import expire, recover
+    from bot.remediation.jobs import expire
+
+    from .wiring import recover
 
     log = logging.getLogger("syncbot.clock")
     ticks = 0
@@ -255,7 +257,7 @@ def _clock(bot, parts, every_s: float = 10.0) -> None:
         jobs_due = [("recovery", lambda: recover(parts))]
         if ticks % max(1, round(60 / every_s)) == 0:
             jobs_due += [("maintenance report", lambda: post_due(bot, parts.runtime.reporter.client)),
-                         ("approval expiry", lambda: expire(parts))]
+                         ("approval expiry", lambda: expire(parts.runtime))]
         for name, tick in jobs_due:
             try:
                 tick()

@@ -104,7 +104,7 @@ def wire(bot: SyncBot, *, client: WebClient, signing_secret: str, inline: bool =
     parts = build_worker(bot, client, inline=inline, **runtime_options)
     runtime = parts.runtime
     approvers = Approvers(bot.catalog.access, bot.redis, usergroup_members(client))
-    remediation = Remediation(bot, runtime.approvals, approvers, parts.enqueue, runtime.reporter)
+    remediation = Remediation(bot, runtime.approvals, approvers, parts.enqueue)
     app = build_app(bot, remediation, runtime.reporter, signing_secret=signing_secret, client=client,
                     process_before_response=process_before_response, acks=acks)
     return Wiring(bot, app, client, runtime.approvals, remediation, runtime.reporter, parts, acks)
@@ -136,12 +136,3 @@ def recover(parts: WorkerParts) -> list[str]:
 
     return jobs.recover(parts.runtime, enqueue)
 
-
-def expire(parts: WorkerParts) -> int:
-    """Undecided requests past their deadline, and approved ones never started, lose their buttons."""
-    expired = parts.runtime.approvals.expire_overdue()
-    for request_id in expired:
-        request = parts.runtime.approvals.get(request_id)
-        parts.runtime.reporter.request_changed(request)
-        parts.runtime.reporter.finished(request)
-    return len(expired)

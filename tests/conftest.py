@@ -12,7 +12,7 @@ import redis as redis_lib
 from bot.core import SyncBot
 from bot.diagnostics.runner import Diagnoser
 from handlers.app import web_client
-from syncbot.fakeslack import FakeSlack
+from fakeslack import FakeSlack
 from syncbot.sandbox.pipeline import Sandbox
 from syncbot.wiring import wire
 

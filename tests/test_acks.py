@@ -13,7 +13,7 @@ from bot.diagnostics.runner import Diagnoser
 from bot.gateways import Gateways
 from handlers.acks import AcksFirst
 from handlers.app import web_client
-from syncbot.fakeslack import signed_headers, slash_command_body
+from syncbot.sandbox.slack import signed_headers, slash_command_body
 from syncbot.server import wsgi_app
 from syncbot.wiring import served
 

@@ -14,7 +14,7 @@ from bot.core import SyncBot
 from bot.diagnostics.runner import Diagnoser
 from handlers.app import web_client
 from syncbot import server
-from syncbot.fakeslack import signed_headers, slash_command_body
+from syncbot.sandbox.slack import signed_headers, slash_command_body
 from syncbot.wiring import wire
 
 

@@ -27,7 +27,7 @@ from handlers.blocks import MAX_BLOCKS, SECTION_LIMIT
 from handlers.commands import parse
 from handlers.maintenance import post_due, report_blocks
 from syncbot.cli import main as cli_main
-from syncbot.fakeslack import bolt_request, slash_command_body
+from syncbot.sandbox.slack import bolt_request, slash_command_body
 
 MONDAY_8 = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)  # a Monday
 WEEKLY = Maintenance(channel="C0MAINT01", schedule="0 8 * * MON")

@@ -12,7 +12,7 @@ from bot.diagnostics.runner import Diagnoser
 from handlers.app import web_client
 from syncbot.wiring import wire
 
-from syncbot.fakeslack import block_actions_body, bolt_request, event_callback_body, event_request, slash_command_body
+from syncbot.sandbox.slack import block_actions_body, bolt_request, event_callback_body, event_request, slash_command_body
 
 CHANNEL = "C0OUTSIDE"
 ALICE, BOB = "U0ALICE01", "U0BOB0002"

@@ -5,8 +5,8 @@ import threading
 
 import pytest
 
-from bot.remediation import audit
-from syncbot.fakeslack import block_actions_body, bolt_request, slash_command_body
+from bot.remediation import audit, jobs
+from syncbot.sandbox.slack import block_actions_body, bolt_request, slash_command_body
 
 CHANNEL = "C0INCIDNT"
 ALICE, BOB, CAROL, MALLORY = "U0ALICE01", "U0BOB0002", "U0CAROL03", "U0MALLORY"
@@ -412,10 +412,10 @@ def test_audit_command_prints_the_trail_for_a_table(harness, monkeypatch, capsys
 def test_undecided_requests_expire_and_lose_their_buttons(harness):
     h = harness("stalled")
     _, message, buttons = request_resync(h)
-    assert h.wiring.remediation.expire_overdue() == 0  # not due yet
+    assert len(jobs.expire(h.wiring.runtime)) == 0  # not due yet
     h.redis.hset(f"syncbot:req:{buttons['Approve']['value']}", "expires_at", "1")
-    assert h.wiring.remediation.expire_overdue() == 1
-    assert h.wiring.remediation.expire_overdue() == 0  # once
+    assert len(jobs.expire(h.wiring.runtime)) == 1
+    assert len(jobs.expire(h.wiring.runtime)) == 0  # once
     final = h.slack.messages[message.ts].params
     assert final["text"] == "Re-sync table orders: expired" and '"actions"' not in json.dumps(final["blocks"])
     assert ("expired", "syncbot") in events(h)

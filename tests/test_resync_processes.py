@@ -28,7 +28,7 @@ from snowflake.connector.errors import ProgrammingError
 from bot.remediation import audit
 from bot.settings import Settings
 from handlers.app import web_client
-from syncbot.fakeslack import signed_headers, slash_command_body
+from syncbot.sandbox.slack import signed_headers, slash_command_body
 from syncbot.sandbox import moto_dms
 from syncbot.sandbox.snowflake_server import serving
 from syncbot.server import wsgi_app

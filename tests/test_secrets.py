@@ -18,7 +18,7 @@ from bot.gateways.aurora import AuroraGateway
 from bot.models import Status
 from bot.settings import Settings, SettingsError, load_settings
 from handlers.app import web_client
-from syncbot.fakeslack import bolt_request, slash_command_body
+from syncbot.sandbox.slack import bolt_request, slash_command_body
 from syncbot.wiring import wire
 
 MANIFEST = Path(__file__).resolve().parents[1] / "manifest.yml"

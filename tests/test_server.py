@@ -13,7 +13,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from bot.core import SyncBot
 from bot.diagnostics.runner import Diagnoser
 from handlers.app import web_client
-from syncbot.fakeslack import signed_headers, slash_command_body
+from syncbot.sandbox.slack import signed_headers, slash_command_body
 from syncbot.server import wsgi_app
 from syncbot.wiring import wire
 
@@ -109,7 +109,7 @@ def wait_for(predicate, seconds=10.0):
 
 
 def click_over_http(base, secret, slack, button, user, message_ts):
-    from syncbot.fakeslack import block_actions_body
+    from syncbot.sandbox.slack import block_actions_body
 
     action = {"action_id": button["action_id"], "block_id": "b", "value": button["value"], "text": button["text"]}
     body = block_actions_body(action, user, "C0INCIDNT", message_ts, slack.response_url())

@@ -7,7 +7,7 @@ import pytest
 
 from bot.models import ActionKind
 from handlers.blocks import MAX_BLOCKS, SECTION_LIMIT, fleet_blocks
-from syncbot.fakeslack import block_actions_body, bolt_request, signed_headers, slash_command_body
+from syncbot.sandbox.slack import block_actions_body, bolt_request, signed_headers, slash_command_body
 
 CHANNEL = "C0INCIDNT"
 

@@ -290,17 +290,14 @@ class Diagnoser:
         # Called on the asking thread once a round's answers are in, before they are handed back: a
         # server can hold answers (and the work of rendering and sending them) while it acknowledges.
         self.before_answer = before_answer
-        self._batches = {kind: _Batches(kind, self._lanes[backend], self._reader(backend, method), self._inflight)
+        self._batches = {kind: _Batches(kind, self._lanes[backend], getattr(getattr(gateways, backend), method),
+                                        self._inflight)
                          for kind, backend, method in (
                              ("pipe", "snowflake", "pipe_statuses"), ("history", "snowflake", "copy_histories"),
                              ("newest", "snowflake", "newest_many"), ("sfcols", "snowflake", "column_types_many"),
                              ("pgcols", "aurora", "columns_many"), ("tasks", "snowflake", "task_states"),
                              ("taskruns", "snowflake", "task_histories"), ("rows", "snowflake", "row_counts"),
                              ("pgrows", "aurora", "row_counts"))}
-
-    def _reader(self, backend: str, method: str) -> Callable[[list], dict]:
-        """Looked up at each call, so a gateway replaced or patched later is the one asked."""
-        return lambda keys: getattr(getattr(self.gateways, backend), method)(keys)
 
     def diagnose(self, spec: TableSpec) -> Diagnosis:
         return self.diagnose_many([spec])[0]

@@ -130,3 +130,12 @@ def recover(rt: Runtime, enqueue: Callable[[ApprovalRequest], None], grace_s: fl
         if request is not None:
             enqueue(request)
     return ids
+
+
+def expire(rt: Runtime) -> list[str]:
+    """Run by the worker clock: undecided requests past their deadline, and approved ones no worker
+    started within their window, expire; their messages lose their buttons and say so."""
+    expired = rt.approvals.expire_overdue()
+    for request_id in expired:
+        _tell_finished(rt, request_id)
+    return expired

@@ -16,7 +16,6 @@ from .access import Approvers
 from .approvals import ApprovalRequest, Approvals, Result, State
 from .fix import PlanError
 from .fixes import EVERYWHERE, FIXES
-from .runtime import Reporter
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +42,9 @@ def _refuse(text: str, request: ApprovalRequest | None = None, changed: bool = F
 
 class Remediation:
     def __init__(self, bot: SyncBot, approvals: Approvals, approvers: Approvers,
-                 enqueue: Callable[[ApprovalRequest], None], reporter: Reporter):
+                 enqueue: Callable[[ApprovalRequest], None]):
         self.bot, self.approvals, self.approvers = bot, approvals, approvers
-        self._enqueue, self._reporter = enqueue, reporter
+        self._enqueue = enqueue
 
     def click(self, offer_id: str, kind: ActionKind, user: str, thread: str) -> Answer:
         return self._guarded(lambda: self._click(offer_id, (kind,), user, thread))
@@ -66,14 +65,6 @@ class Remediation:
 
     def cancel(self, request_id: str, user: str) -> Answer:
         return self._guarded(lambda: self._cancel(request_id, user))
-
-    def expire_overdue(self) -> int:
-        """Called by the worker's clock: undecided requests past their deadline, and approved ones no
-        worker started within their window, lose their buttons."""
-        expired = self.approvals.expire_overdue()
-        for request_id in expired:
-            self._reporter.request_changed(self.approvals.get(request_id))
-        return len(expired)
 
     @staticmethod
     def _guarded(flow: Callable[[], Answer]) -> Answer:
