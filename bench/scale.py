@@ -16,14 +16,14 @@ from typing import Any
 import fakeredis
 import waitress
 
-from bot.core import SyncBot
+from bot.services import assemble
 from bot.diagnostics.runner import Diagnoser
 from bot.gateways.s3 import S3Gateway, cdc_name
 from bot.models import CheckName, Status
 from handlers.app import web_client
 from syncbot import server
 from syncbot.sandbox.slack import SandboxSlack, signed_headers, slash_command_body
-from syncbot.wiring import served
+from syncbot.wiring import wire
 
 from .fleet import BUCKET, Backends, FakeS3, Fleet
 from .protocols import Counts, World, fleet_catalog
@@ -94,9 +94,8 @@ def fleet_status(tables: int, latency_s: float) -> FleetRun:
     fleet = Fleet(tables, backends)
     slack = SandboxSlack()
     secret = secrets.token_hex(16)
-    wiring = served(lambda hold: SyncBot(fleet.catalog, Diagnoser(fleet.gateways(), before_answer=hold),
-                                         fakeredis.FakeRedis()),
-                    client=web_client("xoxb-bench", slack.api_url), signing_secret=secret)
+    wiring = wire(assemble(fleet.catalog, fleet.gateways(), fakeredis.FakeRedis()),
+                  client=web_client("xoxb-bench", slack.api_url), signing_secret=secret)
     bot, app = wiring.bot, wiring.app
     http = waitress.create_server(server.wsgi_app(app, bot), host="127.0.0.1", port=0, threads=server.HTTP_THREADS)
     threading.Thread(target=_serve, args=(http,), daemon=True).start()
@@ -194,8 +193,8 @@ def fleet_over_protocols(world: World, tables: int, redis_client: Any, rounds: i
     catalog = fleet_catalog(tables)
     slack = SandboxSlack()
     secret = secrets.token_hex(16)
-    wiring = served(lambda hold: SyncBot(catalog, Diagnoser(world.gateways(), before_answer=hold), redis_client),
-                    client=web_client("xoxb-bench", slack.api_url), signing_secret=secret)
+    wiring = wire(assemble(catalog, world.gateways(), redis_client),
+                  client=web_client("xoxb-bench", slack.api_url), signing_secret=secret)
     bot, app = wiring.bot, wiring.app
     http = waitress.create_server(server.wsgi_app(app, bot), host="127.0.0.1", port=0, threads=server.HTTP_THREADS)
     threading.Thread(target=_serve, args=(http,), daemon=True).start()

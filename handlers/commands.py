@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Callable
 
 from slack_bolt import App
 from slack_sdk.errors import SlackApiError
@@ -70,7 +71,11 @@ def _table(kind: RequestKind, word: str) -> Request:
     return Request(kind, word)
 
 
-def register(app: App, bot: SyncBot, remediation: Remediation, reporter: SlackReporter) -> None:
+def register(app: App, bot: SyncBot, remediation: Remediation, reporter: SlackReporter,
+             hold: Callable[[], None] = lambda: None) -> None:
+    """`hold`: called once a diagnosis is in, before it is rendered and sent: a server holds the answer
+    (and the work of rendering and sending it) while a burst of requests waits for its acks."""
+
     @app.command(COMMAND)
     def sync_status(ack, command, client, respond):
         request = parse(command.get("text"))
@@ -86,6 +91,7 @@ def register(app: App, bot: SyncBot, remediation: Remediation, reporter: SlackRe
         elif request.kind is RequestKind.FLEET:
             ack(response_type="ephemeral", text=f"Checking all {len(bot.catalog.tables)} tables…")
             diags = bot.diagnose_all()
+            hold()
             unhealthy = sum(1 for d in diags if not d.verdict.healthy)
             publish(client, respond, channel, blocks.fleet_blocks(diags),
                     f"Sync status: {len(diags)} tables, {unhealthy} need attention")
@@ -101,6 +107,7 @@ def register(app: App, bot: SyncBot, remediation: Remediation, reporter: SlackRe
                 return
             ack(response_type="ephemeral", text=f"Running the runbook checks for *{spec.name}*…")
             diag = bot.diagnose(spec)
+            hold()
             offers = bot.offer(diag, channel)
             ts = publish(client, respond, channel, blocks.diagnosis_blocks(diag, offers), blocks.fallback_text(diag))
             pictures.post_latency_picture(client, bot, spec, channel, ts)

@@ -11,8 +11,7 @@ from typing import Any, Iterable, TextIO
 
 import fakeredis
 
-from bot.core import SyncBot
-from bot.diagnostics.runner import Diagnoser
+from bot.services import assemble
 from handlers import alert_posts
 from handlers.app import web_client
 
@@ -41,7 +40,7 @@ class Console:
         self.sandbox = Sandbox(scenario)
         self.slack = SandboxSlack()
         self.redis = fakeredis.FakeRedis()
-        self.bot = SyncBot(self.sandbox.catalog, Diagnoser(self.sandbox.gateways), self.redis)
+        self.bot = assemble(self.sandbox.catalog, self.sandbox.gateways, self.redis)
         self.secret = secrets.token_hex(16)
         # process_before_response: the listener finishes before dispatch returns, so output is in order;
         # jobs (the re-sync) run in-process as soon as they are queued.

@@ -367,7 +367,8 @@ def test_catalog_can_tighten_but_never_loosen_the_policy(harness):
 def test_redis_down_refuses_fixes_but_diagnosis_still_works(harness, slack):
     import redis as redis_lib
 
-    from bot.core import SyncBot
+    from dataclasses import replace
+
     from handlers.app import web_client
     from syncbot.wiring import wire
 
@@ -376,7 +377,7 @@ def test_redis_down_refuses_fixes_but_diagnosis_still_works(harness, slack):
     from redis.retry import Retry
 
     dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
-    bot = SyncBot(h.bot.catalog, h.bot.diagnoser, dead)
+    bot = replace(h.bot, redis=dead)
     w = wire(bot, client=web_client("xoxb-test", slack.api_url), signing_secret=h.secret,
              process_before_response=True)
     w.app.dispatch(bolt_request(slash_command_body("orders", ALICE, CHANNEL, slack.response_url()), h.secret))

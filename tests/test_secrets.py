@@ -10,8 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot import redaction
-from bot.core import SyncBot
-from bot.diagnostics.runner import Diagnoser
+from bot.services import assemble
 from bot.doctor import DoctorReport, Line
 from bot.gateways import Gateways, GatewayError
 from bot.gateways.aurora import AuroraGateway
@@ -132,7 +131,7 @@ def test_a_driver_error_echoing_the_password_never_reaches_slack_or_the_log(host
                                              for p in pipes}
     snowflake.pipe_status = echoing_pipe_status
     gateways = Gateways(dms=sandbox.gateways.dms, s3=sandbox.gateways.s3, snowflake=snowflake, aurora=aurora)
-    bot = SyncBot(sandbox.catalog, Diagnoser(gateways), redis)
+    bot = assemble(sandbox.catalog, gateways, redis)
     secret = "s3cret-signing"
     app = wire(bot, client=web_client("xoxb-test", slack.api_url), signing_secret=secret,
                process_before_response=True).app

@@ -279,7 +279,7 @@ _PLAN: dict[CheckName, tuple[str, Callable[[_Round, TableSpec], list[Future]], C
 
 class Diagnoser:
     def __init__(self, gateways: Gateways, timeout: float = 8.0, max_workers: int = LANE_WIDTH["s3"],
-                 clock: Callable[[], datetime] = utcnow, before_answer: Callable[[], None] = lambda: None):
+                 clock: Callable[[], datetime] = utcnow):
         self.gateways = gateways
         self.timeout = timeout
         self._clock = clock
@@ -287,9 +287,6 @@ class Diagnoser:
         self._lanes = {lane: ThreadPoolExecutor(max_workers=width, thread_name_prefix=f"syncbot-{lane}")
                        for lane, width in widths.items()}
         self._inflight = _InFlight()
-        # Called on the asking thread once a round's answers are in, before they are handed back: a
-        # server can hold answers (and the work of rendering and sending them) while it acknowledges.
-        self.before_answer = before_answer
         self._batches = {kind: _Batches(kind, self._lanes[backend], getattr(getattr(gateways, backend), method),
                                         self._inflight)
                          for kind, backend, method in (
@@ -314,9 +311,7 @@ class Diagnoser:
             verdict, actions = decide(found)
             elapsed = int((time.monotonic() - started) * 1000)
             results.append(Diagnosis(spec.name, spec.source, found, verdict, actions, now, elapsed))
-        results = self._with_task_logs(round_, specs, results, now, started, deadline)
-        self.before_answer()
-        return results
+        return self._with_task_logs(round_, specs, results, now, started, deadline)
 
     def _with_task_logs(self, round_: _Round, specs: list[TableSpec], results: list[Diagnosis], now: datetime,
                         started: float, deadline: float) -> list[Diagnosis]:
