@@ -14,7 +14,7 @@ from bot.remediation.service import Answer, Remediation
 
 from . import blocks
 from .approval_blocks import fallback, request_blocks
-from .ids import APPROVE_ACTION, CANCEL_ACTION, FIX_ACTION, FIX_PREFIX, MORE_ACTION, REJECT_ACTION
+from .ids import FIX_ACTION, FIX_PREFIX, ActionId
 from .blocks import mention
 from .progress import CANNOT_POST, SlackReporter
 
@@ -31,7 +31,7 @@ def register(app: App, remediation: Remediation, reporter: SlackReporter) -> Non
         answer = remediation.click(action.get("value", ""), kind, body["user"]["id"], _thread(body))
         show(answer, client, respond, remediation, reporter, body.get("response_url", ""))
 
-    @app.action(MORE_ACTION)
+    @app.action(ActionId.MORE)
     def more_chosen(ack, action, body, client, respond):
         ack()
         # The menu offers the fixes offered for every table; the value is the opaque offer id, checked
@@ -40,19 +40,19 @@ def register(app: App, remediation: Remediation, reporter: SlackReporter) -> Non
         answer = remediation.choose(value, body["user"]["id"], _thread(body))
         show(answer, client, respond, remediation, reporter, body.get("response_url", ""))
 
-    @app.action(APPROVE_ACTION)
+    @app.action(ActionId.APPROVE)
     def approve_clicked(ack, action, body, client, respond):
         ack()
         show(remediation.approve(action.get("value", ""), body["user"]["id"]), client, respond, remediation, reporter,
              body.get("response_url", ""))
 
-    @app.action(REJECT_ACTION)
+    @app.action(ActionId.REJECT)
     def reject_clicked(ack, action, body, client, respond):
         ack()
         show(remediation.reject(action.get("value", ""), body["user"]["id"]), client, respond, remediation, reporter,
              body.get("response_url", ""))
 
-    @app.action(CANCEL_ACTION)
+    @app.action(ActionId.CANCEL)
     def cancel_clicked(ack, action, body, client, respond):
         ack()
         show(remediation.cancel(action.get("value", ""), body["user"]["id"]), client, respond, remediation, reporter,

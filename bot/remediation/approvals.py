@@ -19,8 +19,9 @@ import json
 import secrets
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 
+from ..models import ActionKind
 from .audit import MAXLEN, STREAM
 
 KEY_TTL_S = 7 * 24 * 3600  # requests stay readable for a week; the audit stream keeps the history
@@ -68,16 +69,66 @@ class Result(StrEnum):
     LOST = "lost"  # the lease or the token is no longer this worker's
 
 
+def _parts(raw: list) -> list[str]:
+    """A script's reply {result, detail, value}, padded: scripts leave out what they have nothing for."""
+    parts = [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
+    return parts + [""] * (3 - len(parts))
+
+
 @dataclass(frozen=True)
-class Reply:
+class Created:
+    """create: CREATED, or EXISTS (this offer already made a request); the request's id either way."""
+
     result: Result
-    detail: str = ""  # a state, a lock holder, "have/need", the reason a lease was lost
-    value: str = ""  # the request id, the fencing token, or the server's time
+    request_id: str
 
     @classmethod
-    def of(cls, raw: list) -> "Reply":
-        parts = [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
-        return cls(Result(parts[0]), *parts[1:3])
+    def of(cls, raw: list) -> Self:
+        result, _, request_id = _parts(raw)
+        return cls(Result(result), request_id)
+
+
+@dataclass(frozen=True)
+class Decided:
+    """approve, reject, cancel, finish, expire: what happened, and `detail`: the state the request was
+    in (WRONG_STATE, TOO_LATE, CANCELLED, LOST), or "have/need" people (PENDING)."""
+
+    result: Result
+    detail: str = ""
+
+    @classmethod
+    def of(cls, raw: list) -> Self:
+        result, detail, _ = _parts(raw)
+        return cls(Result(result), detail)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """claim: CLAIMED with the new fencing token and the state it was claimed from; BUSY (with the
+    state), LOCKED (with the request holding the table), EXPIRED or MISSING."""
+
+    result: Result
+    detail: str = ""
+    token: str = ""
+
+    @classmethod
+    def of(cls, raw: list) -> Self:
+        result, detail, token = _parts(raw)
+        return cls(Result(result), detail, token)
+
+
+@dataclass(frozen=True)
+class Fenced:
+    """fence: OK with Redis's time; LOST with the reason (taken over, lease lapsed, the state); MISSING."""
+
+    result: Result
+    reason: str = ""
+    now: float = 0.0
+
+    @classmethod
+    def of(cls, raw: list) -> Self:
+        result, reason, now = _parts(raw)
+        return cls(Result(result), reason, float(now or 0))
 
 
 # Shared by every script. KEYS[1] is always the request hash and the last KEYS entry the audit stream;
@@ -282,7 +333,7 @@ return 0
 @dataclass(frozen=True)
 class ApprovalRequest:
     id: str
-    action: str
+    action: ActionKind
     table: str
     requester: str
     people: int
@@ -318,7 +369,7 @@ _STRINGS = ("channel", "thread", "message", "decided_by", "outcome", "live")
 def _decode(d: dict[str, str]) -> ApprovalRequest:
     known = set(ApprovalRequest.__dataclass_fields__)
     return ApprovalRequest(
-        id=d["id"], action=d["action"], table=d["table"], requester=d["requester"], people=int(d["people"]),
+        id=d["id"], action=ActionKind(d["action"]), table=d["table"], requester=d["requester"], people=int(d["people"]),
         state=State(d["state"]), plan_steps=tuple(json.loads(d["plan_steps"])),
         plan_facts=tuple(json.loads(d["plan_facts"])), plan_hash=d["plan_hash"], plan_data=json.loads(d["plan_data"]),
         approved_by=tuple(u for u in d.get("approved_by", "").split(",") if u),
@@ -337,23 +388,22 @@ class Approvals:
             ("claim", _CLAIM), ("fence", _FENCE), ("finish", _FINISH), ("expire", _EXPIRE))}
         self._stranded = redis.register_script(_STRANDED)
 
-    def _run(self, name: str, keys: list[str], *args: Any) -> Reply:
-        return Reply.of(self._scripts[name](keys=[*keys, STREAM], args=[MAXLEN, *args]))
+    def _run(self, name: str, keys: list[str], *args: Any) -> list:
+        return self._scripts[name](keys=[*keys, STREAM], args=[MAXLEN, *args])
 
-    def create(self, *, offer_id: str, action: str, table: str, requester: str, people: int, ttl_s: int,
+    def create(self, *, offer_id: str, action: ActionKind, table: str, requester: str, people: int, ttl_s: int,
                steps: tuple[str, ...], facts: tuple[str, ...], plan_hash: str, data: dict[str, Any],
-               channel: str, thread: str) -> Reply:
-        """A new request (CREATED), or the one this offer already made (EXISTS: a double click, a retry);
-        `value` is the request id either way."""
+               channel: str, thread: str) -> Created:
+        """A new request (CREATED), or the one this offer already made (EXISTS: a double click, a retry)."""
         request_id = secrets.token_urlsafe(12)
-        fields = {"id": request_id, "action": action, "table": table, "requester": requester, "people": people,
+        fields = {"id": request_id, "action": action.value, "table": table, "requester": requester, "people": people,
                   "state": State.REQUESTED.value, "plan_steps": json.dumps(steps), "plan_facts": json.dumps(facts),
                   "plan_hash": plan_hash, "plan_data": json.dumps(data), "channel": channel, "thread": thread,
                   "approved_by": "", "progress": "[]", "step_done": -1, "step_started": -1, "lease_until": 0,
                   "fence": 0, "start_window_s": self.start_window_s}
         flat = [v for pair in fields.items() for v in pair]
-        return self._run("create", [_REQ.format(request_id), _PEOPLE.format(request_id), _OFFER.format(offer_id)],
-                         request_id, KEY_TTL_S, requester, ttl_s, *flat)
+        return Created.of(self._run("create", [_REQ.format(request_id), _PEOPLE.format(request_id),
+                                               _OFFER.format(offer_id)], request_id, KEY_TTL_S, requester, ttl_s, *flat))
 
     def get(self, request_id: str) -> ApprovalRequest | None:
         if not isinstance(request_id, str) or not 8 <= len(request_id) <= 64:
@@ -370,30 +420,30 @@ class Approvals:
     def attach_message(self, request_id: str, channel: str, ts: str) -> None:
         self.redis.hset(_REQ.format(request_id), mapping={"channel": channel, "message": ts})
 
-    def approve(self, request_id: str, user: str, plan_hash: str) -> Reply:
-        return self._run("approve", [_REQ.format(request_id), _PEOPLE.format(request_id)], user, plan_hash)
+    def approve(self, request_id: str, user: str, plan_hash: str) -> Decided:
+        return Decided.of(self._run("approve", [_REQ.format(request_id), _PEOPLE.format(request_id)], user, plan_hash))
 
-    def reject(self, request_id: str, user: str, reason: str = "rejected") -> Reply:
-        return self._run("reject", [_REQ.format(request_id)], user, reason)
+    def reject(self, request_id: str, user: str, reason: str = "rejected") -> Decided:
+        return Decided.of(self._run("reject", [_REQ.format(request_id)], user, reason))
 
-    def cancel(self, request_id: str, table: str, user: str) -> Reply:
-        return self._run("cancel", [_REQ.format(request_id), _LOCK.format(table.lower())], user)
+    def cancel(self, request_id: str, table: str, user: str) -> Decided:
+        return Decided.of(self._run("cancel", [_REQ.format(request_id), _LOCK.format(table.lower())], user))
 
-    def claim(self, request_id: str, table: str, worker: str, lease_s: float, lock_ttl_s: int) -> Reply:
-        """CLAIMED with the fencing token in `value` and the state it was claimed from in `detail`."""
-        return self._run("claim", [_REQ.format(request_id), _LOCK.format(table.lower())], worker, lease_s, lock_ttl_s)
+    def claim(self, request_id: str, table: str, worker: str, lease_s: float, lock_ttl_s: int) -> Claimed:
+        return Claimed.of(self._run("claim", [_REQ.format(request_id), _LOCK.format(table.lower())], worker,
+                                    lease_s, lock_ttl_s))
 
     def fence(self, request_id: str, table: str, worker: str, token: str, lease_s: float, lock_ttl_s: int,
-              detail: str = "", changes: bool = False, **fields: Any) -> Reply:
-        """OK (with the server's time in `value`) while `token` still holds the request; LOST or MISSING
-        otherwise. Renews the lease and writes `fields` in the same step."""
+              detail: str = "", changes: bool = False, **fields: Any) -> Fenced:
+        """OK while `token` still holds the request; LOST or MISSING otherwise. Renews the lease and
+        writes `fields` in the same step."""
         flat = [str(v) for pair in fields.items() for v in pair]
-        return self._run("fence", [_REQ.format(request_id), _LOCK.format(table.lower())], worker, token, lease_s,
-                         lock_ttl_s, detail, "1" if changes else "0", *flat)
+        return Fenced.of(self._run("fence", [_REQ.format(request_id), _LOCK.format(table.lower())], worker, token,
+                                   lease_s, lock_ttl_s, detail, "1" if changes else "0", *flat))
 
-    def finish(self, request_id: str, table: str, worker: str, token: str, ok: bool, outcome: str) -> Reply:
-        return self._run("finish", [_REQ.format(request_id), _LOCK.format(table.lower())], worker, token,
-                         State.SUCCEEDED.value if ok else State.FAILED.value, outcome)
+    def finish(self, request_id: str, table: str, worker: str, token: str, ok: bool, outcome: str) -> Decided:
+        return Decided.of(self._run("finish", [_REQ.format(request_id), _LOCK.format(table.lower())], worker, token,
+                                    State.SUCCEEDED.value if ok else State.FAILED.value, outcome))
 
     def lock_holder(self, table: str) -> str | None:
         holder = self.redis.get(_LOCK.format(table.lower()))
@@ -402,7 +452,7 @@ class Approvals:
     def expire_overdue(self) -> list[str]:
         """Requests past their deadline (undecided) or their start window (approved, never started)."""
         return [request_id for request_id in self._ids()
-                if self._run("expire", [_REQ.format(request_id)]).result is Result.EXPIRED]
+                if Decided.of(self._run("expire", [_REQ.format(request_id)])).result is Result.EXPIRED]
 
     def stranded(self, grace_s: float) -> list[str]:
         """Requests waiting for a worker: running with a lapsed lease (the worker died), or approved

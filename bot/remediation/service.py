@@ -16,7 +16,6 @@ from .access import Approvers
 from .approvals import ApprovalRequest, Approvals, Result, State
 from .fix import PlanError
 from .fixes import EVERYWHERE, FIXES
-from .runtime import Reporter
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +42,9 @@ def _refuse(text: str, request: ApprovalRequest | None = None, changed: bool = F
 
 class Remediation:
     def __init__(self, bot: SyncBot, approvals: Approvals, approvers: Approvers,
-                 enqueue: Callable[[ApprovalRequest], None], reporter: Reporter):
+                 enqueue: Callable[[ApprovalRequest], None]):
         self.bot, self.approvals, self.approvers = bot, approvals, approvers
-        self._enqueue, self._reporter = enqueue, reporter
+        self._enqueue = enqueue
 
     def click(self, offer_id: str, kind: ActionKind, user: str, thread: str) -> Answer:
         return self._guarded(lambda: self._click(offer_id, (kind,), user, thread))
@@ -66,14 +65,6 @@ class Remediation:
 
     def cancel(self, request_id: str, user: str) -> Answer:
         return self._guarded(lambda: self._cancel(request_id, user))
-
-    def expire_overdue(self) -> int:
-        """Called by the worker's clock: undecided requests past their deadline, and approved ones no
-        worker started within their window, lose their buttons."""
-        expired = self.approvals.expire_overdue()
-        for request_id in expired:
-            self._reporter.request_changed(self.approvals.get(request_id))
-        return len(expired)
 
     @staticmethod
     def _guarded(flow: Callable[[], Answer]) -> Answer:
@@ -109,10 +100,10 @@ class Remediation:
             return _refuse(f"I could not prepare {fix.label} for `{spec.name}`: {exc}. Nothing was run.")
         people = fix.people_required(self.bot.catalog.access)
         reply = self.approvals.create(
-            offer_id=offer.id, action=kind.value, table=spec.name, requester=user, people=people,
+            offer_id=offer.id, action=kind, table=spec.name, requester=user, people=people,
             ttl_s=self.bot.catalog.access.approval_ttl_minutes * 60, steps=plan.steps, facts=plan.facts,
             plan_hash=plan.hash, data=plan.data.to_json(), channel=offer.channel, thread=thread)
-        request = self.approvals.get(reply.value)
+        request = self.approvals.get(reply.request_id)
         if reply.result is Result.EXISTS:  # two clicks raced past the check above; the script let one through
             return self._already_used(request)
         if people > 1:
@@ -135,8 +126,7 @@ class Remediation:
             return _refuse(f"This request is already {request.state}; nothing was changed.", request)
         spec = self.bot.find(request.table)
         try:
-            plan = FIXES[ActionKind(request.action)].plan(spec, self.bot.gateways,
-                                                          list(self.bot.catalog.tables)) if spec else None
+            plan = FIXES[request.action].plan(spec, self.bot.gateways, list(self.bot.catalog.tables)) if spec else None
         except (PlanError, GatewayError) as exc:
             return _refuse(f"I could not check the plan is unchanged ({exc}); nothing was approved.")
         reply = self.approvals.approve(request_id, user, plan.hash if plan else "no-plan")
@@ -188,7 +178,7 @@ class Remediation:
     def _queue(self, request: ApprovalRequest) -> Answer:
         """Approved: the worker runs it. If the queue cannot take it now, the approval still stands and
         the workers' recovery picks it up within its start window; say exactly that."""
-        label = FIXES[ActionKind(request.action)].label
+        label = FIXES[request.action].label
         window = max(1, round(self.approvals.start_window_s / 60))
         try:
             self._enqueue(request)
