@@ -4,7 +4,7 @@ refuse. Nothing here runs a fix: approved requests go to the worker's queue (job
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from redis.exceptions import RedisError
@@ -27,6 +27,15 @@ STORE_DOWN = ("I can't reach the approval store (Redis), so I won't run any fix:
 
 
 @dataclass(frozen=True)
+class OpenRequest:
+    """A request already open for a table and fix kind, as seen by someone who asked for it again."""
+
+    request: ApprovalRequest
+    asker: str  # who asked again
+    may_approve: bool  # the asker may approve it on its message
+
+
+@dataclass(frozen=True)
 class Answer:
     ok: bool
     text: str  # shown privately to whoever clicked
@@ -34,6 +43,8 @@ class Answer:
     post_request: bool = False  # a new approval request to post in the diagnosis thread
     changed: bool = False  # the request's message must be drawn again
     ask: tuple[str, ...] = ()  # people (user or usergroup ids) the clicker should ask instead
+    already_open: OpenRequest | None = None  # the ask made nothing: this request for the same fix is open
+    resync_pending: OpenRequest | None = None  # a re-sync of the same table awaits approval or a worker
 
 
 def _refuse(text: str, request: ApprovalRequest | None = None, changed: bool = False,
@@ -87,11 +98,14 @@ class Remediation:
             return _refuse(STALE)
         if not self.approvers.allows(user):
             return _refuse("Only approvers can run fixes.", ask=self.approvers.ids)
-        if (used := self.approvals.for_offer(offer.id)) is not None:
-            return self._already_used(used)
         spec = self.bot.find(offer.table)
         if spec is None:
             return _refuse(f"`{offer.table}` is no longer in the catalog.")
+        # Answered before the plan is built (backends may be slow or down); create() decides atomically.
+        if (open_request := self.approvals.open_request(spec.name, kind.value, asker=user)) is not None:
+            return self._point_to(open_request, user)
+        if (used := self.approvals.for_offer(offer.id)) is not None:
+            return self._already_used(used)
         if holder := self.approvals.lock_holder(spec.name):
             return _refuse(f"Another fix (request {holder}) is running on `{spec.name}`; nothing else runs on the "
                            "table until it ends. Follow it in its thread.")
@@ -106,13 +120,46 @@ class Remediation:
             offer_id=offer.id, action=kind.value, table=spec.name, requester=user, people=people,
             ttl_s=self.bot.catalog.access.approval_ttl_minutes * 60, steps=plan.steps, facts=plan.facts,
             plan_hash=plan.hash, data=plan.data, channel=offer.channel, thread=thread)
+        if reply.result is Result.RETRY:
+            return _refuse(f"Several people are asking for {ACTION_LABELS[kind]} of `{spec.name}` right now; nothing "
+                           "was made. Ask again in a moment.")
+        if reply.result in (Result.CREATED, Result.EXISTS) and reply.detail:
+            self._reporter.request_changed(self.approvals.get(reply.detail))  # expired to make room: buttons go
         request = self.approvals.get(reply.value)
-        if reply.result is Result.EXISTS:  # two clicks raced past the check above; the script let one through
+        if request is None:  # ended and vanished between the script and this read
+            return _refuse(f"The request for {ACTION_LABELS[kind]} of `{spec.name}` is gone; nothing was made. "
+                           "Ask again.")
+        if reply.result is Result.OPEN:  # asks raced past the check above; the script let one through
+            return self._point_to(request, user)
+        if reply.result is Result.EXISTS:
             return self._already_used(request)
         if people > 1:
-            return Answer(True, f"Approval requested: {people - 1} more approver(s) must approve in the thread.",
-                          request, post_request=True)
-        return self._queue(request)
+            answer = Answer(True, f"Approval requested: {people - 1} more approver(s) must approve in the thread.",
+                            request, post_request=True)
+        else:
+            answer = self._queue(request)
+        return replace(answer, resync_pending=self._pending_resync(kind, spec.name, user))
+
+    def _point_to(self, request: ApprovalRequest, user: str) -> Answer:
+        """Someone asked for what is already asked for: nothing is made, and they are told where it is."""
+        label = ACTION_LABELS[ActionKind(request.action)]
+        return Answer(False, f"{label} on `{request.table}` is already {request.state} (request {request.id}); "
+                             "nothing new was made.", already_open=self._seen_by(request, user))
+
+    def _seen_by(self, request: ApprovalRequest, user: str) -> OpenRequest:
+        may_approve = (request.state is State.REQUESTED and user != request.requester
+                       and user not in request.approved_by and self.approvers.allows(user))
+        return OpenRequest(request, user, may_approve)
+
+    def _pending_resync(self, kind: ActionKind, table: str, user: str) -> OpenRequest | None:
+        """A quick fix while a re-sync of the table waits (for approvers or a worker): the re-sync would
+        truncate and reload what the fix just changed, so the asker is told and can decide."""
+        if kind is ActionKind.RESYNC:
+            return None
+        pending = self.approvals.open_request(table, ActionKind.RESYNC.value)
+        if pending is None or pending.state not in (State.REQUESTED, State.APPROVED):
+            return None
+        return self._seen_by(pending, user)
 
     @staticmethod
     def _already_used(request: ApprovalRequest) -> Answer:
