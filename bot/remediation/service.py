@@ -101,11 +101,12 @@ class Remediation:
         spec = self.bot.find(offer.table)
         if spec is None:
             return _refuse(f"`{offer.table}` is no longer in the catalog.")
+        # A button whose request ended stays used; one whose request is open points to it, like any ask.
+        if (used := self.approvals.for_offer(offer.id)) is not None and used.state.final:
+            return self._already_used(used)
         # Answered before the plan is built (backends may be slow or down); create() decides atomically.
         if (open_request := self.approvals.open_request(spec.name, kind.value, asker=user)) is not None:
             return self._point_to(open_request, user)
-        if (used := self.approvals.for_offer(offer.id)) is not None:
-            return self._already_used(used)
         if holder := self.approvals.lock_holder(spec.name):
             return _refuse(f"Another fix (request {holder}) is running on `{spec.name}`; nothing else runs on the "
                            "table until it ends. Follow it in its thread.")
