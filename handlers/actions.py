@@ -120,9 +120,12 @@ def _where(client, req: ApprovalRequest) -> str:
     """A link to the request's own message (where its buttons are), else to the thread it reports in."""
     if req.message:
         return "See " + link(client, Thread(req.channel, req.message), "its request message")
+    # A one-person fix has no request message; a two-person one without it went out through a
+    # response_url (the bot is not in the channel) or was never posted (a restart at that moment).
+    see = f"I cannot link to its request message (request `{req.id}`); see" if req.people > 1 else "See"
     if req.thread:
-        return "See " + link(client, Thread(req.channel, req.thread), "the thread it reports in")
-    return f"See `syncbot audit --table {blocks.escape(req.table)}` (request `{req.id}`)"
+        return f"{see} " + link(client, Thread(req.channel, req.thread), "the thread it reports in")
+    return f"{see} `syncbot audit --table {blocks.escape(req.table)}` (request `{req.id}`)"
 
 
 def _post(client, respond, channel: str, thread_ts: str | None, text: str, message_blocks: list | None = None

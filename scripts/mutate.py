@@ -63,6 +63,7 @@ MUTATIONS = (
       "local refused = already_open(KEYS[4], KEYS[5], ARGV[6], ARGV[4])\nif refused then return refused end\n", "",
       O + "test_concurrent_asks_on_two_replicas_make_one_request_and_point_the_rest_to_it",
       O + "test_two_concurrent_asks_make_one_request_and_one_pointer",
+      S + "test_two_asks_that_both_passed_the_quick_look_still_make_one_request",
       A + "test_an_offer_makes_one_request_whatever_the_number_of_concurrent_creates"),
     m("open-request-refuses-every-ask", APPROVALS, "  if holder and holds(holder_key) then", "  if false then",
       O + "test_different_fix_kinds_and_tables_stay_independent",

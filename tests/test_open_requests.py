@@ -69,6 +69,28 @@ def test_two_people_asking_at_once_on_two_replicas_get_one_request_and_one_point
     assert refused == [("duplicate", loser)]
 
 
+def test_two_asks_that_both_passed_the_quick_look_still_make_one_request(harness, monkeypatch):
+    """Both replicas found no open request and are building their plans when they meet at the barrier:
+    only the create script stands between them and two requests."""
+    from bot.remediation import service
+
+    h = harness("healthy")
+    other = replica(h)
+    barrier, real = threading.Barrier(2, timeout=20), service.build_plan
+
+    def build_plan(*args, **kwargs):
+        plan = real(*args, **kwargs)
+        barrier.wait()
+        return plan
+
+    monkeypatch.setattr(service, "build_plan", build_plan)
+    together(2, lambda i: resync_command(h, (ALICE, BOB)[i], app=(h.app, other.app)[i]))
+    assert len(cards(h)) == 1 and len(open_requests(h)) == 1
+    said = answers(h)
+    assert len(said) == 2 and sum(POINTER in a for a in said) == 1
+    assert len([e for e in audit.read(h.redis, "orders") if e.event == "duplicate"]) == 1
+
+
 def test_eight_asks_at_once_through_the_menu_and_the_command_make_one_request(harness):
     """The ⋯ menu of one diagnosis (one offer, as a fix button) and the typed command (a fresh offer each
     time), on two replicas, released together. (Eight fix-button clicks race in test_guard_jobs.)"""
@@ -148,6 +170,19 @@ def test_a_quick_fix_asked_again_while_queued_points_to_the_first(harness):
     assert queued(h) == 1
     run_worker(h)
     assert statements(h, "ALTER PIPE") == ["ALTER PIPE STAGING.ORDERS_PIPE SET PIPE_EXECUTION_PAUSED = TRUE"]
+
+
+def test_the_pointer_says_when_it_cannot_link_to_the_request_message(harness):
+    """The bot is not in the channel: the request went out through the command's response_url, so
+    there is no message to link to; the pointer says so instead of linking somewhere else."""
+    h = harness("healthy")
+    h.slack.not_in_channels.add(CHANNEL)
+    resync_command(h, ALICE)
+    assert [c.params["response_type"] for c in h.slack.of("response_url")].count("in_channel") == 1
+    resync_command(h, BOB)
+    pointer = answers(h)[-1]
+    assert POINTER in pointer and "I cannot link to its request message (request `" in pointer
+    assert "syncbot audit --table orders" in pointer and h.slack.of("chat.getPermalink") == []
 
 
 def test_audit_command_records_the_refused_ask(harness, monkeypatch, capsys):
