@@ -10,10 +10,10 @@ from redis.exceptions import RedisError
 from .catalog import Catalog, TableSpec
 from .diagnostics.runner import Diagnoser
 from .gateways import Gateways
-from .models import ActionKind, Diagnosis
+from .models import Diagnosis, worst_first
 from .offers import Offer, OfferStore
 from .pictures import Picture, latency_picture
-from .models import worst_first
+from .remediation.fixes import EVERYWHERE
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +48,11 @@ class SyncBot:
         return latency_picture(self.gateways, spec)
 
     def offer(self, diag: Diagnosis, channel: str) -> list[Offer]:
-        """Stores each applicable fix, and the re-sync for every table (the runbook's re-sync is for data
-        that is corrupted or needs a full reload, which no check sees), and returns the opaque ids
+        """Stores each applicable fix, and those offered for every table (the re-sync: the runbook's
+        re-sync is for data that is corrupted or needs a full reload, which no check sees), and returns the opaque ids
         their buttons will carry. Without Redis there are no buttons (fixes fail closed), but the
         diagnosis is still shown."""
-        actions = [*diag.actions, *([] if ActionKind.RESYNC in diag.actions else [ActionKind.RESYNC])]
+        actions = [*diag.actions, *(kind for kind in EVERYWHERE if kind not in diag.actions)]
         try:
             return [self.offers.create(diag.table, action, channel) for action in actions]
         except RedisError:

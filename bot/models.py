@@ -48,6 +48,8 @@ class CheckName(StrEnum):
 
 
 class ActionKind(StrEnum):
+    """The fixes the verdict can offer; each is defined in bot/remediation/fixes/<kind>.py."""
+
     RESTART_TASK = "restart_task"
     PAUSE_PIPE = "pause_pipe"
     RESUME_PIPE = "resume_pipe"
@@ -56,17 +58,6 @@ class ActionKind(StrEnum):
     RETRY_FILES = "retry_files"
     RESYNC = "resync"
     RESUME_TASK = "resume_task"
-
-
-ACTION_LABELS = {
-    ActionKind.RESTART_TASK: "Restart DMS task",
-    ActionKind.PAUSE_PIPE: "Pause pipe",
-    ActionKind.RESUME_PIPE: "Resume pipe",
-    ActionKind.FIX_COLUMNS: "Fix columns",
-    ActionKind.RETRY_FILES: "Retry failed files",
-    ActionKind.RESYNC: "Re-sync table",
-    ActionKind.RESUME_TASK: "Resume merge task",
-}
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 
-from .models import ACTION_LABELS, Diagnosis, Status, overall, worst_first
+from .models import Diagnosis, Status, overall, worst_first
+from .remediation.fixes import FIXES
 
 MARK = {Status.OK: "OK  ", Status.WARNING: "WARN", Status.FAILING: "FAIL", Status.UNKNOWN: "????"}
 
@@ -21,7 +22,7 @@ def text(diag: Diagnosis) -> str:
         lines += [f"         {d}" for d in check.details]
     if diag.actions:
         lines.append("")
-        lines.append("Fixes: " + ", ".join(ACTION_LABELS[a] for a in diag.actions))
+        lines.append("Fixes: " + ", ".join(FIXES[a].label for a in diag.actions))
     lines.append(f"(checked in {diag.elapsed_ms} ms at {diag.generated_at:%Y-%m-%d %H:%M:%S} UTC)")
     return "\n".join(lines)
 

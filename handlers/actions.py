@@ -41,9 +41,10 @@ def register(app: App, remediation: Remediation, reporter: SlackReporter) -> Non
     @app.action(MORE_ACTION)
     def more_chosen(ack, action, body, client, respond):
         ack()
-        # The menu offers only the re-sync; the value is its opaque offer id, checked like a button's.
+        # The menu offers the fixes offered for every table; the value is the opaque offer id, checked
+        # like a button's.
         value = (action.get("selected_option") or {}).get("value", "")
-        answer = remediation.click(value, ActionKind.RESYNC, body["user"]["id"], _thread(body))
+        answer = remediation.choose(value, body["user"]["id"], _thread(body))
         show(answer, client, respond, remediation, reporter, body.get("response_url", ""))
 
     @app.action(APPROVE_ACTION)

@@ -8,8 +8,9 @@ from slack_sdk.models.blocks import (
     ActionsBlock, Block, ButtonElement, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock,
 )
 
-from bot.models import ACTION_LABELS, ActionKind
+from bot.models import ActionKind
 from bot.remediation.approvals import ApprovalRequest, State
+from bot.remediation.fixes import FIXES
 from bot.remediation.service import OpenRequest
 
 from .blocks import MESSAGE_TEXT_BUDGET, code_sections, confirm_dialog, escape, mention, truncate
@@ -32,7 +33,7 @@ def _at(epoch: float) -> str:
 
 
 def request_blocks(req: ApprovalRequest) -> list[Block]:
-    label = ACTION_LABELS[ActionKind(req.action)]
+    label = FIXES[ActionKind(req.action)].label
     blocks: list[Block] = [HeaderBlock(text=truncate(f"{label} {req.table}: {STATE_TITLE.get(req.state, req.state)}", 150))]
     who = (f"{STATE_EMOJI.get(req.state, '')} *Requested by* {mention(req.requester)} at {_at(req.created_at)} · "
            f"needs {req.people} people (the requester and {req.people - 1} approver)")
@@ -106,14 +107,14 @@ def _decisions(req: ApprovalRequest) -> str:
 
 
 def fallback(req: ApprovalRequest) -> str:
-    return f"{ACTION_LABELS[ActionKind(req.action)]} {req.table}: {STATE_TITLE.get(req.state, req.state)}"
+    return f"{FIXES[ActionKind(req.action)].label} {req.table}: {STATE_TITLE.get(req.state, req.state)}"
 
 
 def open_request_text(seen: OpenRequest, where: str) -> str:
     """The private answer to an ask for what is already asked for: who asked, when, how it stands, and
     `where` (a link to its message) to follow or approve it."""
     req = seen.request
-    label = ACTION_LABELS[ActionKind(req.action)]
+    label = FIXES[ActionKind(req.action)].label
     who = "You" if req.requester == seen.asker else mention(req.requester)
     text = (f":information_source: *{label}* on `{escape(req.table)}` is already asked for: {who} asked at "
             f"{_at(req.created_at)}, and it is {_standing(req)}. Nothing new was made. {where}")

@@ -9,11 +9,10 @@ from slack_sdk.models.blocks import (
     MarkdownTextObject, Option, OverflowMenuElement, PlainTextObject, SectionBlock,
 )
 
-from bot.models import ACTION_LABELS, CheckResult, Diagnosis, Section, Status
+from bot.models import CheckResult, Diagnosis, Section, Status, overall, worst_first
 from bot.offers import Offer
 from bot.redaction import redact
-from bot.remediation.policy import POLICIES
-from bot.models import overall, worst_first
+from bot.remediation.fixes import FIXES
 
 from .ids import MORE_ACTION, BlockId, fix_action_id
 
@@ -113,15 +112,11 @@ def _details(lines: tuple[str, ...], budget: int) -> str:
 
 
 def fix_button(offer: Offer) -> ButtonElement:
-    label = ACTION_LABELS[offer.action]
-    destructive = POLICIES[offer.action].destructive
-    confirm = confirm_dialog(
-        "Re-sync needs two people" if destructive else f"{label}?",
-        (f"This asks a second approver to truncate and reload {offer.table}."
-         if destructive else f"{label} for {offer.table}. This changes production."),
-        "Request approval" if destructive else label,
-        style="danger" if destructive else None,
-    )
+    fix = FIXES[offer.action]
+    label, destructive = fix.label, fix.destructive
+    confirm = confirm_dialog(f"{label} needs {fix.people} people" if destructive else f"{label}?",
+                             fix.confirm_text(offer.table), "Request approval" if destructive else label,
+                             style="danger" if destructive else None)
     return ButtonElement(text=label, action_id=fix_action_id(offer.action), value=offer.id,
                          style="danger" if destructive else "primary", confirm=confirm)
 
@@ -164,7 +159,7 @@ def _code(title: str, lines: list[str]) -> SectionBlock:
 
 def more_menu(offers: list[Offer]) -> OverflowMenuElement:
     return OverflowMenuElement(action_id=MORE_ACTION, options=[
-        Option(text=f"{ACTION_LABELS[o.action]}…", value=o.id) for o in offers])
+        Option(text=f"{FIXES[o.action].label}…", value=o.id) for o in offers])
 
 
 def fleet_blocks(diags: list[Diagnosis]) -> list[Block]:

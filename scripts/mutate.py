@@ -33,6 +33,7 @@ D = "tests/test_guard_diagnostics.py::"
 R = "tests/test_remediation.py::"
 O = "tests/test_guard_open_requests.py::"
 S = "tests/test_open_requests.py::"
+F = "tests/test_fixes.py::"
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,9 @@ def m(name: str, path: str, old: str, new: str, *tests: str) -> Mutation:
 APPROVALS = "bot/remediation/approvals.py"
 JOBS = "bot/remediation/jobs.py"
 RUNTIME = "bot/remediation/runtime.py"
-STEPS = "bot/remediation/steps.py"
+RESYNC = "bot/remediation/fixes/resync.py"
 SERVICE = "bot/remediation/service.py"
+FIX = "bot/remediation/fix.py"
 
 MUTATIONS = (
     # -- the approval store's scripts ----------------------------------------------------------------
@@ -162,15 +164,32 @@ MUTATIONS = (
     m("failure-says-what-ran", JOBS, "    if not done:\n        return f\"{label} failed before changing anything",
       "    if True:\n        return f\"{label} failed before changing anything",
       J + "test_an_aws_network_error_in_a_step_fails_the_request_saying_what_already_ran"),
-    m("reload-asks-dms-on-resume", STEPS, "    if ctx.resumed:\n        fresh = ctx.rt.approvals.get(",
+    m("reload-asks-dms-on-resume", RESYNC, "    if ctx.resumed:\n        fresh = ctx.rt.approvals.get(",
       "    if False:\n        fresh = ctx.rt.approvals.get(",
       J + "test_a_worker_killed_after_reload_tables_returned_is_resumed_without_a_second_reload",
       J + "test_a_reload_that_already_completed_before_the_resume_is_not_called_again"),
-    m("truncate-bounded-by-statement-timeout", STEPS,
+    m("truncate-bounded-by-statement-timeout", RESYNC,
       "ctx.gw.snowflake.truncate(table, timeout_s=ctx.rt.statement_timeout_s)", "ctx.gw.snowflake.truncate(table)",
       J + "test_every_truncate_is_bounded_on_the_server_below_the_lease"),
-    m("reload-seen-by-newer-start-time", STEPS, "    return bool(start) and start != before", "    return False",
+    m("reload-seen-by-newer-start-time", RESYNC, "    return bool(start) and start != before", "    return False",
       J + "test_a_reload_that_already_completed_before_the_resume_is_not_called_again"),
+    # -- the fix kinds (bot/remediation/fix.py, fixes/) ---------------------------------------------------
+    m("catalog-only-raises-the-people", FIX, "return max(self.people, access.policies.get(self.kind.value, 0))",
+      "return access.policies.get(self.kind.value, self.people)",
+      R + "test_catalog_can_tighten_but_never_loosen_the_policy"),
+    m("deleting-data-needs-two-people", FIX, "if self.destructive and self.people < 2:", "if False:",
+      F + "test_a_fix_that_deletes_data_cannot_be_declared_for_one_person"),
+    m("plan-hash-covers-the-data", FIX, "[self.kind.value, self.table, self.steps, self.data.to_json()]",
+      "[self.kind.value, self.table, self.steps]",
+      F + "test_the_plan_hash_binds_the_data_not_only_the_text"),
+    Mutation("stored-plan-must-fit-its-fix", (
+        (FIX, "        if not set(data) <= names:", "        if False:"),
+        (FIX, "for name, value in data.items()})", "for name, value in data.items() if name in names})")),
+        (J + "test_a_stored_plan_that_does_not_fit_its_fix_fails_before_any_change",
+         F + "test_a_stored_plan_that_does_not_fit_its_fix_is_refused")),
+    m("columns-checked-before-the-first-alter", "bot/remediation/fixes/fix_columns.py",
+      'raise StepFailed(f"nothing was changed: {exc}") from None', 'return "skipped"',
+      "tests/test_deeper_fixes.py::test_a_hostile_column_name_in_a_plan_runs_nothing"),
     # -- the service and the wiring ------------------------------------------------------------------------
     m("reject-approver-check", SERVICE, "        if user != request.requester and not self.approvers.allows(user):\n"
       "            return _refuse(\"Only approvers can reject.\"",

@@ -211,10 +211,11 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from bot.remediation.fixes import QUEUES
     from bot.services import build_bot, build_queue_redis
     from handlers.app import web_client
 
-    from .wiring import QUEUES, build_worker, recover
+    from .wiring import build_worker, recover
 
     settings = _settings()
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None

@@ -20,6 +20,7 @@ from bot.models import ActionKind
 from bot.remediation import jobs
 from bot.remediation.access import Approvers
 from bot.remediation.approvals import ApprovalRequest, Approvals
+from bot.remediation.fixes import FIXES, QUEUES
 from bot.remediation.runtime import Runtime
 from bot.remediation.service import Remediation
 from handlers.acks import AcksFirst
@@ -27,13 +28,6 @@ from handlers.app import build_app
 from handlers.progress import SlackReporter, usergroup_members
 
 log = logging.getLogger(__name__)
-QUEUES = (jobs.QUEUE_FIXES, jobs.QUEUE_RESYNC)
-
-
-def queue_name(kind: ActionKind) -> str:
-    """Re-syncs follow DMS for hours: they get their own queue, so a worker on the fixes queue is never
-    stuck behind one (run one worker per queue, or more)."""
-    return jobs.QUEUE_RESYNC if kind is ActionKind.RESYNC else jobs.QUEUE_FIXES
 
 
 @dataclass
@@ -97,8 +91,10 @@ def build_worker(bot: SyncBot, client: WebClient, *, inline: bool = False, **run
         queues = {name: Queue(name, connection=bot.redis, job_class=runs_here) for name in QUEUES}
 
     def enqueue(request: ApprovalRequest) -> None:
-        queues[queue_name(ActionKind(request.action))].enqueue(jobs.JOB_PATH, request.id,
-                                                               job_timeout=jobs.JOB_TIMEOUT_S)
+        # Each fix names its queue: a re-sync follows DMS for hours on its own, so a worker on the quick
+        # fixes' queue is never stuck behind one (run one worker per queue, or more).
+        queues[FIXES[ActionKind(request.action)].queue].enqueue(jobs.JOB_PATH, request.id,
+                                                                job_timeout=jobs.JOB_TIMEOUT_S)
 
     return WorkerParts(runtime, queues, enqueue, runs_here)
 

@@ -3,7 +3,8 @@ statement it runs (fakesnow for tables, the sandbox's Snowpipe and task stand-in
 import pytest
 
 from bot.models import ActionKind, CheckName
-from bot.remediation.steps import StepContext, StepFailed, steps_for
+from bot.remediation.fixes import FIXES
+from bot.remediation.steps import StepContext, StepFailed
 
 from test_remediation import ALICE, click, diagnose, run_worker, statements, thread_note
 
@@ -71,9 +72,9 @@ def test_a_hostile_column_name_in_a_plan_runs_nothing(make_sandbox):
     data = {"changes": [["PUBLIC.ORDERS", "STATUS", "type", "VARCHAR(255)"],
                         ["PUBLIC.ORDERS", HOSTILE, "add", "NUMBER(10,0)"]],
             "added": [HOSTILE], "merge_task": "STAGING.ORDERS_MERGE"}
-    ctx = StepContext(gw=sandbox.gateways, lease=None, data=data, resumed=False, started_at=0.0, rt=None)
+    ctx = StepContext(gw=sandbox.gateways, lease=None, resumed=False, started_at=0.0, rt=None)
     with pytest.raises(StepFailed, match="nothing was changed: refusing column name"):
-        for step in steps_for(ActionKind.FIX_COLUMNS, data):
+        for step in FIXES[ActionKind.FIX_COLUMNS].approved_steps(data):
             step.run(ctx)
     assert sandbox.snowflake.statements == []
     assert sandbox.snowflake.column_types("PUBLIC.ORDERS")["STATUS"].char_length == 32
@@ -102,14 +103,14 @@ def test_console_scenarios_press_the_fix(scenario, press, statement):
 
 
 def test_fixes_that_no_longer_apply_are_refused_with_the_reason(make_sandbox):
-    from bot.remediation.plans import PlanError, build_plan
+    from bot.remediation.fix import PlanError
 
     sandbox = make_sandbox("healthy", real_aurora=False)
     spec, tables = sandbox.catalog.find("orders"), list(sandbox.catalog.tables)
     with pytest.raises(PlanError, match="STAGING.ORDERS_MERGE is already started"):
-        build_plan(ActionKind.RESUME_TASK, spec, sandbox.gateways, tables)
+        FIXES[ActionKind.RESUME_TASK].plan(spec, sandbox.gateways, tables)
     sandbox.snowflake.pipes["STAGING.ORDERS_PIPE"]["executionState"] = "STOPPED_STAGE_DROPPED"
     with pytest.raises(PlanError, match="which resuming does not fix: its stage was dropped"):
-        build_plan(ActionKind.RESUME_PIPE, spec, sandbox.gateways, tables)
+        FIXES[ActionKind.RESUME_PIPE].plan(spec, sandbox.gateways, tables)
     with pytest.raises(PlanError, match="nothing to change"):
-        build_plan(ActionKind.FIX_COLUMNS, spec, sandbox.gateways, tables)
+        FIXES[ActionKind.FIX_COLUMNS].plan(spec, sandbox.gateways, tables)

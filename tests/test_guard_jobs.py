@@ -4,6 +4,7 @@ is a Runtime of its own with its own Redis client (another replica); the fixes r
 sandbox pipeline (moto's DMS, fakesnow) exactly as in production. scripts/mutate.py deletes each
 guard in turn and expects one of these tests to fail."""
 import functools
+import json
 import threading
 import time
 
@@ -12,7 +13,9 @@ from botocore.exceptions import EndpointConnectionError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot.models import ActionKind
-from bot.remediation import jobs, steps
+from bot.remediation import jobs
+from bot.remediation.fix import QUEUE_QUICK
+from bot.remediation.fixes import resync
 from bot.remediation.approvals import Approvals, State
 from bot.remediation.runtime import Runtime
 from handlers.app import web_client
@@ -116,7 +119,7 @@ def test_a_worker_killed_after_reload_tables_returned_is_resumed_without_a_secon
 
 def test_a_reload_that_already_completed_before_the_resume_is_not_called_again(harness, monkeypatch):
     h = harness("stalled")
-    monkeypatch.setattr(steps, "RELOAD_GRACE_S", 0.5)  # a broken check gives up quickly and calls DMS again
+    monkeypatch.setattr(resync, "RELOAD_GRACE_S", 0.5)  # a broken check gives up quickly and calls DMS again
     request_id = kill_during_reload(h, monkeypatch)
     for _ in range(3):  # DMS finishes the reload while no worker watches
         stat = h.sandbox.gateways.dms.table_statistics(h.sandbox.task_arn)[("public", "orders")]
@@ -260,9 +263,23 @@ def test_an_aws_network_error_in_a_step_fails_the_request_saying_what_already_ra
     assert h.wiring.approvals.lock_holder("orders") is None
 
 
+def test_a_stored_plan_that_does_not_fit_its_fix_fails_before_any_change(harness):
+    """The worker rebuilds the typed plan from what was approved; a record edited in Redis (a table the
+    approvers never saw) does not run half a plan: the request fails and nothing was truncated."""
+    h = harness("stalled")
+    request_id = approved_resync(h)
+    key = f"syncbot:req:{request_id}"
+    data = json.loads(h.redis.hget(key, "plan_data"))
+    h.redis.hset(key, "plan_data", json.dumps({**data, "also_truncate": "PUBLIC.PAYMENTS"}))
+    assert jobs.run_request(worker(h), request_id) == "failed"
+    failed = request(h, request_id)
+    assert failed.outcome.startswith("Re-sync table failed before changing anything"), failed.outcome
+    assert truncates(h) == [] and reloads(h) == []
+
+
 def test_a_queue_failure_after_approval_keeps_it_approved_and_recovery_runs_it_once(harness, monkeypatch):
     h = harness("load-failed")
-    fixes = h.wiring.queues[jobs.QUEUE_FIXES]
+    fixes = h.wiring.queues[QUEUE_QUICK]
 
     def refuse(*args, **kwargs):
         raise RedisConnectionError("Error 111 connecting to queue-redis:6379. Connection refused.")
@@ -291,7 +308,7 @@ def test_a_quick_fix_is_refused_while_a_worker_holds_the_table_for_a_resync(harn
     assert rt.approvals.claim(request_id, "orders", rt.worker_id, 30, 3600).result.value == "claimed"
     answer = h.wiring.remediation.request("orders", ActionKind.RESTART_TASK, ALICE, CHANNEL)
     assert not answer.ok and f"Another fix (request {request_id}) is running on `orders`" in answer.text
-    assert h.sandbox.dms_task().status == "running" and len(h.wiring.queues[jobs.QUEUE_FIXES]) == 0
+    assert h.sandbox.dms_task().status == "running" and len(h.wiring.queues[QUEUE_QUICK]) == 0
     assert [k for k in h.redis.scan_iter("syncbot:req:*") if not k.endswith(b":people")] == [
         f"syncbot:req:{request_id}".encode()]
 

@@ -2,6 +2,7 @@
 replicas (each its own SyncBot and Redis client), the sandbox pipeline behind them. A second ask makes
 nothing and is answered privately with who asked, when, how it stands and a link to the request's
 message (chat.getPermalink); the audit trail records the refused ask."""
+import dataclasses
 import json
 import threading
 
@@ -9,6 +10,7 @@ from bot.core import SyncBot
 from bot.diagnostics.runner import Diagnoser
 from bot.models import ActionKind
 from bot.remediation import audit
+from bot.remediation.fixes import FIXES
 from handlers.app import web_client
 from syncbot.fakeslack import block_actions_body, bolt_request, slash_command_body
 from syncbot.wiring import wire
@@ -72,18 +74,16 @@ def test_two_people_asking_at_once_on_two_replicas_get_one_request_and_one_point
 def test_two_asks_that_both_passed_the_quick_look_still_make_one_request(harness, monkeypatch):
     """Both replicas found no open request and are building their plans when they meet at the barrier:
     only the create script stands between them and two requests."""
-    from bot.remediation import service
-
     h = harness("healthy")
     other = replica(h)
-    barrier, real = threading.Barrier(2, timeout=20), service.build_plan
+    barrier, fix = threading.Barrier(2, timeout=20), FIXES[ActionKind.RESYNC]
 
-    def build_plan(*args, **kwargs):
-        plan = real(*args, **kwargs)
+    def prepare(situation):
+        prepared = fix.prepare(situation)
         barrier.wait()
-        return plan
+        return prepared
 
-    monkeypatch.setattr(service, "build_plan", build_plan)
+    monkeypatch.setitem(FIXES, ActionKind.RESYNC, dataclasses.replace(fix, prepare=prepare))
     together(2, lambda i: resync_command(h, (ALICE, BOB)[i], app=(h.app, other.app)[i]))
     assert len(cards(h)) == 1 and len(open_requests(h)) == 1
     said = answers(h)

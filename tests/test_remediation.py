@@ -353,12 +353,12 @@ def test_catalog_can_tighten_but_never_loosen_the_policy(harness):
     from dataclasses import replace
 
     from bot.models import ActionKind
-    from bot.remediation.policy import people_required
+    from bot.remediation.fixes import FIXES
 
     h = harness("schema-mismatch")
     access = replace(h.bot.catalog.access, policies={"add_columns": 2, "resync": 1})
-    assert people_required(ActionKind.FIX_COLUMNS, access) == 2
-    assert people_required(ActionKind.RESYNC, access) == 2
+    assert FIXES[ActionKind.FIX_COLUMNS].people_required(access) == 2
+    assert FIXES[ActionKind.RESYNC].people_required(access) == 2
     h.bot.catalog = replace(h.bot.catalog, access=access)
     ts, buttons = diagnose(h)
     assert "1 more approver(s)" in click(h, buttons["add_columns"], ALICE, message_ts=ts)

@@ -247,7 +247,9 @@ def test_resync_survives_sigkill_in_truncate_and_during_the_reload(stack, redis,
         events = [e.event for e in reversed(audit.read(redis, "orders"))]
         assert events.count("resumed") == 2 and events[-1] == "succeeded"
         assert f"rows now: Aurora {ROWS} rows, PUBLIC.ORDERS {ROWS}" in request_now.outcome
-        assert slack.messages[request.ts].params["text"] == "Re-sync table orders: done"
+        # The worker redraws the message right after recording the end: wait for it rather than race it.
+        assert wait_for(lambda: slack.messages[request.ts].params["text"] == "Re-sync table orders: done", 20), \
+            slack.messages[request.ts].params["text"]
     finally:
         for proc in workers:
             if proc.poll() is None:

@@ -169,7 +169,7 @@ def test_fleet_message_stays_within_slack_limits(harness):
     assert "more tables not shown" in blocks[-1]["elements"][0]["text"]
 
 
-def test_every_fix_kind_has_a_button_label():
-    from bot.models import ACTION_LABELS
+def test_every_fix_kind_has_its_module():
+    from bot.remediation.fixes import FIXES
 
-    assert set(ACTION_LABELS) == set(ActionKind)
+    assert set(FIXES) == set(ActionKind) and all(kind is fix.kind for kind, fix in FIXES.items())

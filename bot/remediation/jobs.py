@@ -8,7 +8,8 @@ restarts, or the worker clock of any replica, re-queues requests whose lease lap
 exactly one worker take each over, and a step that completed is never run again. Steps that may
 have half-happened before a crash (a ReloadTables whose answer was lost) ask the system on resume.
 
-The job never re-reads the catalog: it executes the plan the approvers saw (`plan_data`)."""
+The job runs the plan the approvers saw: the fix's typed plan rebuilt from the stored `plan_data`;
+the catalog is read only to diagnose the table again after a re-sync."""
 from __future__ import annotations
 
 import json
@@ -17,15 +18,14 @@ from typing import Callable
 
 from redis.exceptions import RedisError
 
-from ..models import ACTION_LABELS, ActionKind
+from ..models import ActionKind
 from .approvals import ApprovalRequest, Result
+from .fixes import FIXES
 from .runtime import Lease, LeaseLost, Runtime, StateLost
-from .steps import Step, StepContext, StepFailed, steps_for
+from .steps import StepContext, StepFailed
 
 log = logging.getLogger(__name__)
 
-QUEUE_FIXES = "syncbot-fixes"  # seconds to minutes: restarts, pipe DDL, column fixes, file reloads
-QUEUE_RESYNC = "syncbot-resync"  # hours: a re-sync follows DMS to the end
 JOB_PATH = "bot.remediation.jobs.run_job"
 JOB_TIMEOUT_S = 13 * 3600  # longer than a re-sync may follow DMS (12 h)
 
@@ -48,15 +48,16 @@ def run_request(rt: Runtime, request_id: str) -> str:
     request = rt.approvals.get(request_id)
     rt.reporter.request_changed(request)
     with Lease(rt, request, claim.value) as lease:
-        return _run_steps(rt, lease, steps_for(ActionKind(request.action), request.plan_data))
+        return _run_steps(rt, lease)
 
 
-def _run_steps(rt: Runtime, lease: Lease, steps: tuple[Step, ...]) -> str:
+def _run_steps(rt: Runtime, lease: Lease) -> str:
     request = lease.request
-    label = ACTION_LABELS[ActionKind(request.action)]
+    fix = FIXES[ActionKind(request.action)]
     done: list[str] = list(request.progress)
     try:
-        for index, step in enumerate(steps):
+        # Inside the try: a stored plan that does not fit its fix (tampered) fails before any change.
+        for index, step in enumerate(fix.approved_steps(request.plan_data)):
             now = rt.approvals.get(request.id)
             if now is None:
                 raise StateLost(request.id)
@@ -65,7 +66,7 @@ def _run_steps(rt: Runtime, lease: Lease, steps: tuple[Step, ...]) -> str:
                 continue
             resumed = now.step_started >= index
             at = lease.fence(f"{step.name}: started", changes=step.changes, step_started=index)
-            line = step.run(StepContext(rt.bot.gateways, lease, request.plan_data, resumed, at, rt))
+            line = step.run(StepContext(rt.bot.gateways, lease, resumed, at, rt))
             done.append(line)
             lease.fence(f"{step.name}: done", step_done=index, live="", progress=json.dumps(done))
             rt.reporter.request_changed(rt.approvals.get(request.id))
@@ -83,8 +84,8 @@ def _run_steps(rt: Runtime, lease: Lease, steps: tuple[Step, ...]) -> str:
         return "interrupted"
     except Exception as exc:  # noqa: BLE001 - every other failure ends the request, with its reason
         reason = str(exc) if isinstance(exc, StepFailed) else f"{type(exc).__name__}: {exc}"
-        return _end(rt, lease, False, _failure(label, reason, done))
-    return _end(rt, lease, True, "; ".join(done) or f"{label} done")
+        return _end(rt, lease, False, _failure(fix.label, reason, done))
+    return _end(rt, lease, True, "; ".join(done) or f"{fix.label} done")
 
 
 def _failure(label: str, reason: str, done: list[str]) -> str:
@@ -108,7 +109,7 @@ def _end(rt: Runtime, lease: Lease, ok: bool, outcome: str) -> str:
     done = rt.approvals.get(request.id)
     rt.reporter.request_changed(done)
     rt.reporter.finished(done)
-    if ok and ActionKind(request.action) is ActionKind.RESYNC and (spec := rt.bot.find(request.table)) is not None:
+    if ok and FIXES[ActionKind(request.action)].diagnose_after and (spec := rt.bot.find(request.table)) is not None:
         rt.reporter.diagnosis(done, rt.bot.diagnose(spec))
     return done.state.value
 

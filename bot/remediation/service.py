@@ -11,12 +11,12 @@ from redis.exceptions import RedisError
 
 from ..core import SyncBot
 from ..gateways import GatewayError
-from ..models import ACTION_LABELS, ActionKind
+from ..models import ActionKind
 from .access import Approvers
 from .approvals import ApprovalRequest, Approvals, Result, State
+from .fix import PlanError
+from .fixes import EVERYWHERE, FIXES
 from .runtime import Reporter
-from .plans import PlanError, build_plan
-from .policy import people_required
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,15 @@ class Remediation:
         self._enqueue, self._reporter = enqueue, reporter
 
     def click(self, offer_id: str, kind: ActionKind, user: str, thread: str) -> Answer:
-        return self._guarded(lambda: self._click(offer_id, kind, user, thread))
+        return self._guarded(lambda: self._click(offer_id, (kind,), user, thread))
+
+    def choose(self, offer_id: str, user: str, thread: str) -> Answer:
+        """Picked from the diagnosis's overflow menu, which holds only the fixes offered everywhere."""
+        return self._guarded(lambda: self._click(offer_id, EVERYWHERE, user, thread))
 
     def request(self, table: str, kind: ActionKind, user: str, channel: str) -> Answer:
         """Typed rather than clicked (`/sync-status resync <table>`): the same request a button makes."""
-        return self._guarded(lambda: self._click(self.bot.offers.create(table, kind, channel).id, kind, user, ""))
+        return self._guarded(lambda: self._click(self.bot.offers.create(table, kind, channel).id, (kind,), user, ""))
 
     def approve(self, request_id: str, user: str) -> Answer:
         return self._guarded(lambda: self._approve(request_id, user))
@@ -92,10 +96,11 @@ class Remediation:
 
     # -- the flows ---------------------------------------------------------------------------------
 
-    def _click(self, offer_id: str, kind: ActionKind, user: str, thread: str) -> Answer:
+    def _click(self, offer_id: str, kinds: tuple[ActionKind, ...], user: str, thread: str) -> Answer:
         offer = self.bot.offers.get(offer_id)
-        if offer is None or offer.action is not kind:
+        if offer is None or offer.action not in kinds:
             return _refuse(STALE)
+        kind = offer.action
         if not self.approvers.allows(user):
             return _refuse("Only approvers can run fixes.", ask=self.approvers.ids)
         spec = self.bot.find(offer.table)
@@ -110,25 +115,26 @@ class Remediation:
         if holder := self.approvals.lock_holder(spec.name):
             return _refuse(f"Another fix (request {holder}) is running on `{spec.name}`; nothing else runs on the "
                            "table until it ends. Follow it in its thread.")
+        fix = FIXES[kind]
         try:
-            plan = build_plan(kind, spec, self.bot.gateways, list(self.bot.catalog.tables))
+            plan = fix.plan(spec, self.bot.gateways, list(self.bot.catalog.tables))
         except PlanError as exc:
             return _refuse(str(exc))
         except GatewayError as exc:
-            return _refuse(f"I could not prepare {ACTION_LABELS[kind]} for `{spec.name}`: {exc}. Nothing was run.")
-        people = people_required(kind, self.bot.catalog.access)
+            return _refuse(f"I could not prepare {fix.label} for `{spec.name}`: {exc}. Nothing was run.")
+        people = fix.people_required(self.bot.catalog.access)
         reply = self.approvals.create(
             offer_id=offer.id, action=kind.value, table=spec.name, requester=user, people=people,
             ttl_s=self.bot.catalog.access.approval_ttl_minutes * 60, steps=plan.steps, facts=plan.facts,
-            plan_hash=plan.hash, data=plan.data, channel=offer.channel, thread=thread)
+            plan_hash=plan.hash, data=plan.data.to_json(), channel=offer.channel, thread=thread)
         if reply.result is Result.RETRY:
-            return _refuse(f"Several people are asking for {ACTION_LABELS[kind]} of `{spec.name}` right now; nothing "
+            return _refuse(f"Several people are asking for {fix.label} of `{spec.name}` right now; nothing "
                            "was made. Ask again in a moment.")
         if reply.result in (Result.CREATED, Result.EXISTS) and reply.detail:
             self._reporter.request_changed(self.approvals.get(reply.detail))  # expired to make room: buttons go
         request = self.approvals.get(reply.value)
         if request is None:  # ended and vanished between the script and this read
-            return _refuse(f"The request for {ACTION_LABELS[kind]} of `{spec.name}` is gone; nothing was made. "
+            return _refuse(f"The request for {fix.label} of `{spec.name}` is gone; nothing was made. "
                            "Ask again.")
         if reply.result is Result.OPEN:  # asks raced past the check above; the script let one through
             return self._point_to(request, user)
@@ -143,7 +149,7 @@ class Remediation:
 
     def _point_to(self, request: ApprovalRequest, user: str) -> Answer:
         """Someone asked for what is already asked for: nothing is made, and they are told where it is."""
-        label = ACTION_LABELS[ActionKind(request.action)]
+        label = FIXES[ActionKind(request.action)].label
         return Answer(False, f"{label} on `{request.table}` is already {request.state} (request {request.id}); "
                              "nothing new was made.", already_open=self._seen_by(request, user))
 
@@ -177,8 +183,8 @@ class Remediation:
             return _refuse(f"This request is already {request.state}; nothing was changed.", request)
         spec = self.bot.find(request.table)
         try:
-            plan = build_plan(ActionKind(request.action), spec, self.bot.gateways,
-                              list(self.bot.catalog.tables)) if spec else None
+            plan = FIXES[ActionKind(request.action)].plan(spec, self.bot.gateways,
+                                                          list(self.bot.catalog.tables)) if spec else None
         except (PlanError, GatewayError) as exc:
             return _refuse(f"I could not check the plan is unchanged ({exc}); nothing was approved.")
         reply = self.approvals.approve(request_id, user, plan.hash if plan else "no-plan")
@@ -230,7 +236,7 @@ class Remediation:
     def _queue(self, request: ApprovalRequest) -> Answer:
         """Approved: the worker runs it. If the queue cannot take it now, the approval still stands and
         the workers' recovery picks it up within its start window; say exactly that."""
-        label = ACTION_LABELS[ActionKind(request.action)]
+        label = FIXES[ActionKind(request.action)].label
         window = max(1, round(self.approvals.start_window_s / 60))
         try:
             self._enqueue(request)

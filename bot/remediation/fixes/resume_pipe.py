@@ -1,0 +1,50 @@
+"""Resume pipe: a paused Snowpipe loads again. One paused for longer than Snowflake keeps its file
+notifications is stale and is force-resumed; a pipe stopped for another reason is not "fixed" by
+resuming, so that is refused with the reason."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...diagnostics.checks import PIPE_STATES, pipe_stale
+from ...models import ActionKind, utcnow
+from ..fix import Fix, PlanData, PlanError, Situation
+from ..steps import Step, StepContext
+
+
+@dataclass(frozen=True)
+class ResumePipePlan(PlanData):
+    pipe: str
+    force: bool = False  # stale: SYSTEM$PIPE_FORCE_RESUME, since ALTER PIPE … RESUME is refused
+
+
+def prepare(s: Situation) -> tuple[ResumePipePlan, tuple[str, ...]]:
+    pipe = s.spec.pipe
+    status = s.gw.snowflake.pipe_status(pipe)
+    if status.execution_state == "RUNNING":
+        raise PlanError(f"The pipe {pipe} is already RUNNING.")
+    facts = (f"pipe {pipe} is {status.execution_state}, {status.pending_file_count} files pending",)
+    if pipe_stale(status, utcnow()):
+        # ALTER PIPE … RESUME refuses a stale pipe; Snowflake's documented way is a force resume.
+        return ResumePipePlan(pipe, force=True), facts + (
+            "no file loaded for longer than the 14 days Snowflake keeps notifications: the pipe is stale, so it "
+            "is force-resumed; files older than that may not load (re-sync the table)",)
+    if status.execution_state != "PAUSED":
+        raise PlanError(f"The pipe {pipe} is {status.execution_state}, which resuming does not fix: "
+                        f"{PIPE_STATES.get(status.execution_state, 'see the diagnosis')}.")
+    return ResumePipePlan(pipe), facts
+
+
+def steps(plan: ResumePipePlan) -> tuple[Step, ...]:
+    def resume(ctx: StepContext) -> str:
+        if plan.force:  # forcing twice is harmless
+            ctx.gw.snowflake.force_resume_pipe(plan.pipe)
+        else:
+            ctx.gw.snowflake.set_pipe_paused(plan.pipe, False)  # the same ALTER twice is harmless
+        return f"pipe {plan.pipe} is now {ctx.gw.snowflake.pipe_status(plan.pipe).execution_state}"
+    if plan.force:
+        return (Step(f"SYSTEM$PIPE_FORCE_RESUME {plan.pipe}", resume,
+                     shown=f"SELECT SYSTEM$PIPE_FORCE_RESUME('{plan.pipe}', 'STALENESS_CHECK_OVERRIDE')"),)
+    return (Step(f"ALTER PIPE {plan.pipe}", resume, shown=f"ALTER PIPE {plan.pipe} SET PIPE_EXECUTION_PAUSED = FALSE"),)
+
+
+FIX = Fix(ActionKind.RESUME_PIPE, "Resume pipe", ResumePipePlan, prepare, steps)
