@@ -13,7 +13,7 @@ from ..core import SyncBot
 from ..gateways import GatewayError
 from ..models import ActionKind
 from .access import Approvers
-from .approvals import ApprovalRequest, Approvals, Result, State
+from .approvals import ApprovalRequest, Approvals, Reply, Result, State
 from .fix import PlanError
 from .fixes import EVERYWHERE, FIXES
 from .runtime import Reporter
@@ -127,25 +127,29 @@ class Remediation:
             offer_id=offer.id, action=kind.value, table=spec.name, requester=user, people=people,
             ttl_s=self.bot.catalog.access.approval_ttl_minutes * 60, steps=plan.steps, facts=plan.facts,
             plan_hash=plan.hash, data=plan.data.to_json(), channel=offer.channel, thread=thread)
+        return self._created(reply, kind, spec.name, user)
+
+    def _created(self, reply: Reply, kind: ActionKind, table: str, user: str) -> Answer:
+        """What the create script did, said to the asker."""
+        label = FIXES[kind].label
         if reply.result is Result.RETRY:
-            return _refuse(f"Several people are asking for {fix.label} of `{spec.name}` right now; nothing "
-                           "was made. Ask again in a moment.")
+            return _refuse(f"Several people are asking for {label} of `{table}` right now; nothing was made. "
+                           "Ask again in a moment.")
         if reply.result in (Result.CREATED, Result.EXISTS) and reply.detail:
             self._reporter.request_changed(self.approvals.get(reply.detail))  # expired to make room: buttons go
         request = self.approvals.get(reply.value)
         if request is None:  # ended and vanished between the script and this read
-            return _refuse(f"The request for {fix.label} of `{spec.name}` is gone; nothing was made. "
-                           "Ask again.")
+            return _refuse(f"The request for {label} of `{table}` is gone; nothing was made. Ask again.")
         if reply.result is Result.OPEN:  # asks raced past the check above; the script let one through
             return self._point_to(request, user)
         if reply.result is Result.EXISTS:
             return self._already_used(request)
-        if people > 1:
-            answer = Answer(True, f"Approval requested: {people - 1} more approver(s) must approve in the thread.",
-                            request, post_request=True)
+        if request.people > 1:
+            answer = Answer(True, f"Approval requested: {request.people - 1} more approver(s) must approve in the "
+                                  "thread.", request, post_request=True)
         else:
             answer = self._queue(request)
-        return replace(answer, resync_pending=self._pending_resync(kind, spec.name, user))
+        return replace(answer, resync_pending=self._pending_resync(kind, table, user))
 
     def _point_to(self, request: ApprovalRequest, user: str) -> Answer:
         """Someone asked for what is already asked for: nothing is made, and they are told where it is."""
