@@ -3,7 +3,7 @@
 The fleet view runs the production clients over real protocols (bench/protocols.py: moto's and
 fakesnow's servers, the machine's PostgreSQL, a delaying proxy putting L on the wire). The other
 measurements use stand-ins where the gateways meet their drivers (bench/fleet.py), each round trip
-costing exactly L. Slack is syncbot.fakeslack; the server is the production WSGI app under waitress.
+costing exactly L. Slack is syncbot.sandbox.slack; the server is the production WSGI app under waitress.
 Prints the machine, then one table per measurement, then the targets with PASS/FAIL."""
 from __future__ import annotations
 

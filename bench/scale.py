@@ -16,14 +16,14 @@ from typing import Any
 import fakeredis
 import waitress
 
-from bot.core import SyncBot
+from bot.services import assemble
 from bot.diagnostics.runner import Diagnoser
 from bot.gateways.s3 import S3Gateway, cdc_name
 from bot.models import CheckName, Status
 from handlers.app import web_client
 from syncbot import server
-from syncbot.fakeslack import FakeSlack, signed_headers, slash_command_body
-from syncbot.wiring import served
+from syncbot.sandbox.slack import SandboxSlack, signed_headers, slash_command_body
+from syncbot.wiring import wire
 
 from .fleet import BUCKET, Backends, FakeS3, Fleet
 from .protocols import Counts, World, fleet_catalog
@@ -92,11 +92,10 @@ def fleet_status(tables: int, latency_s: float) -> FleetRun:
     the answer reaches the Slack stand-in. Counts every backend round trip of that one command."""
     backends = Backends(latency_s)
     fleet = Fleet(tables, backends)
-    slack = FakeSlack()
+    slack = SandboxSlack()
     secret = secrets.token_hex(16)
-    wiring = served(lambda hold: SyncBot(fleet.catalog, Diagnoser(fleet.gateways(), before_answer=hold),
-                                         fakeredis.FakeRedis()),
-                    client=web_client("xoxb-bench", slack.api_url), signing_secret=secret)
+    wiring = wire(assemble(fleet.catalog, fleet.gateways(), fakeredis.FakeRedis()),
+                  client=web_client("xoxb-bench", slack.api_url), signing_secret=secret)
     bot, app = wiring.bot, wiring.app
     http = waitress.create_server(server.wsgi_app(app, bot), host="127.0.0.1", port=0, threads=server.HTTP_THREADS)
     threading.Thread(target=_serve, args=(http,), daemon=True).start()
@@ -125,7 +124,7 @@ def _serve(http: Any) -> None:
             raise
 
 
-def _post(port: int, slack: FakeSlack, text: str, secret: str) -> None:
+def _post(port: int, slack: SandboxSlack, text: str, secret: str) -> None:
     import http.client
 
     body = slash_command_body(text, "U0BENCH01", "C0BENCH01", slack.response_url())
@@ -137,7 +136,7 @@ def _post(port: int, slack: FakeSlack, text: str, secret: str) -> None:
         raise RuntimeError(f"/sync-status {text} was answered {status}")
 
 
-def _posted(slack: FakeSlack, count: int, timeout: float = 60):
+def _posted(slack: SandboxSlack, count: int, timeout: float = 60):
     deadline = time.monotonic() + timeout
     while len(slack.of("chat.postMessage")) < count:
         if time.monotonic() > deadline:
@@ -192,10 +191,10 @@ def fleet_over_protocols(world: World, tables: int, redis_client: Any, rounds: i
     one cold `/sync-status t0000` (the pools fill), an uncounted round (warm_translation), then
     `rounds` of `/sync-status` for the first `tables` tables."""
     catalog = fleet_catalog(tables)
-    slack = FakeSlack()
+    slack = SandboxSlack()
     secret = secrets.token_hex(16)
-    wiring = served(lambda hold: SyncBot(catalog, Diagnoser(world.gateways(), before_answer=hold), redis_client),
-                    client=web_client("xoxb-bench", slack.api_url), signing_secret=secret)
+    wiring = wire(assemble(catalog, world.gateways(), redis_client),
+                  client=web_client("xoxb-bench", slack.api_url), signing_secret=secret)
     bot, app = wiring.bot, wiring.app
     http = waitress.create_server(server.wsgi_app(app, bot), host="127.0.0.1", port=0, threads=server.HTTP_THREADS)
     threading.Thread(target=_serve, args=(http,), daemon=True).start()

@@ -2,7 +2,7 @@
 acknowledgement latency under bursts, and peak memory over many diagnoses.
 
 Three processes share the machine: the server (bench.target), the Slack stand-in it posts answers to
-(syncbot.fakeslack.FakeSlack, in a child process), and this one, which sends requests from a single
+(syncbot.sandbox.slack.SandboxSlack, in a child process), and this one, which sends requests from a single
 thread multiplexing its sockets, so that timing them costs this process next to nothing."""
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from syncbot.fakeslack import FakeSlack, block_actions_body, signed_headers, slash_command_body
+from syncbot.sandbox.slack import SandboxSlack, block_actions_body, signed_headers, slash_command_body
 
 CHANNEL = "C0BENCH01"
 USER = "U0BENCH01"  # not an approver: a click is answered (politely refused) and changes nothing
@@ -31,7 +31,7 @@ NEVER = float("inf")  # an answer that is not 200: Bolt gave up waiting for ack(
 
 
 class Slack:
-    """FakeSlack in a child process, asked over a pipe what reached it."""
+    """SandboxSlack in a child process, asked over a pipe what reached it."""
 
     def __init__(self) -> None:
         ctx = multiprocessing.get_context("spawn")
@@ -70,7 +70,7 @@ def _serve_slack(conn: Any) -> None:
     # A server stopped mid-answer leaves broken pipes behind; they say nothing about the measurement.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
-    slack = FakeSlack()
+    slack = SandboxSlack()
     while True:
         question = conn.recv()
         if question == "stop":

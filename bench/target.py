@@ -1,5 +1,5 @@
 """`syncbot serve` for the benchmark, in its own process: the production wiring and HTTP server
-(syncbot.wiring.served, then syncbot.server.serve_http: waitress), with the fleet's stand-in backends in
+(syncbot.wiring.wire, then syncbot.server.serve_http: waitress), with the fleet's stand-in backends in
 place of the clients bot.services would build, and an in-memory Redis unless $SYNCBOT_BENCH_REDIS_URL names
 a real one.
 
@@ -15,11 +15,10 @@ import signal
 import fakeredis
 import redis
 
-from bot.core import SyncBot
-from bot.diagnostics.runner import Diagnoser
+from bot.services import assemble
 from handlers.app import web_client
 from syncbot import server
-from syncbot.wiring import served
+from syncbot.wiring import wire
 
 from .fleet import Backends, Fleet
 
@@ -41,9 +40,9 @@ def main() -> None:
     fleet = Fleet(args.tables, backends)
     url = os.environ.get(REDIS_URL_ENV)
     store = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2) if url else fakeredis.FakeRedis()
-    wiring = served(lambda hold: SyncBot(fleet.catalog, Diagnoser(fleet.gateways(), before_answer=hold), store),
-                    client=web_client("xoxb-bench", args.slack_api_url),
-                    signing_secret=os.environ["SLACK_SIGNING_SECRET"])
+    wiring = wire(assemble(fleet.catalog, fleet.gateways(), store),
+                  client=web_client("xoxb-bench", args.slack_api_url),
+                  signing_secret=os.environ["SLACK_SIGNING_SECRET"])
     server.serve_http(wiring.app, wiring.bot, "127.0.0.1", args.port)
 
 

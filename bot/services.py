@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
@@ -14,9 +14,9 @@ from botocore.config import Config
 from botocore.exceptions import NoRegionError
 from botocore.utils import parse_timestamp
 
-from .catalog import load_catalog
+from .catalog import Catalog, load_catalog
 from .core import SyncBot
-from .diagnostics.runner import Diagnoser
+from .diagnostics.runner import LANE_WIDTH, Diagnoser
 from .gateways import Gateways
 from .doctor import Backends
 from .gateways.aurora import AuroraGateway
@@ -83,12 +83,17 @@ def build_queue_redis(settings: Settings) -> redis.Redis:
                                 socket_keepalive=True, health_check_interval=30)
 
 
-def build_bot(settings: Settings, before_answer: Callable[[], None] = lambda: None) -> SyncBot:
-    """`before_answer`: a server's hold on answers while it acknowledges (handlers.acks.AcksFirst)."""
-    catalog = load_catalog(settings.catalog_path)
-    diagnoser = Diagnoser(build_gateways(settings), settings.check_timeout_seconds, settings.max_workers,
-                          before_answer=before_answer)
-    return SyncBot(catalog, diagnoser, build_redis(settings))
+def build_bot(settings: Settings) -> SyncBot:
+    """The bot of `serve` and `worker`, on the real backends the settings name."""
+    return assemble(load_catalog(settings.catalog_path), build_gateways(settings), build_redis(settings),
+                    timeout=settings.check_timeout_seconds, max_workers=settings.max_workers)
+
+
+def assemble(catalog: Catalog, gateways: Gateways, redis_client: Any, *, timeout: float = 8.0,
+             max_workers: int = LANE_WIDTH["s3"]) -> SyncBot:
+    """The one place a SyncBot is put together: from settings (build_bot), or on the sandbox's or the
+    benchmark's backends (the console, `--sandbox`, the tests' harness, the benchmark)."""
+    return SyncBot(catalog, Diagnoser(gateways, timeout, max_workers), redis_client)
 
 
 def build_doctor_backends(settings: Settings) -> Backends:

@@ -18,7 +18,7 @@ from bot.remediation.service import Answer, Remediation
 from . import blocks
 from .approval_blocks import fallback, open_request_text, request_blocks, resync_pending_text
 from .events import link
-from .ids import APPROVE_ACTION, CANCEL_ACTION, FIX_ACTION, FIX_PREFIX, MORE_ACTION, REJECT_ACTION
+from .ids import FIX_ACTION, FIX_PREFIX, ActionId
 from .blocks import mention
 from .progress import CANNOT_POST, SlackReporter
 
@@ -38,7 +38,7 @@ def register(app: App, remediation: Remediation, reporter: SlackReporter) -> Non
         answer = remediation.click(action.get("value", ""), kind, body["user"]["id"], _thread(body))
         show(answer, client, respond, remediation, reporter, body.get("response_url", ""))
 
-    @app.action(MORE_ACTION)
+    @app.action(ActionId.MORE)
     def more_chosen(ack, action, body, client, respond):
         ack()
         # The menu offers the fixes offered for every table; the value is the opaque offer id, checked
@@ -47,19 +47,19 @@ def register(app: App, remediation: Remediation, reporter: SlackReporter) -> Non
         answer = remediation.choose(value, body["user"]["id"], _thread(body))
         show(answer, client, respond, remediation, reporter, body.get("response_url", ""))
 
-    @app.action(APPROVE_ACTION)
+    @app.action(ActionId.APPROVE)
     def approve_clicked(ack, action, body, client, respond):
         ack()
         show(remediation.approve(action.get("value", ""), body["user"]["id"]), client, respond, remediation, reporter,
              body.get("response_url", ""))
 
-    @app.action(REJECT_ACTION)
+    @app.action(ActionId.REJECT)
     def reject_clicked(ack, action, body, client, respond):
         ack()
         show(remediation.reject(action.get("value", ""), body["user"]["id"]), client, respond, remediation, reporter,
              body.get("response_url", ""))
 
-    @app.action(CANCEL_ACTION)
+    @app.action(ActionId.CANCEL)
     def cancel_clicked(ack, action, body, client, respond):
         ack()
         show(remediation.cancel(action.get("value", ""), body["user"]["id"]), client, respond, remediation, reporter,
@@ -80,6 +80,8 @@ def show(answer: Answer, client, respond, remediation: Remediation, reporter: Sl
     note = ""
     if req is not None and response_url:
         reporter.remember_response_url(req.id, response_url)
+    if answer.made_room is not None:  # expired by this ask: its message loses its buttons
+        reporter.request_changed(answer.made_room)
     try:
         if answer.post_request and req is not None:
             ts = _post(client, respond, req.channel, req.thread, fallback(req), request_blocks(req))

@@ -27,15 +27,15 @@ def web_client(token: str | None, base_url: str) -> WebClient:
 
 def build_app(bot: SyncBot, remediation: Remediation, reporter: SlackReporter, *, signing_secret: str,
               client: WebClient, acks: AcksFirst, process_before_response: bool = False) -> App:
-    """`acks`: acknowledgements first; answers wait for them only if the bot's diagnoser was built with
-    its after_burst (syncbot.wiring.served)."""
+    """`acks`: acknowledgements first; a diagnosis's answer waits for the burst's acks before it is
+    rendered and sent (acks.after_burst, which the listeners call once the checks are in)."""
     # The client carries the token (and the API base URL); giving Bolt both would make it warn.
     app = App(signing_secret=signing_secret, client=client, process_before_response=process_before_response,
               listener_executor=acks.executor)
     app.use(acks)
-    commands.register(app, bot, remediation, reporter)
+    commands.register(app, bot, remediation, reporter, acks.after_burst)
     actions.register(app, remediation, reporter)
-    events.register(app, bot)
+    events.register(app, bot, acks.after_burst)
 
     @app.error
     def on_error(error, body, respond):

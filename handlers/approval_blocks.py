@@ -8,13 +8,12 @@ from slack_sdk.models.blocks import (
     ActionsBlock, Block, ButtonElement, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock,
 )
 
-from bot.models import ActionKind
 from bot.remediation.approvals import ApprovalRequest, State
 from bot.remediation.fixes import FIXES
 from bot.remediation.service import OpenRequest
 
 from .blocks import MESSAGE_TEXT_BUDGET, code_sections, confirm_dialog, escape, mention, truncate
-from .ids import APPROVE_ACTION, CANCEL_ACTION, REJECT_ACTION
+from .ids import ActionId
 
 STATE_TITLE = {State.REQUESTED: "approval needed", State.APPROVED: "approved, queued", State.RUNNING: "running",
                State.SUCCEEDED: "done", State.FAILED: "failed", State.REJECTED: "rejected",
@@ -33,7 +32,7 @@ def _at(epoch: float) -> str:
 
 
 def request_blocks(req: ApprovalRequest) -> list[Block]:
-    label = FIXES[ActionKind(req.action)].label
+    label = FIXES[req.action].label
     blocks: list[Block] = [HeaderBlock(text=truncate(f"{label} {req.table}: {STATE_TITLE.get(req.state, req.state)}", 150))]
     who = (f"{STATE_EMOJI.get(req.state, '')} *Requested by* {mention(req.requester)} at {_at(req.created_at)} · "
            f"needs {req.people} people (the requester and {req.people - 1} approver)")
@@ -57,15 +56,15 @@ def request_blocks(req: ApprovalRequest) -> list[Block]:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(f"*Outcome*: {escape(req.outcome)}", 1000))))
     if req.state is State.REQUESTED:
         blocks.append(ActionsBlock(elements=[
-            ButtonElement(text="Approve", action_id=APPROVE_ACTION, value=req.id, style="primary",
+            ButtonElement(text="Approve", action_id=ActionId.APPROVE, value=req.id, style="primary",
                           confirm=confirm_dialog("Approve?", f"{label} of {req.table} runs as soon as enough approvers "
                                                  "agree.", "Approve")),
-            ButtonElement(text="Reject", action_id=REJECT_ACTION, value=req.id, style="danger"),
+            ButtonElement(text="Reject", action_id=ActionId.REJECT, value=req.id, style="danger"),
         ]))
     elif req.state is State.APPROVED or (req.state is State.RUNNING and not req.changed):
         # Until its first change runs, an approved request can still be called off.
         blocks.append(ActionsBlock(elements=[
-            ButtonElement(text="Cancel", action_id=CANCEL_ACTION, value=req.id, style="danger",
+            ButtonElement(text="Cancel", action_id=ActionId.CANCEL, value=req.id, style="danger",
                           confirm=confirm_dialog("Cancel?", f"{label} of {req.table} will not run.", "Cancel it",
                                                  deny="Keep it")),
         ]))
@@ -107,14 +106,14 @@ def _decisions(req: ApprovalRequest) -> str:
 
 
 def fallback(req: ApprovalRequest) -> str:
-    return f"{FIXES[ActionKind(req.action)].label} {req.table}: {STATE_TITLE.get(req.state, req.state)}"
+    return f"{FIXES[req.action].label} {req.table}: {STATE_TITLE.get(req.state, req.state)}"
 
 
 def open_request_text(seen: OpenRequest, where: str) -> str:
     """The private answer to an ask for what is already asked for: who asked, when, how it stands, and
     `where` (a link to its message) to follow or approve it."""
     req = seen.request
-    label = FIXES[ActionKind(req.action)].label
+    label = FIXES[req.action].label
     who = "You" if req.requester == seen.asker else mention(req.requester)
     text = (f":information_source: *{label}* on `{escape(req.table)}` is already asked for: {who} asked at "
             f"{_at(req.created_at)}, and it is {_standing(req)}. Nothing new was made. {where}")

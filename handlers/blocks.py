@@ -14,7 +14,7 @@ from bot.offers import Offer
 from bot.redaction import redact
 from bot.remediation.fixes import FIXES
 
-from .ids import MORE_ACTION, BlockId, fix_action_id
+from .ids import ActionId, BlockId, fix_action_id
 
 SECTION_LIMIT = 3000
 MAX_BLOCKS = 50
@@ -158,7 +158,7 @@ def _code(title: str, lines: list[str]) -> SectionBlock:
 
 
 def more_menu(offers: list[Offer]) -> OverflowMenuElement:
-    return OverflowMenuElement(action_id=MORE_ACTION, options=[
+    return OverflowMenuElement(action_id=ActionId.MORE, options=[
         Option(text=f"{FIXES[o.action].label}…", value=o.id) for o in offers])
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Callable
 
 from slack_bolt import App
 from slack_sdk.errors import SlackApiError
@@ -29,51 +31,67 @@ HELP = f"""*{COMMAND}* runs the Aurora → DMS → S3 → Snowpipe → Snowflake
 • `{COMMAND} help`: this message"""
 
 
+class RequestKind(StrEnum):
+    """What a /sync-status text asks for."""
+
+    HELP = "help"
+    FLEET = "fleet"  # every catalog table
+    MAINTENANCE = "maintenance"
+    TABLE = "table"  # one table's diagnosis
+    RESYNC = "resync"
+    MALFORMED = "malformed"  # `arg` says why
+
+
 @dataclass(frozen=True)
 class Request:
-    kind: str  # help | fleet | maintenance | table | resync | malformed
+    kind: RequestKind
     arg: str = ""
 
 
 def parse(text: str | None) -> Request:
     words = (text or "").split()
     if not words:
-        return Request("fleet")
+        return Request(RequestKind.FLEET)
     if len(words) == 1 and words[0].lower() in ("help", "-h", "--help", "?"):
-        return Request("help")
+        return Request(RequestKind.HELP)
     if len(words) == 1 and words[0].lower() == "maintenance":
-        return Request("maintenance")
+        return Request(RequestKind.MAINTENANCE)
     if words[0].lower() == "resync":
         if len(words) != 2:
-            return Request("malformed", f"`{COMMAND} resync` takes one table name.")
-        return _table("resync", words[1])
+            return Request(RequestKind.MALFORMED, f"`{COMMAND} resync` takes one table name.")
+        return _table(RequestKind.RESYNC, words[1])
     if len(words) > 1:
-        return Request("malformed", f"`{COMMAND}` takes one table name, not {len(words)} words.")
-    return _table("table", words[0])
+        return Request(RequestKind.MALFORMED, f"`{COMMAND}` takes one table name, not {len(words)} words.")
+    return _table(RequestKind.TABLE, words[0])
 
 
-def _table(kind: str, word: str) -> Request:
+def _table(kind: RequestKind, word: str) -> Request:
     if len(word) > MAX_ARG:
-        return Request("malformed", f"That table name is longer than {MAX_ARG} characters.")
+        return Request(RequestKind.MALFORMED, f"That table name is longer than {MAX_ARG} characters.")
     return Request(kind, word)
 
 
-def register(app: App, bot: SyncBot, remediation: Remediation, reporter: SlackReporter) -> None:
+def register(app: App, bot: SyncBot, remediation: Remediation, reporter: SlackReporter,
+             hold: Callable[[], None] = lambda: None) -> None:
+    """`hold`: called once a diagnosis is in, before it is rendered and sent: a server holds the answer
+    (and the work of rendering and sending it) while a burst of requests waits for its acks."""
+
     @app.command(COMMAND)
     def sync_status(ack, command, client, respond):
         request = parse(command.get("text"))
         channel = command["channel_id"]
-        if request.kind == "help":
+        if request.kind is RequestKind.HELP:
             ack(response_type="ephemeral", text=HELP)
-        elif request.kind == "malformed":
+        elif request.kind is RequestKind.MALFORMED:
             ack(response_type="ephemeral", text=f"{request.arg}\n\n{HELP}")
-        elif request.kind == "maintenance":
+        elif request.kind is RequestKind.MAINTENANCE:
             ack(response_type="ephemeral", text="Checking vacuum, WAL retention, the DMS instance and S3 clean-up…")
             report = maintenance_report(bot)
             publish(client, respond, channel, maintenance.report_blocks(report), maintenance.fallback_text(report))
-        elif request.kind == "fleet":
+        elif request.kind is RequestKind.FLEET:
             ack(response_type="ephemeral", text=f"Checking all {len(bot.catalog.tables)} tables…")
             diags = bot.diagnose_all()
+            hold()
             unhealthy = sum(1 for d in diags if not d.verdict.healthy)
             publish(client, respond, channel, blocks.fleet_blocks(diags),
                     f"Sync status: {len(diags)} tables, {unhealthy} need attention")
@@ -83,12 +101,13 @@ def register(app: App, bot: SyncBot, remediation: Remediation, reporter: SlackRe
                 ack(response_type="ephemeral", text=unknown_table_text(request.arg, bot.suggestions(request.arg),
                                                                       [t.name for t in bot.catalog.tables]))
                 return
-            if request.kind == "resync":
+            if request.kind is RequestKind.RESYNC:
                 ack(response_type="ephemeral", text=f"Preparing the re-sync request for *{spec.name}*…")
                 request_resync(bot, remediation, reporter, spec.name, command, client, respond)
                 return
             ack(response_type="ephemeral", text=f"Running the runbook checks for *{spec.name}*…")
             diag = bot.diagnose(spec)
+            hold()
             offers = bot.offer(diag, channel)
             ts = publish(client, respond, channel, blocks.diagnosis_blocks(diag, offers), blocks.fallback_text(diag))
             pictures.post_latency_picture(client, bot, spec, channel, ts)

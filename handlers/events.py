@@ -5,6 +5,7 @@ only posts."""
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -21,7 +22,8 @@ log = logging.getLogger(__name__)
 MAX_FULL = 5  # full diagnoses under one alert; the rest of a big DMS task's tables get one summary
 
 
-def register(app: App, bot: SyncBot) -> None:
+def register(app: App, bot: SyncBot, hold: Callable[[], None] = lambda: None) -> None:
+    """`hold`: as for /sync-status, an alert's diagnoses wait for a burst's acks before they are posted."""
     threads = AlertThreads(bot)
 
     # Every message subtype, so Bolt acknowledges edits, deletions and joins too (an event no listener
@@ -38,9 +40,12 @@ def register(app: App, bot: SyncBot) -> None:
                      ", ".join(s.name for s in alert.tables))
             if alert.kind is Kind.RECOVERY:
                 for note in threads.recover(alert):
+                    hold()
                     post_recovery(client, note)
             else:
-                post_annotation(client, bot, threads.annotate(alert))
+                annotation = threads.annotate(alert)
+                hold()
+                post_annotation(client, bot, annotation)
 
 
 def post_annotation(client: WebClient, bot: SyncBot, annotation: Annotation) -> None:

@@ -23,8 +23,13 @@ def fix_action_id(kind: ActionKind) -> str:
 
 COMMAND = "/sync-status"
 
-APPROVE_ACTION = "syncbot.approve"
-REJECT_ACTION = "syncbot.reject"
-CANCEL_ACTION = "syncbot.cancel"
-# The diagnosis's overflow menu: actions for any table whatever the verdict (today: Re-sync table).
-MORE_ACTION = "syncbot.more"
+
+
+class ActionId(StrEnum):
+    """The action ids of the bot's buttons and menus other than the fix buttons (FIX_ACTION)."""
+
+    APPROVE = "syncbot.approve"
+    REJECT = "syncbot.reject"
+    CANCEL = "syncbot.cancel"
+    # The diagnosis's overflow menu: the fixes offered for any table whatever the verdict (the re-sync).
+    MORE = "syncbot.more"

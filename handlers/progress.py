@@ -12,7 +12,7 @@ from slack_sdk.webhook import WebhookClient
 
 from bot import callbacks
 from bot.core import SyncBot
-from bot.models import ActionKind, Diagnosis
+from bot.models import Diagnosis
 from bot.remediation.approvals import ApprovalRequest, State
 from bot.remediation.fixes import FIXES
 
@@ -49,12 +49,12 @@ class SlackReporter:
             return
         mark = ":white_check_mark:" if request.state is State.SUCCEEDED else ":x:"
         verb = "ran" if request.state is State.SUCCEEDED else "ran, and it failed:"
-        self._post(request, f"{mark} {mention(request.requester)} {verb} *{FIXES[ActionKind(request.action)].label}* "
+        self._post(request, f"{mark} {mention(request.requester)} {verb} *{FIXES[request.action].label}* "
                             f"on `{blocks.escape(request.table)}`: {blocks.escape(request.outcome)}")
 
     def state_lost(self, request: ApprovalRequest, what_ran: tuple[str, ...]) -> None:
         ran = "; ".join(what_ran) if what_ran else "no step had completed"
-        self._post(request, f":rotating_light: *{FIXES[ActionKind(request.action)].label}* of "
+        self._post(request, f":rotating_light: *{FIXES[request.action].label}* of "
                             f"`{blocks.escape(request.table)}` stopped: the approval store (Redis) lost this request's "
                             f"record mid-run (a restart without persistence?). What had run: {blocks.escape(ran)}. "
                             "Nothing more will run; check the tables by hand and request it again if needed.")

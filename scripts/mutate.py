@@ -141,9 +141,9 @@ MUTATIONS = (
     Mutation("process-clock-instead-of-redis-time", (
         (APPROVALS, "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) + tonumber(t[2]) / 1000000\nlocal function",
          "local now = tonumber(redis.call('GET', 'syncbot:mutant-clock'))\nlocal function"),
-        (APPROVALS, "        return Reply.of(self._scripts[name](",
+        (APPROVALS, "        return self._scripts[name](",
          "        self.redis.set('syncbot:mutant-clock', __import__('time').time())\n"
-         "        return Reply.of(self._scripts[name](")),
+         "        return self._scripts[name](")),
         (A + "test_a_process_clock_far_ahead_takes_over_no_live_lease",
          A + "test_a_process_clock_far_behind_approves_no_expired_request")),
     # -- the job engine ----------------------------------------------------------------------------------
@@ -190,6 +190,31 @@ MUTATIONS = (
     m("columns-checked-before-the-first-alter", "bot/remediation/fixes/fix_columns.py",
       'raise StepFailed(f"nothing was changed: {exc}") from None', 'return "skipped"',
       "tests/test_deeper_fixes.py::test_a_hostile_column_name_in_a_plan_runs_nothing"),
+    # -- who may press what (access.py, the service's approver checks, offers) --------------------------
+    m("usergroup-cache-expires", "bot/remediation/access.py", "json.dumps(members), ex=GROUP_CACHE_S)",
+      "json.dumps(members))",
+      "tests/test_access.py::test_a_member_removed_from_an_approver_group_stops_approving_once_the_cache_expires"),
+    m("unexpandable-group-not-cached", "bot/remediation/access.py",
+      "            return set()\n        self._redis.set(",
+      "            members = []\n        self._redis.set(",
+      "tests/test_access.py::test_a_group_that_cannot_be_expanded_approves_nobody"),
+    m("click-approver-check", SERVICE, "        if not self.approvers.allows(user):\n"
+      "            return _refuse(\"Only approvers can run fixes.\"",
+      "        if False:\n            return _refuse(\"Only approvers can run fixes.\"",
+      R + "test_non_approver_is_refused_and_nothing_runs"),
+    m("approve-approver-check", SERVICE, "        if not self.approvers.allows(user):\n"
+      "            return _refuse(\"Only approvers can approve.\"",
+      "        if False:\n            return _refuse(\"Only approvers can approve.\"",
+      R + "test_self_approval_and_non_approvers_are_refused"),
+    m("cancel-approver-check", SERVICE, "        if user != request.requester and not self.approvers.allows(user):\n"
+      "            return _refuse(\"Only approvers can cancel.\"",
+      "        if False:\n            return _refuse(\"Only approvers can cancel.\"",
+      R + "test_an_approved_resync_can_be_cancelled_until_it_starts"),
+    m("offer-kind-must-match-the-button", SERVICE, "if offer is None or offer.action not in kinds:", "if offer is None:",
+      R + "test_a_button_works_only_for_the_fix_its_offer_was_made_for"),
+    m("menu-holds-only-fixes-offered-everywhere", SERVICE, "self._click(offer_id, EVERYWHERE, user, thread)",
+      "self._click(offer_id, tuple(FIXES), user, thread)",
+      R + "test_a_button_works_only_for_the_fix_its_offer_was_made_for"),
     # -- the service and the wiring ------------------------------------------------------------------------
     m("reject-approver-check", SERVICE, "        if user != request.requester and not self.approvers.allows(user):\n"
       "            return _refuse(\"Only approvers can reject.\"",

@@ -5,8 +5,6 @@ import argparse
 import logging
 import os
 import sys
-import threading
-import time
 
 from bot.catalog import CatalogError
 from bot.models import Section, Status
@@ -164,13 +162,12 @@ def _bot_for(scenario: str | None):
     if scenario:
         import fakeredis
 
-        from bot.core import SyncBot
-        from bot.diagnostics.runner import Diagnoser
+        from bot.services import assemble
 
         from .sandbox.pipeline import Sandbox
 
         sandbox = Sandbox(scenario)
-        return SyncBot(sandbox.catalog, Diagnoser(sandbox.gateways), fakeredis.FakeRedis()), sandbox.close
+        return assemble(sandbox.catalog, sandbox.gateways, fakeredis.FakeRedis()), sandbox.close
     from bot.services import build_bot
 
     return build_bot(_settings()), lambda: None
@@ -212,57 +209,18 @@ def _audit(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     from bot.remediation.fixes import QUEUES
-    from bot.services import build_bot, build_queue_redis
-    from handlers.app import web_client
 
-    from .wiring import build_worker, recover
+    from .wiring import run_worker, worker_from
 
     settings = _settings()
-    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    bot = build_bot(settings)
-    # Snowflake's statement bound on TRUNCATE stays below the lease (see bot.remediation.runtime.Runtime).
-    parts = build_worker(bot, web_client(token, settings.slack_api_url), lease_s=settings.job_lease_seconds,
-                         poll_s=settings.job_poll_seconds,
-                         statement_timeout_s=max(1, int(settings.job_lease_seconds * 2 / 3)))
+    parts = worker_from(settings)
     names = [name.strip() for name in (args.queues or ",".join(QUEUES)).split(",") if name.strip()]
     unknown = [name for name in names if name not in parts.queues]
     if unknown:
         print(f"syncbot: unknown queue(s) {', '.join(unknown)}; known: {', '.join(QUEUES)}", file=sys.stderr)
         return EXIT_USAGE
-    log = logging.getLogger(__name__)
-    for warning in bot.warnings():
-        log.warning("%s", warning)
-    # A worker that starts takes over at once what a dead one left (lease lapsed) or a lost queue entry.
-    log.info("worker %s starting on %s; %d stranded request(s) queued again", parts.runtime.worker_id,
-             ", ".join(names), len(recover(parts)))
-    threading.Thread(target=_clock, args=(bot, parts, min(10.0, settings.job_lease_seconds)), daemon=True,
-                     name="clock").start()
-    parts.worker(names, connection=build_queue_redis(settings)).work()
+    run_worker(parts, names, settings)
     return 0
-
-
-def _clock(bot, parts, every_s: float = 10.0) -> None:
-    """On every replica: every 10 s (or every lease, if shorter), requests whose worker died are queued
-    again (a dead worker is noticed within one lease); once a minute, the scheduled maintenance report (its Redis claim makes
-    one replica post per period) and expiring undecided or never-started approval requests."""
-    from handlers.maintenance import post_due
-
-    from .wiring import expire, recover
-
-    log = logging.getLogger("syncbot.clock")
-    ticks = 0
-    while True:
-        jobs_due = [("recovery", lambda: recover(parts))]
-        if ticks % max(1, round(60 / every_s)) == 0:
-            jobs_due += [("maintenance report", lambda: post_due(bot, parts.runtime.reporter.client)),
-                         ("approval expiry", lambda: expire(parts))]
-        for name, tick in jobs_due:
-            try:
-                tick()
-            except Exception:  # noqa: BLE001 - a failed tick is retried at the next one
-                log.exception("%s failed; retrying at the next tick", name)
-        ticks += 1
-        time.sleep(every_s)
 
 
 if __name__ == "__main__":

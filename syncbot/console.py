@@ -11,14 +11,13 @@ from typing import Any, Iterable, TextIO
 
 import fakeredis
 
-from bot.core import SyncBot
-from bot.diagnostics.runner import Diagnoser
+from bot.services import assemble
 from handlers import alert_posts
 from handlers.app import web_client
 
 from . import terminal
-from .fakeslack import (
-    FakeSlack, block_actions_body, bolt_request, event_callback_body, event_request, slash_command_body,
+from .sandbox.slack import (
+    SandboxSlack, block_actions_body, bolt_request, event_callback_body, event_request, slash_command_body,
 )
 from .sandbox.pipeline import Sandbox
 from .sandbox.scenarios import SCENARIOS
@@ -39,9 +38,9 @@ class Console:
     def __init__(self, scenario: str = "healthy", out: TextIO = sys.stdout, user: str = "U0ALICE01"):
         self.out, self.user = out, user
         self.sandbox = Sandbox(scenario)
-        self.slack = FakeSlack()
+        self.slack = SandboxSlack()
         self.redis = fakeredis.FakeRedis()
-        self.bot = SyncBot(self.sandbox.catalog, Diagnoser(self.sandbox.gateways), self.redis)
+        self.bot = assemble(self.sandbox.catalog, self.sandbox.gateways, self.redis)
         self.secret = secrets.token_hex(16)
         # process_before_response: the listener finishes before dispatch returns, so output is in order;
         # jobs (the re-sync) run in-process as soon as they are queued.

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -14,9 +16,8 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.core import SyncBot
-from bot.services import build_bot
+from bot.services import build_bot, build_queue_redis
 from bot.settings import Settings
-from bot.models import ActionKind
 from bot.remediation import jobs
 from bot.remediation.access import Approvers
 from bot.remediation.approvals import ApprovalRequest, Approvals
@@ -24,7 +25,8 @@ from bot.remediation.fixes import FIXES, QUEUES
 from bot.remediation.runtime import Runtime
 from bot.remediation.service import Remediation
 from handlers.acks import AcksFirst
-from handlers.app import build_app
+from handlers.app import build_app, web_client
+from handlers.maintenance import post_due
 from handlers.progress import SlackReporter, usergroup_members
 
 log = logging.getLogger(__name__)
@@ -93,36 +95,27 @@ def build_worker(bot: SyncBot, client: WebClient, *, inline: bool = False, **run
     def enqueue(request: ApprovalRequest) -> None:
         # Each fix names its queue: a re-sync follows DMS for hours on its own, so a worker on the quick
         # fixes' queue is never stuck behind one (run one worker per queue, or more).
-        queues[FIXES[ActionKind(request.action)].queue].enqueue(jobs.JOB_PATH, request.id,
-                                                                job_timeout=jobs.JOB_TIMEOUT_S)
+        queues[FIXES[request.action].queue].enqueue(jobs.JOB_PATH, request.id, job_timeout=jobs.JOB_TIMEOUT_S)
 
     return WorkerParts(runtime, queues, enqueue, runs_here)
 
 
 def wire(bot: SyncBot, *, client: WebClient, signing_secret: str, inline: bool = False,
-         process_before_response: bool = False, acks: AcksFirst | None = None, **runtime_options: Any) -> Wiring:
-    """`acks`: the one the bot's diagnoser holds its answers for (served() builds both)."""
-    acks = acks or AcksFirst()
+         process_before_response: bool = False, **runtime_options: Any) -> Wiring:
+    acks = AcksFirst()
     parts = build_worker(bot, client, inline=inline, **runtime_options)
     runtime = parts.runtime
     approvers = Approvers(bot.catalog.access, bot.redis, usergroup_members(client))
-    remediation = Remediation(bot, runtime.approvals, approvers, parts.enqueue, runtime.reporter)
+    remediation = Remediation(bot, runtime.approvals, approvers, parts.enqueue)
     app = build_app(bot, remediation, runtime.reporter, signing_secret=signing_secret, client=client,
                     process_before_response=process_before_response, acks=acks)
     return Wiring(bot, app, client, runtime.approvals, remediation, runtime.reporter, parts, acks)
 
 
-def served(make_bot: Callable[[Callable[[], None]], SyncBot], *, client: WebClient, signing_secret: str) -> Wiring:
-    """A server's wiring: `make_bot(hold)` builds the bot with `hold` as its diagnoser's before_answer,
-    so answers that come in during a burst wait for the burst's acknowledgements (AcksFirst)."""
-    acks = AcksFirst()
-    return wire(make_bot(acks.after_burst), client=client, signing_secret=signing_secret, acks=acks)
-
-
 def web(settings: Settings, client: WebClient) -> Wiring:
     """`syncbot serve`: the bot built from settings."""
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
-    return served(lambda hold: build_bot(settings, before_answer=hold), client=client, signing_secret=secret)
+    return wire(build_bot(settings), client=client, signing_secret=secret)
 
 
 def recover(parts: WorkerParts) -> list[str]:
@@ -139,11 +132,42 @@ def recover(parts: WorkerParts) -> list[str]:
     return jobs.recover(parts.runtime, enqueue)
 
 
-def expire(parts: WorkerParts) -> int:
-    """Undecided requests past their deadline, and approved ones never started, lose their buttons."""
-    expired = parts.runtime.approvals.expire_overdue()
-    for request_id in expired:
-        request = parts.runtime.approvals.get(request_id)
-        parts.runtime.reporter.request_changed(request)
-        parts.runtime.reporter.finished(request)
-    return len(expired)
+def worker_from(settings: Settings) -> WorkerParts:
+    """`syncbot worker`: the bot built from settings, its Slack client, and the runtime's timings."""
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    # Snowflake's statement bound on TRUNCATE stays below the lease (see bot.remediation.runtime.Runtime).
+    return build_worker(build_bot(settings), web_client(token, settings.slack_api_url),
+                        lease_s=settings.job_lease_seconds, poll_s=settings.job_poll_seconds,
+                        statement_timeout_s=max(1, int(settings.job_lease_seconds * 2 / 3)))
+
+
+def run_worker(parts: WorkerParts, names: list[str], settings: Settings) -> None:
+    """Takes over at once what a dead worker left (lease lapsed) or a lost queue entry, starts the worker
+    clock, then works the queues `names` until the process is stopped."""
+    for warning in parts.runtime.bot.warnings():
+        log.warning("%s", warning)
+    log.info("worker %s starting on %s; %d stranded request(s) queued again", parts.runtime.worker_id,
+             ", ".join(names), len(recover(parts)))
+    threading.Thread(target=clock, args=(parts, min(10.0, settings.job_lease_seconds)), daemon=True,
+                     name="clock").start()
+    parts.worker(names, connection=build_queue_redis(settings)).work()
+
+
+def clock(parts: WorkerParts, every_s: float = 10.0) -> None:
+    """On every replica: every 10 s (or every lease, if shorter), requests whose worker died are queued
+    again (a dead worker is noticed within one lease); once a minute, the scheduled maintenance report
+    (its Redis claim makes one replica post per period) and expiring undecided or never-started
+    approval requests."""
+    ticks = 0
+    while True:
+        jobs_due = [("recovery", lambda: recover(parts))]
+        if ticks % max(1, round(60 / every_s)) == 0:
+            jobs_due += [("maintenance report", lambda: post_due(parts.runtime.bot, parts.runtime.reporter.client)),
+                         ("approval expiry", lambda: jobs.expire(parts.runtime))]
+        for name, tick in jobs_due:
+            try:
+                tick()
+            except Exception:  # noqa: BLE001 - a failed tick is retried at the next one
+                log.exception("%s failed; retrying at the next tick", name)
+        ticks += 1
+        time.sleep(every_s)

@@ -9,10 +9,9 @@ import psycopg
 import pytest
 import redis as redis_lib
 
-from bot.core import SyncBot
-from bot.diagnostics.runner import Diagnoser
+from bot.services import assemble
 from handlers.app import web_client
-from syncbot.fakeslack import FakeSlack
+from fakeslack import FakeSlack
 from syncbot.sandbox.pipeline import Sandbox
 from syncbot.wiring import wire
 
@@ -67,7 +66,7 @@ class Harness:
 
     def __init__(self, sandbox, redis, slack, timeout=8.0):
         self.sandbox, self.redis, self.slack = sandbox, redis, slack
-        self.bot = SyncBot(sandbox.catalog, Diagnoser(sandbox.gateways, timeout=timeout), redis)
+        self.bot = assemble(sandbox.catalog, sandbox.gateways, redis, timeout=timeout)
         self.secret = secrets.token_hex(16)
         self.wiring = wire(self.bot, client=web_client("xoxb-test", slack.api_url), signing_secret=self.secret,
                            process_before_response=True, poll_s=0.01, sleep=lambda s: None)

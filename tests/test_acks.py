@@ -8,14 +8,13 @@ import urllib.request
 
 import waitress
 
-from bot.core import SyncBot
-from bot.diagnostics.runner import Diagnoser
+from bot.services import assemble
 from bot.gateways import Gateways
 from handlers.acks import AcksFirst
 from handlers.app import web_client
-from syncbot.fakeslack import signed_headers, slash_command_body
+from syncbot.sandbox.slack import signed_headers, slash_command_body
 from syncbot.server import wsgi_app
-from syncbot.wiring import served
+from syncbot.wiring import wire
 
 
 class Held:
@@ -52,8 +51,8 @@ def test_more_commands_than_bolts_default_threads_are_all_acknowledged_while_dia
     gw = sandbox.gateways
     held = Gateways(gw.dms, gw.s3, Held(gw.snowflake, gate), gw.aurora)
     secret = secrets.token_hex(16)
-    wiring = served(lambda hold: SyncBot(sandbox.catalog, Diagnoser(held, timeout=30, before_answer=hold), redis),
-                    client=web_client("xoxb-test", slack.api_url), signing_secret=secret)
+    wiring = wire(assemble(sandbox.catalog, held, redis, timeout=30),
+                  client=web_client("xoxb-test", slack.api_url), signing_secret=secret)
     bot, app = wiring.bot, wiring.app
     server = waitress.create_server(wsgi_app(app, bot), host="127.0.0.1", port=0, threads=16)
     threading.Thread(target=server.run, daemon=True).start()

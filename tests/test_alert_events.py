@@ -15,7 +15,7 @@ from bot.alerts import read
 from bot.catalog import Alerts
 from bot.gateways.dms import DmsGateway
 from handlers.alert_posts import post_of
-from syncbot.fakeslack import bolt_request, event_callback_body, event_request, signed_headers
+from syncbot.sandbox.slack import bolt_request, event_callback_body, event_request, signed_headers
 
 PAYLOADS = Path(__file__).parent / "payloads"
 RECORDED_RESOURCE_ID = "Q7XKZ3VBNJ2M4LPRT6WYHC5DSA"

@@ -27,7 +27,7 @@ from bot.models import Status
 from bot.services import redacted_url
 from bot.settings import Settings
 from handlers.app import web_client
-from syncbot.fakeslack import FakeSlack
+from fakeslack import FakeSlack
 from syncbot.sandbox import moto_iam
 from syncbot.sandbox.pipeline import CATALOG_TOML, Sandbox
 from syncbot.slack_check import manifest_scopes, slack_lines

@@ -10,11 +10,10 @@ import urllib.request
 
 import pytest
 
-from bot.core import SyncBot
-from bot.diagnostics.runner import Diagnoser
+from bot.services import assemble
 from handlers.app import web_client
 from syncbot import server
-from syncbot.fakeslack import signed_headers, slash_command_body
+from syncbot.sandbox.slack import signed_headers, slash_command_body
 from syncbot.wiring import wire
 
 
@@ -73,7 +72,7 @@ def test_undeclared_body_is_read_only_to_the_limit():
 @pytest.fixture
 def waitress_server(make_sandbox, redis, slack):
     sandbox = make_sandbox("healthy", real_aurora=False)
-    bot = SyncBot(sandbox.catalog, Diagnoser(sandbox.gateways), redis)
+    bot = assemble(sandbox.catalog, sandbox.gateways, redis)
     secret = "s3cret-for-the-endpoint-test"
     app = wire(bot, client=web_client("xoxb-test", slack.api_url), signing_secret=secret).app
     http = server.http_server(app, bot, "127.0.0.1", 0, threads=4)

@@ -10,6 +10,7 @@ import time
 import pytest
 import redis as redis_lib
 
+from bot.models import ActionKind
 from bot.remediation.approvals import Approvals, Result, State
 
 ALICE, BOB, CAROL = "U0ALICE01", "U0BOB0002", "U0CAROL03"
@@ -30,13 +31,13 @@ def replicas(redis):
 
 
 def create(approvals, *, people=1, table="orders", offer=None, ttl_s=3600, plan_hash="plan-1",
-           action="pause_pipe", requester=ALICE):
+           action=ActionKind.PAUSE_PIPE, requester=ALICE):
     reply = approvals.create(offer_id=offer or secrets.token_hex(8), action=action, table=table, requester=requester,
                              people=people, ttl_s=ttl_s, steps=("ALTER PIPE",), facts=(), plan_hash=plan_hash,
                              data={"pipe": "STAGING.ORDERS_PIPE", "paused": True}, channel="C0INCIDNT",
                              thread="1.0")
     assert reply.result in (Result.CREATED, Result.EXISTS)
-    return reply.value
+    return reply.request_id
 
 
 def claim(approvals, request_id, worker, lease_s=30.0, table="orders"):
@@ -71,17 +72,18 @@ def test_an_offer_makes_one_request_whatever_the_number_of_concurrent_creates(re
     offer = secrets.token_hex(8)
 
     def press(approvals, requester):
-        return approvals.create(offer_id=offer, action="pause_pipe", table="orders", requester=requester, people=1,
+        return approvals.create(offer_id=offer, action=ActionKind.PAUSE_PIPE, table="orders", requester=requester,
+                                people=1,
                                 ttl_s=60, steps=(), facts=(), plan_hash="x", data={}, channel="C", thread="")
 
     first = together(8, lambda i: press(replicas[i % 2], (ALICE, BOB)[i % 2]))
-    [request_id] = {a.value for a in first}
+    [request_id] = {a.request_id for a in first}
     assert sorted(a.result.value for a in first) == ["created"] + ["open"] * 7
     requests = [k for k in redis.scan_iter("syncbot:req:*") if not k.endswith(b":people")]
     assert requests == [f"syncbot:req:{request_id}".encode()]
     assert replicas[0].cancel(request_id, "orders", ALICE).result is Result.CANCELLED
     again = together(8, lambda i: press(replicas[i % 2], CAROL))
-    assert {(a.result, a.value) for a in again} == {(Result.EXISTS, request_id)}
+    assert {(a.result, a.request_id) for a in again} == {(Result.EXISTS, request_id)}
     assert [k for k in redis.scan_iter("syncbot:req:*") if not k.endswith(b":people")] == requests
 
 
@@ -98,7 +100,7 @@ def test_claim_takes_only_an_approved_request_or_a_running_one_whose_lease_lapse
         assert claim(approvals, request_id, "w1").result is Result.BUSY
         assert approvals.get(request_id).state in (State.REJECTED, State.CANCELLED)
     done = create(approvals)
-    token = claim(approvals, done, "w1").value
+    token = claim(approvals, done, "w1").token
     assert approvals.finish(done, "orders", "w1", token, True, "ok").result is Result.OK
     assert claim(approvals, done, "w2").result is Result.BUSY
     assert approvals.get(done).state is State.SUCCEEDED
@@ -114,7 +116,7 @@ def test_concurrent_claims_on_two_replicas_give_the_request_to_one_worker(replic
 
 def test_a_live_lease_of_another_worker_is_not_taken_over(replicas):
     request_id = create(replicas[0])
-    token = claim(replicas[0], request_id, "worker-a", lease_s=30).value
+    token = claim(replicas[0], request_id, "worker-a", lease_s=30).token
     assert claim(replicas[1], request_id, "worker-b").result is Result.BUSY
     assert fence(replicas[0], request_id, "worker-a", token).result is Result.OK  # still worker-a's
 
@@ -125,13 +127,13 @@ def test_a_lapsed_lease_is_taken_over_with_a_new_token_and_the_old_worker_is_fen
     old = claim(a, request_id, "worker-a", lease_s=0.3)
     time.sleep(0.4)
     new = claim(b, request_id, "worker-b")
-    assert (new.result, new.detail) == (Result.CLAIMED, "running") and int(new.value) == int(old.value) + 1
+    assert (new.result, new.detail) == (Result.CLAIMED, "running") and int(new.token) == int(old.token) + 1
     # worker-a wakes up: it can neither checkpoint, nor renew, nor finish; worker-b's record is intact.
-    assert fence(a, request_id, "worker-a", old.value, changes=True).result is Result.LOST
-    assert a.finish(request_id, "orders", "worker-a", old.value, False, "I was paused").result is Result.LOST
+    assert fence(a, request_id, "worker-a", old.token, changes=True).result is Result.LOST
+    assert a.finish(request_id, "orders", "worker-a", old.token, False, "I was paused").result is Result.LOST
     request = b.get(request_id)
     assert (request.state, request.extra["worker"], request.changed) == (State.RUNNING, "worker-b", False)
-    assert fence(b, request_id, "worker-b", new.value).result is Result.OK
+    assert fence(b, request_id, "worker-b", new.token).result is Result.OK
 
 
 def test_a_stale_token_of_the_same_worker_is_refused(replicas):
@@ -142,25 +144,25 @@ def test_a_stale_token_of_the_same_worker_is_refused(replicas):
     old = claim(a, request_id, "worker-a", lease_s=0.3)
     time.sleep(0.4)
     new = claim(a, request_id, "worker-a")
-    assert fence(a, request_id, "worker-a", old.value).result is Result.LOST
-    assert a.finish(request_id, "orders", "worker-a", old.value, True, "done").result is Result.LOST
-    assert fence(a, request_id, "worker-a", new.value).result is Result.OK
+    assert fence(a, request_id, "worker-a", old.token).result is Result.LOST
+    assert a.finish(request_id, "orders", "worker-a", old.token, True, "done").result is Result.LOST
+    assert fence(a, request_id, "worker-a", new.token).result is Result.OK
 
 
 def test_a_lease_that_lapsed_without_a_takeover_fails_the_fence(replicas):
     a, _ = replicas
     request_id = create(a)
-    token = claim(a, request_id, "worker-a", lease_s=0.3).value
+    token = claim(a, request_id, "worker-a", lease_s=0.3).token
     time.sleep(0.4)
     reply = fence(a, request_id, "worker-a", token, changes=True)
-    assert (reply.result, reply.detail) == (Result.LOST, "lease lapsed")
+    assert (reply.result, reply.reason) == (Result.LOST, "lease lapsed")
     assert not a.get(request_id).changed  # the side effect was not recorded as started
 
 
 def test_the_fence_says_missing_when_the_record_vanished(replicas, redis):
     a, _ = replicas
     request_id = create(a)
-    token = claim(a, request_id, "worker-a").value
+    token = claim(a, request_id, "worker-a").token
     redis.delete(f"syncbot:req:{request_id}", f"syncbot:req:{request_id}:people")  # Redis lost its data
     assert fence(a, request_id, "worker-a", token).result is Result.MISSING
     assert a.finish(request_id, "orders", "worker-a", token, True, "ok").result is Result.MISSING
@@ -170,10 +172,10 @@ def test_the_fence_says_missing_when_the_record_vanished(replicas, redis):
 
 def test_the_claim_takes_the_table_lock_and_honours_another_requests(replicas):
     a, b = replicas
-    resync = create(a, action="resync")
-    token = claim(a, resync, "worker-a").value
+    resync = create(a, action=ActionKind.RESYNC)
+    token = claim(a, resync, "worker-a").token
     assert a.lock_holder("ORDERS") == resync  # taken by the claim itself
-    quick = create(b, action="pause_pipe")
+    quick = create(b, action=ActionKind.PAUSE_PIPE)
     reply = claim(b, quick, "worker-b")
     assert (reply.result, reply.detail) == (Result.LOCKED, resync)
     refused = b.get(quick)
@@ -189,7 +191,7 @@ def test_the_claim_takes_the_table_lock_and_honours_another_requests(replicas):
 def test_cancel_before_the_first_change_stops_the_worker_and_frees_the_table(replicas):
     a, b = replicas
     request_id = create(a)
-    token = claim(a, request_id, "worker-a").value
+    token = claim(a, request_id, "worker-a").token
     assert fence(a, request_id, "worker-a", token, changes=False).result is Result.OK  # a read-only step
     assert b.cancel(request_id, "orders", BOB).result is Result.CANCELLED
     assert fence(a, request_id, "worker-a", token, changes=True).result is Result.LOST
@@ -199,7 +201,7 @@ def test_cancel_before_the_first_change_stops_the_worker_and_frees_the_table(rep
 def test_cancel_after_the_first_change_is_too_late(replicas):
     a, b = replicas
     request_id = create(a)
-    token = claim(a, request_id, "worker-a").value
+    token = claim(a, request_id, "worker-a").token
     assert fence(a, request_id, "worker-a", token, changes=True).result is Result.OK
     assert b.cancel(request_id, "orders", BOB).result is Result.TOO_LATE
     assert a.get(request_id).state is State.RUNNING and a.lock_holder("orders") == request_id
@@ -244,7 +246,7 @@ def test_an_approved_request_not_started_within_its_window_expires_by_claim_or_b
 def test_a_process_clock_far_ahead_takes_over_no_live_lease(replicas, monkeypatch):
     a, b = replicas
     request_id = create(a)
-    token = claim(a, request_id, "worker-a", lease_s=30).value
+    token = claim(a, request_id, "worker-a", lease_s=30).token
     monkeypatch.setattr(time, "time", lambda: 4_000_000_000.0)  # year 2096
     assert claim(b, request_id, "worker-b").result is Result.BUSY
     assert b.stranded(grace_s=0) == []

@@ -9,7 +9,7 @@ from botocore.stub import Stubber
 
 from bot.gateways import GatewayError
 from bot.gateways.dms import DmsGateway, _latency_queries
-from syncbot.fakeslack import bolt_request, slash_command_body
+from syncbot.sandbox.slack import bolt_request, slash_command_body
 
 CHANNEL = "C0INCIDNT"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16

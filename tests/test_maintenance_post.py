@@ -16,8 +16,7 @@ from redis.retry import Retry
 from slack_sdk.errors import SlackApiError
 
 from bot.catalog import Maintenance
-from bot.core import SyncBot
-from bot.diagnostics.runner import Diagnoser
+from bot.services import assemble
 from bot.gateways import Gateways
 from bot.gateways.aurora import AuroraGateway
 from bot.maintenance import Finding, MaintenanceReport, Topic, collect, due_period, post_due_maintenance
@@ -27,7 +26,7 @@ from handlers.blocks import MAX_BLOCKS, SECTION_LIMIT
 from handlers.commands import parse
 from handlers.maintenance import post_due, report_blocks
 from syncbot.cli import main as cli_main
-from syncbot.fakeslack import bolt_request, slash_command_body
+from syncbot.sandbox.slack import bolt_request, slash_command_body
 
 MONDAY_8 = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)  # a Monday
 WEEKLY = Maintenance(channel="C0MAINT01", schedule="0 8 * * MON")
@@ -64,7 +63,7 @@ def replicas(make_sandbox, redis):
 
     def make(n, catalog=catalog):
         for _ in range(n):
-            made.append(SyncBot(catalog, Diagnoser(sandbox.gateways), redis_lib.Redis.from_url(REDIS_URL)))
+            made.append(assemble(catalog, sandbox.gateways, redis_lib.Redis.from_url(REDIS_URL)))
         return made[-n:]
 
     yield make
@@ -111,8 +110,7 @@ def test_outside_the_schedule_or_without_one_nothing_happens(replicas, redis):
 def test_without_redis_nothing_is_posted(make_sandbox):
     sandbox = make_sandbox("healthy", real_aurora=False)
     catalog = replace(sandbox.catalog, maintenance=WEEKLY)
-    bot = SyncBot(catalog, Diagnoser(sandbox.gateways),
-                  redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)))
+    bot = assemble(catalog, sandbox.gateways, redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)))
     calls = []
     with pytest.raises(redis_lib.ConnectionError):
         post_due_maintenance(bot, lambda *a: calls.append(a), MONDAY_8)

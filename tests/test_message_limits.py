@@ -8,7 +8,7 @@ from bot.diagnostics.checks import check_schema
 from bot.gateways.aurora import PgColumn
 from bot.maintenance import Finding
 from bot.maintenance.report import MaintenanceReport, Topic
-from bot.models import CheckName, Status
+from bot.models import ActionKind, CheckName, Status
 from handlers.blocks import (
     MAX_BLOCKS, MESSAGE_TEXT_BUDGET, PLAIN_TEXT_LIMIT, SECTION_LIMIT, diagnosis_blocks, fleet_blocks, verdict_lines,
 )
@@ -107,7 +107,7 @@ def test_an_approval_request_for_400_statements_and_a_long_run_fits_and_counts_t
 
     steps = tuple(f"ALTER TABLE PUBLIC.ORDERS ADD COLUMN CUSTOMER_ATTRIBUTE_{i:03d}_LONG_NAME VARCHAR(255)"
                   for i in range(400)) + ("COPY INTO STAGING.ORDERS_CDC FROM @STAGE FILES = (" + "'f.csv', " * 2000 + ")",)
-    req = ApprovalRequest(id="r1", action="add_columns", table="orders", requester="U0ALICE01", people=2,
+    req = ApprovalRequest(id="r1", action=ActionKind.FIX_COLUMNS, table="orders", requester="U0ALICE01", people=2,
                           state="running", created_at=1.0, expires_at=2.0, plan_steps=steps,
                           plan_facts=("f" * 500,) * 10, plan_hash="h", plan_data={},
                           progress=tuple(f"step {i} done after a long wait on Snowflake" for i in range(300)),

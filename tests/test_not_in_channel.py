@@ -7,12 +7,11 @@ import time
 from pathlib import Path
 
 
-from bot.core import SyncBot
-from bot.diagnostics.runner import Diagnoser
+from bot.services import assemble
 from handlers.app import web_client
 from syncbot.wiring import wire
 
-from syncbot.fakeslack import block_actions_body, bolt_request, event_callback_body, event_request, slash_command_body
+from syncbot.sandbox.slack import block_actions_body, bolt_request, event_callback_body, event_request, slash_command_body
 
 CHANNEL = "C0OUTSIDE"
 ALICE, BOB = "U0ALICE01", "U0BOB0002"
@@ -88,7 +87,7 @@ def test_an_alert_in_a_channel_the_bot_has_left_is_acknowledged_and_logged(make_
     process_before_response=False, so Slack does not retry), the failure is a warning that says to
     invite the bot, and nothing is posted anywhere else. The event is the recorded AWS Chatbot alarm."""
     sandbox = make_sandbox("stalled", real_aurora=False)
-    bot = SyncBot(sandbox.catalog, Diagnoser(sandbox.gateways), redis)
+    bot = assemble(sandbox.catalog, sandbox.gateways, redis)
     app = wire(bot, client=web_client("xoxb-test", slack.api_url), signing_secret="s3cret").app
     slack.not_in_channels.add("C0ALERTS1")
     text = (Path(__file__).parent / "payloads" / "chatbot_cloudwatch_alarm.json").read_text()

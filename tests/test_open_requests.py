@@ -6,13 +6,12 @@ import dataclasses
 import json
 import threading
 
-from bot.core import SyncBot
-from bot.diagnostics.runner import Diagnoser
 from bot.models import ActionKind
 from bot.remediation import audit
 from bot.remediation.fixes import FIXES
 from handlers.app import web_client
-from syncbot.fakeslack import block_actions_body, bolt_request, slash_command_body
+from bot.services import assemble
+from syncbot.sandbox.slack import bolt_request, slash_command_body
 from syncbot.wiring import wire
 from test_cli import run
 from test_guard_approvals import second_client, together
@@ -24,7 +23,7 @@ POINTER = "is already asked for"
 
 def replica(h):
     """A second bot replica: its own SyncBot and Redis client, the same Redis database and Slack."""
-    bot = SyncBot(h.sandbox.catalog, Diagnoser(h.sandbox.gateways), second_client())
+    bot = assemble(h.sandbox.catalog, h.sandbox.gateways, second_client())
     return wire(bot, client=web_client("xoxb-test", h.slack.api_url), signing_secret=h.secret,
                 process_before_response=True, poll_s=0.01, sleep=lambda s: None)
 
@@ -143,6 +142,20 @@ def test_a_rejected_request_frees_the_table_for_the_next_ask(harness):
     assert len(cards(h)) == 2 and "1 more approver(s) must approve" in answers(h)[-1]
 
 
+def test_an_overdue_request_found_by_the_next_ask_is_expired_and_its_message_loses_its_buttons(harness):
+    """No worker clock ran past its deadline: the next ask expires it in the same step as it makes the
+    new request, and its message is drawn again without buttons."""
+    h = harness("healthy")
+    resync_command(h, ALICE)
+    [old] = cards(h)
+    _, buttons = approval_message(h)
+    h.redis.hset(f"syncbot:req:{buttons['Approve']['value']}", "expires_at", "1")  # past its deadline
+    resync_command(h, BOB)
+    assert len(cards(h)) == 2 and "1 more approver(s) must approve" in answers(h)[-1]
+    drawn = h.slack.messages[old.ts].params
+    assert drawn["text"] == "Re-sync table orders: expired" and '"actions"' not in json.dumps(drawn["blocks"])
+
+
 def test_a_quick_fix_while_a_resync_is_requested_says_the_resync_is_pending(harness):
     h = harness("stalled")
     ts, buttons = diagnose(h)
@@ -156,7 +169,7 @@ def test_a_quick_fix_while_a_resync_is_requested_says_the_resync_is_pending(harn
     assert f"<{permalink(card.ts)}|its request message>" in note
     run_worker(h)
     assert h.sandbox.dms_task().status == "running" and statements(h, "TRUNCATE") == []
-    assert h.wiring.approvals.open_request("orders", ActionKind.RESYNC.value).state.value == "requested"
+    assert h.wiring.approvals.open_request("orders", ActionKind.RESYNC).state.value == "requested"
 
 
 def test_a_quick_fix_asked_again_while_queued_points_to_the_first(harness):

@@ -5,8 +5,8 @@ import threading
 
 import pytest
 
-from bot.remediation import audit
-from syncbot.fakeslack import block_actions_body, bolt_request, slash_command_body
+from bot.remediation import audit, jobs
+from syncbot.sandbox.slack import block_actions_body, bolt_request, slash_command_body
 
 CHANNEL = "C0INCIDNT"
 ALICE, BOB, CAROL, MALLORY = "U0ALICE01", "U0BOB0002", "U0CAROL03", "U0MALLORY"
@@ -180,17 +180,17 @@ def test_non_approver_is_refused_and_nothing_runs(harness):
     assert h.sandbox.snowflake.statements == [] and events(h) == []
 
 
-def test_usergroup_approvers_are_expanded_and_cached(harness):
+def test_a_button_works_only_for_the_fix_its_offer_was_made_for(harness):
+    """The action id names the kind, the value the offer: an offer id sent with another kind's action id
+    (or picked from the menu, which holds only the fixes offered for every table) finds nothing."""
     h = harness("pipe-paused")
-    h.slack.usergroups["S0ONCALL1"] = [CAROL]
-    from bot.catalog import Access
-    from bot.remediation.access import Approvers
-    from handlers.progress import usergroup_members
-
-    approvers = Approvers(Access(approvers=("S0ONCALL1",)), h.redis, usergroup_members(h.wiring.client))
-    assert approvers.allows(CAROL) and not approvers.allows(MALLORY)
-    assert approvers.allows(CAROL)
-    assert len(h.slack.of("usergroups.users.list")) == 1  # the second answer came from Redis
+    ts, buttons = diagnose(h)
+    forged = {**buttons["resume_pipe"], "action_id": "syncbot.fix.resync"}
+    assert "no longer valid" in click(h, forged, ALICE, message_ts=ts)
+    overflow = menu(h.slack.of("chat.postMessage")[-1])
+    assert "no longer valid" in choose(h, overflow, {"text": {"type": "plain_text", "text": "Re-sync table…"},
+                                                     "value": buttons["resume_pipe"]["value"]}, ALICE, ts)
+    assert h.sandbox.snowflake.statements == [] and events(h) == []
 
 
 # -- two-person re-sync --------------------------------------------------------------------------
@@ -368,7 +368,8 @@ def test_catalog_can_tighten_but_never_loosen_the_policy(harness):
 def test_redis_down_refuses_fixes_but_diagnosis_still_works(harness, slack):
     import redis as redis_lib
 
-    from bot.core import SyncBot
+    from dataclasses import replace
+
     from handlers.app import web_client
     from syncbot.wiring import wire
 
@@ -377,7 +378,7 @@ def test_redis_down_refuses_fixes_but_diagnosis_still_works(harness, slack):
     from redis.retry import Retry
 
     dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
-    bot = SyncBot(h.bot.catalog, h.bot.diagnoser, dead)
+    bot = replace(h.bot, redis=dead)
     w = wire(bot, client=web_client("xoxb-test", slack.api_url), signing_secret=h.secret,
              process_before_response=True)
     w.app.dispatch(bolt_request(slash_command_body("orders", ALICE, CHANNEL, slack.response_url()), h.secret))
@@ -413,10 +414,10 @@ def test_audit_command_prints_the_trail_for_a_table(harness, monkeypatch, capsys
 def test_undecided_requests_expire_and_lose_their_buttons(harness):
     h = harness("stalled")
     _, message, buttons = request_resync(h)
-    assert h.wiring.remediation.expire_overdue() == 0  # not due yet
+    assert len(jobs.expire(h.wiring.runtime)) == 0  # not due yet
     h.redis.hset(f"syncbot:req:{buttons['Approve']['value']}", "expires_at", "1")
-    assert h.wiring.remediation.expire_overdue() == 1
-    assert h.wiring.remediation.expire_overdue() == 0  # once
+    assert len(jobs.expire(h.wiring.runtime)) == 1
+    assert len(jobs.expire(h.wiring.runtime)) == 0  # once
     final = h.slack.messages[message.ts].params
     assert final["text"] == "Re-sync table orders: expired" and '"actions"' not in json.dumps(final["blocks"])
     assert ("expired", "syncbot") in events(h)

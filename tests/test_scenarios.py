@@ -53,11 +53,11 @@ def test_dms_failure_evidence_is_shown(make_sandbox):
 @pytest.mark.parametrize("scenario", ["pipe-paused", "merge-task-suspended", "rows-missing", "column-widened",
                                       "stale-pipe"])
 def test_fleet_is_sorted_worst_first(make_sandbox, scenario):
-    from bot.core import SyncBot
+    from bot.services import assemble
     from bot.models import overall
 
     sandbox = make_sandbox(scenario, real_aurora=False)
-    bot = SyncBot(sandbox.catalog, Diagnoser(sandbox.gateways), redis=None)
+    bot = assemble(sandbox.catalog, sandbox.gateways, None)
     diags = bot.diagnose_all()
     assert [d.table for d in diags] == ["orders", "customers", "payments"]
     assert [overall(d) for d in diags] == [Status.FAILING, Status.OK, Status.OK]

@@ -10,15 +10,14 @@ import pytest
 from pydantic import SecretStr
 
 from bot import redaction
-from bot.core import SyncBot
-from bot.diagnostics.runner import Diagnoser
+from bot.services import assemble
 from bot.doctor import DoctorReport, Line
 from bot.gateways import Gateways, GatewayError
 from bot.gateways.aurora import AuroraGateway
 from bot.models import Status
 from bot.settings import Settings, SettingsError, load_settings
 from handlers.app import web_client
-from syncbot.fakeslack import bolt_request, slash_command_body
+from syncbot.sandbox.slack import bolt_request, slash_command_body
 from syncbot.wiring import wire
 
 MANIFEST = Path(__file__).resolve().parents[1] / "manifest.yml"
@@ -132,7 +131,7 @@ def test_a_driver_error_echoing_the_password_never_reaches_slack_or_the_log(host
                                              for p in pipes}
     snowflake.pipe_status = echoing_pipe_status
     gateways = Gateways(dms=sandbox.gateways.dms, s3=sandbox.gateways.s3, snowflake=snowflake, aurora=aurora)
-    bot = SyncBot(sandbox.catalog, Diagnoser(gateways), redis)
+    bot = assemble(sandbox.catalog, gateways, redis)
     secret = "s3cret-signing"
     app = wire(bot, client=web_client("xoxb-test", slack.api_url), signing_secret=secret,
                process_before_response=True).app

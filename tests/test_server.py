@@ -10,10 +10,9 @@ import redis as redis_lib
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from bot.core import SyncBot
-from bot.diagnostics.runner import Diagnoser
+from bot.services import assemble
 from handlers.app import web_client
-from syncbot.fakeslack import signed_headers, slash_command_body
+from syncbot.sandbox.slack import signed_headers, slash_command_body
 from syncbot.server import wsgi_app
 from syncbot.wiring import wire
 
@@ -33,7 +32,7 @@ def serve(make_sandbox, slack):
 
     def start(redis_client):
         sandbox = make_sandbox("pipe-paused")
-        bot = SyncBot(sandbox.catalog, Diagnoser(sandbox.gateways), redis_client)
+        bot = assemble(sandbox.catalog, sandbox.gateways, redis_client)
         secret = secrets.token_hex(16)
         app = wire(bot, client=web_client("xoxb-test", slack.api_url), signing_secret=secret).app
         server = make_server("127.0.0.1", 0, wsgi_app(app, bot), server_class=ThreadingServer, handler_class=Quiet)
@@ -109,7 +108,7 @@ def wait_for(predicate, seconds=10.0):
 
 
 def click_over_http(base, secret, slack, button, user, message_ts):
-    from syncbot.fakeslack import block_actions_body
+    from syncbot.sandbox.slack import block_actions_body
 
     action = {"action_id": button["action_id"], "block_id": "b", "value": button["value"], "text": button["text"]}
     body = block_actions_body(action, user, "C0INCIDNT", message_ts, slack.response_url())
@@ -121,7 +120,7 @@ def test_two_person_resync_over_signed_http(make_sandbox, slack, redis):
     """The issue's path end to end: command, request and approval as signed HTTP requests, the
     re-sync run by RQ's worker."""
     sandbox = make_sandbox("stalled")
-    bot = SyncBot(sandbox.catalog, Diagnoser(sandbox.gateways), redis)
+    bot = assemble(sandbox.catalog, sandbox.gateways, redis)
     secret = secrets.token_hex(16)
     wiring = wire(bot, client=web_client("xoxb-test", slack.api_url), signing_secret=secret, poll_s=0,
                   sleep=lambda s: None)

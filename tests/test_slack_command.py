@@ -7,7 +7,7 @@ import pytest
 
 from bot.models import ActionKind
 from handlers.blocks import MAX_BLOCKS, SECTION_LIMIT, fleet_blocks
-from syncbot.fakeslack import block_actions_body, bolt_request, signed_headers, slash_command_body
+from syncbot.sandbox.slack import block_actions_body, bolt_request, signed_headers, slash_command_body
 
 CHANNEL = "C0INCIDNT"
 
@@ -173,3 +173,33 @@ def test_every_fix_kind_has_its_module():
     from bot.remediation.fixes import FIXES
 
     assert set(FIXES) == set(ActionKind) and all(kind is fix.kind for kind, fix in FIXES.items())
+
+
+def test_the_answer_waits_for_the_hold_once_the_checks_are_in(harness):
+    """The web glue's acknowledgement hold (AcksFirst.after_burst in a server): the diagnosis has run,
+    and its message is rendered and posted only once the hold lets it go."""
+    import threading
+
+    from slack_bolt import App
+
+    from handlers import commands
+
+    h = harness("healthy")
+    reached, release = threading.Event(), threading.Event()
+    posted_when_held = []
+
+    def hold():
+        posted_when_held.append(len(h.slack.of("chat.postMessage")))
+        reached.set()
+        release.wait(10)
+
+    app = App(signing_secret=h.secret, client=h.wiring.client, process_before_response=True)
+    commands.register(app, h.bot, h.wiring.remediation, h.wiring.reporter, hold)
+    body = slash_command_body("orders", "U0ALICE01", "C0INCIDNT", h.slack.response_url())
+    asking = threading.Thread(target=lambda: app.dispatch(bolt_request(body, h.secret)))
+    asking.start()
+    assert reached.wait(20)
+    assert posted_when_held == [0] and not h.slack.of("chat.postMessage")
+    release.set()
+    asking.join(20)
+    assert h.slack.of("chat.postMessage")[-1].params["text"].startswith("orders")

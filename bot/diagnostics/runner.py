@@ -279,7 +279,7 @@ _PLAN: dict[CheckName, tuple[str, Callable[[_Round, TableSpec], list[Future]], C
 
 class Diagnoser:
     def __init__(self, gateways: Gateways, timeout: float = 8.0, max_workers: int = LANE_WIDTH["s3"],
-                 clock: Callable[[], datetime] = utcnow, before_answer: Callable[[], None] = lambda: None):
+                 clock: Callable[[], datetime] = utcnow):
         self.gateways = gateways
         self.timeout = timeout
         self._clock = clock
@@ -287,20 +287,14 @@ class Diagnoser:
         self._lanes = {lane: ThreadPoolExecutor(max_workers=width, thread_name_prefix=f"syncbot-{lane}")
                        for lane, width in widths.items()}
         self._inflight = _InFlight()
-        # Called on the asking thread once a round's answers are in, before they are handed back: a
-        # server can hold answers (and the work of rendering and sending them) while it acknowledges.
-        self.before_answer = before_answer
-        self._batches = {kind: _Batches(kind, self._lanes[backend], self._reader(backend, method), self._inflight)
+        self._batches = {kind: _Batches(kind, self._lanes[backend], getattr(getattr(gateways, backend), method),
+                                        self._inflight)
                          for kind, backend, method in (
                              ("pipe", "snowflake", "pipe_statuses"), ("history", "snowflake", "copy_histories"),
                              ("newest", "snowflake", "newest_many"), ("sfcols", "snowflake", "column_types_many"),
                              ("pgcols", "aurora", "columns_many"), ("tasks", "snowflake", "task_states"),
                              ("taskruns", "snowflake", "task_histories"), ("rows", "snowflake", "row_counts"),
                              ("pgrows", "aurora", "row_counts"))}
-
-    def _reader(self, backend: str, method: str) -> Callable[[list], dict]:
-        """Looked up at each call, so a gateway replaced or patched later is the one asked."""
-        return lambda keys: getattr(getattr(self.gateways, backend), method)(keys)
 
     def diagnose(self, spec: TableSpec) -> Diagnosis:
         return self.diagnose_many([spec])[0]
@@ -317,9 +311,7 @@ class Diagnoser:
             verdict, actions = decide(found)
             elapsed = int((time.monotonic() - started) * 1000)
             results.append(Diagnosis(spec.name, spec.source, found, verdict, actions, now, elapsed))
-        results = self._with_task_logs(round_, specs, results, now, started, deadline)
-        self.before_answer()
-        return results
+        return self._with_task_logs(round_, specs, results, now, started, deadline)
 
     def _with_task_logs(self, round_: _Round, specs: list[TableSpec], results: list[Diagnosis], now: datetime,
                         started: float, deadline: float) -> list[Diagnosis]:

@@ -26,8 +26,9 @@ import json
 import secrets
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Callable
+from typing import Any, Callable, Self
 
+from ..models import ActionKind
 from .audit import MAXLEN, STREAM
 
 KEY_TTL_S = 7 * 24 * 3600  # requests stay readable for a week; the audit stream keeps the history
@@ -75,21 +76,74 @@ class Result(StrEnum):
     CLAIMED = "claimed"
     OK = "ok"
     LOST = "lost"  # the lease or the token is no longer this worker's
-    OPEN = "open"  # a request for this table and fix is open: nothing was made; its id in `value`
+    OPEN = "open"  # a request for this table and fix is open: nothing was made
     FREE = "free"  # no open request for this table and fix
     RETRY = "retry"  # the slot changed after it was read; read it again
 
 
+def _parts(raw: list) -> list[str]:
+    """A script's reply {result, detail, value}, padded: scripts leave out what they have nothing for."""
+    parts = [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
+    return parts + [""] * (3 - len(parts))
+
+
 @dataclass(frozen=True)
-class Reply:
+class Created:
+    """create: CREATED (a new request), OPEN (a request for this table and fix is open: nothing was
+    made), or EXISTS (this offer's request ended: an old button); the request's id each time. RETRY
+    only if the slot kept changing under it. The slot's look (ask) answers OPEN or FREE the same way."""
+
     result: Result
-    detail: str = ""  # a state, a lock holder, "have/need", the reason a lease was lost
-    value: str = ""  # the request id, the fencing token, or the server's time
+    request_id: str
+    detail: str = ""  # OPEN: the open request's state; CREATED, EXISTS: an overdue request expired to make room
 
     @classmethod
-    def of(cls, raw: list) -> "Reply":
-        parts = [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
-        return cls(Result(parts[0]), *parts[1:3])
+    def of(cls, raw: list) -> Self:
+        result, detail, request_id = _parts(raw)
+        return cls(Result(result), request_id, detail)
+
+
+@dataclass(frozen=True)
+class Decided:
+    """approve, reject, cancel, finish, expire: what happened, and `detail`: the state the request was
+    in (WRONG_STATE, TOO_LATE, CANCELLED, LOST), or "have/need" people (PENDING)."""
+
+    result: Result
+    detail: str = ""
+
+    @classmethod
+    def of(cls, raw: list) -> Self:
+        result, detail, _ = _parts(raw)
+        return cls(Result(result), detail)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """claim: CLAIMED with the new fencing token and the state it was claimed from; BUSY (with the
+    state), LOCKED (with the request holding the table), EXPIRED or MISSING."""
+
+    result: Result
+    detail: str = ""
+    token: str = ""
+
+    @classmethod
+    def of(cls, raw: list) -> Self:
+        result, detail, token = _parts(raw)
+        return cls(Result(result), detail, token)
+
+
+@dataclass(frozen=True)
+class Fenced:
+    """fence: OK with Redis's time; LOST with the reason (taken over, lease lapsed, the state); MISSING."""
+
+    result: Result
+    reason: str = ""
+    now: float = 0.0
+
+    @classmethod
+    def of(cls, raw: list) -> Self:
+        result, reason, now = _parts(raw)
+        return cls(Result(result), reason, float(now or 0))
 
 
 # Shared by every script. KEYS[1] is always the request hash and the last KEYS entry the audit stream;
@@ -343,7 +397,7 @@ return 0
 @dataclass(frozen=True)
 class ApprovalRequest:
     id: str
-    action: str
+    action: ActionKind
     table: str
     requester: str
     people: int
@@ -379,7 +433,7 @@ _STRINGS = ("channel", "thread", "message", "decided_by", "outcome", "live")
 def _decode(d: dict[str, str]) -> ApprovalRequest:
     known = set(ApprovalRequest.__dataclass_fields__)
     return ApprovalRequest(
-        id=d["id"], action=d["action"], table=d["table"], requester=d["requester"], people=int(d["people"]),
+        id=d["id"], action=ActionKind(d["action"]), table=d["table"], requester=d["requester"], people=int(d["people"]),
         state=State(d["state"]), plan_steps=tuple(json.loads(d["plan_steps"])),
         plan_facts=tuple(json.loads(d["plan_facts"])), plan_hash=d["plan_hash"], plan_data=json.loads(d["plan_data"]),
         approved_by=tuple(u for u in d.get("approved_by", "").split(",") if u),
@@ -398,39 +452,36 @@ class Approvals:
             ("claim", _CLAIM), ("fence", _FENCE), ("finish", _FINISH), ("expire", _EXPIRE), ("ask", _ASK))}
         self._stranded = redis.register_script(_STRANDED)
 
-    def _run(self, name: str, keys: list[str], *args: Any) -> Reply:
-        return Reply.of(self._scripts[name](keys=[*keys, STREAM], args=[MAXLEN, *args]))
+    def _run(self, name: str, keys: list[str], *args: Any) -> list:
+        return self._scripts[name](keys=[*keys, STREAM], args=[MAXLEN, *args])
 
-    def create(self, *, offer_id: str, action: str, table: str, requester: str, people: int, ttl_s: int,
+    def create(self, *, offer_id: str, action: ActionKind, table: str, requester: str, people: int, ttl_s: int,
                steps: tuple[str, ...], facts: tuple[str, ...], plan_hash: str, data: dict[str, Any],
-               channel: str, thread: str) -> Reply:
-        """A new request (CREATED; `detail` names an overdue request it expired to free the slot), the
-        open request for this table and fix (OPEN, nothing made; its state in `detail`), or the ended
-        request this offer already made (EXISTS: an old button). `value` is the request id. RETRY only
-        if the slot kept changing under it (asks and ends racing for one table, many times over)."""
+               channel: str, thread: str) -> Created:
+        """A new request, or the open one for this table and fix, or an old button's (see Created)."""
         request_id = secrets.token_urlsafe(12)
-        fields = {"id": request_id, "action": action, "table": table, "requester": requester, "people": people,
+        fields = {"id": request_id, "action": action.value, "table": table, "requester": requester, "people": people,
                   "state": State.REQUESTED.value, "plan_steps": json.dumps(steps), "plan_facts": json.dumps(facts),
                   "plan_hash": plan_hash, "plan_data": json.dumps(data), "channel": channel, "thread": thread,
                   "approved_by": "", "progress": "[]", "step_done": -1, "step_started": -1, "lease_until": 0,
                   "fence": 0, "start_window_s": self.start_window_s}
         flat = [v for pair in fields.items() for v in pair]
         keys = [_REQ.format(request_id), _PEOPLE.format(request_id), _OFFER.format(offer_id)]
-        return self._with_slot(table, action, lambda slot, holder: self._run(
+        return self._with_slot(table, action, lambda slot, holder: Created.of(self._run(
             "create", [*keys, slot, _REQ.format(holder or request_id)], request_id, KEY_TTL_S, requester, ttl_s,
-            holder, *flat))
+            holder, *flat)))
 
-    def open_request(self, table: str, action: str, asker: str = "") -> ApprovalRequest | None:
+    def open_request(self, table: str, action: ActionKind, asker: str = "") -> ApprovalRequest | None:
         """The open request for this table and fix kind, if any. An `asker` is refused by it: their ask
         is recorded on its audit trail in the same step."""
-        reply = self._with_slot(table, action, lambda slot, holder: self._run(
-            "ask", [_REQ.format(holder), slot], holder, asker) if holder else Reply(Result.FREE))
-        request = self.get(reply.value) if reply.result is Result.OPEN else None
+        reply = self._with_slot(table, action, lambda slot, holder: Created.of(self._run(
+            "ask", [_REQ.format(holder), slot], holder, asker)) if holder else Created(Result.FREE, ""))
+        request = self.get(reply.request_id) if reply.result is Result.OPEN else None
         return request if request is not None and not request.state.final else None  # it may have ended since
 
-    def _with_slot(self, table: str, action: str, script: Callable[[str, str], Reply]) -> Reply:
+    def _with_slot(self, table: str, action: ActionKind, script: Callable[[str, str], Created]) -> Created:
         """Runs `script(slot key, holder id as read)` until the slot did not change in between."""
-        slot = _SLOT.format(table.lower(), action)
+        slot = _SLOT.format(table.lower(), action.value)
         for _ in range(_SLOT_READS):
             holder = self.redis.get(slot)
             reply = script(slot, holder.decode() if holder else "")
@@ -453,30 +504,30 @@ class Approvals:
     def attach_message(self, request_id: str, channel: str, ts: str) -> None:
         self.redis.hset(_REQ.format(request_id), mapping={"channel": channel, "message": ts})
 
-    def approve(self, request_id: str, user: str, plan_hash: str) -> Reply:
-        return self._run("approve", [_REQ.format(request_id), _PEOPLE.format(request_id)], user, plan_hash)
+    def approve(self, request_id: str, user: str, plan_hash: str) -> Decided:
+        return Decided.of(self._run("approve", [_REQ.format(request_id), _PEOPLE.format(request_id)], user, plan_hash))
 
-    def reject(self, request_id: str, user: str, reason: str = "rejected") -> Reply:
-        return self._run("reject", [_REQ.format(request_id)], user, reason)
+    def reject(self, request_id: str, user: str, reason: str = "rejected") -> Decided:
+        return Decided.of(self._run("reject", [_REQ.format(request_id)], user, reason))
 
-    def cancel(self, request_id: str, table: str, user: str) -> Reply:
-        return self._run("cancel", [_REQ.format(request_id), _LOCK.format(table.lower())], user)
+    def cancel(self, request_id: str, table: str, user: str) -> Decided:
+        return Decided.of(self._run("cancel", [_REQ.format(request_id), _LOCK.format(table.lower())], user))
 
-    def claim(self, request_id: str, table: str, worker: str, lease_s: float, lock_ttl_s: int) -> Reply:
-        """CLAIMED with the fencing token in `value` and the state it was claimed from in `detail`."""
-        return self._run("claim", [_REQ.format(request_id), _LOCK.format(table.lower())], worker, lease_s, lock_ttl_s)
+    def claim(self, request_id: str, table: str, worker: str, lease_s: float, lock_ttl_s: int) -> Claimed:
+        return Claimed.of(self._run("claim", [_REQ.format(request_id), _LOCK.format(table.lower())], worker,
+                                    lease_s, lock_ttl_s))
 
     def fence(self, request_id: str, table: str, worker: str, token: str, lease_s: float, lock_ttl_s: int,
-              detail: str = "", changes: bool = False, **fields: Any) -> Reply:
-        """OK (with the server's time in `value`) while `token` still holds the request; LOST or MISSING
-        otherwise. Renews the lease and writes `fields` in the same step."""
+              detail: str = "", changes: bool = False, **fields: Any) -> Fenced:
+        """OK while `token` still holds the request; LOST or MISSING otherwise. Renews the lease and
+        writes `fields` in the same step."""
         flat = [str(v) for pair in fields.items() for v in pair]
-        return self._run("fence", [_REQ.format(request_id), _LOCK.format(table.lower())], worker, token, lease_s,
-                         lock_ttl_s, detail, "1" if changes else "0", *flat)
+        return Fenced.of(self._run("fence", [_REQ.format(request_id), _LOCK.format(table.lower())], worker, token,
+                                   lease_s, lock_ttl_s, detail, "1" if changes else "0", *flat))
 
-    def finish(self, request_id: str, table: str, worker: str, token: str, ok: bool, outcome: str) -> Reply:
-        return self._run("finish", [_REQ.format(request_id), _LOCK.format(table.lower())], worker, token,
-                         State.SUCCEEDED.value if ok else State.FAILED.value, outcome)
+    def finish(self, request_id: str, table: str, worker: str, token: str, ok: bool, outcome: str) -> Decided:
+        return Decided.of(self._run("finish", [_REQ.format(request_id), _LOCK.format(table.lower())], worker, token,
+                                    State.SUCCEEDED.value if ok else State.FAILED.value, outcome))
 
     def lock_holder(self, table: str) -> str | None:
         holder = self.redis.get(_LOCK.format(table.lower()))
@@ -485,7 +536,7 @@ class Approvals:
     def expire_overdue(self) -> list[str]:
         """Requests past their deadline (undecided) or their start window (approved, never started)."""
         return [request_id for request_id in self._ids()
-                if self._run("expire", [_REQ.format(request_id)]).result is Result.EXPIRED]
+                if Decided.of(self._run("expire", [_REQ.format(request_id)])).result is Result.EXPIRED]
 
     def stranded(self, grace_s: float) -> list[str]:
         """Requests waiting for a worker: running with a lapsed lease (the worker died), or approved

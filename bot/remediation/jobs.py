@@ -18,7 +18,6 @@ from typing import Callable
 
 from redis.exceptions import RedisError
 
-from ..models import ActionKind
 from .approvals import ApprovalRequest, Result
 from .fixes import FIXES
 from .runtime import Lease, LeaseLost, Runtime, StateLost
@@ -47,13 +46,13 @@ def run_request(rt: Runtime, request_id: str) -> str:
         return claim.result.value
     request = rt.approvals.get(request_id)
     rt.reporter.request_changed(request)
-    with Lease(rt, request, claim.value) as lease:
+    with Lease(rt, request, claim.token) as lease:
         return _run_steps(rt, lease)
 
 
 def _run_steps(rt: Runtime, lease: Lease) -> str:
     request = lease.request
-    fix = FIXES[ActionKind(request.action)]
+    fix = FIXES[request.action]
     done: list[str] = list(request.progress)
     try:
         # Inside the try: a stored plan that does not fit its fix (tampered) fails before any change.
@@ -109,7 +108,7 @@ def _end(rt: Runtime, lease: Lease, ok: bool, outcome: str) -> str:
     done = rt.approvals.get(request.id)
     rt.reporter.request_changed(done)
     rt.reporter.finished(done)
-    if ok and FIXES[ActionKind(request.action)].diagnose_after and (spec := rt.bot.find(request.table)) is not None:
+    if ok and FIXES[request.action].diagnose_after and (spec := rt.bot.find(request.table)) is not None:
         rt.reporter.diagnosis(done, rt.bot.diagnose(spec))
     return done.state.value
 
@@ -131,3 +130,12 @@ def recover(rt: Runtime, enqueue: Callable[[ApprovalRequest], None], grace_s: fl
         if request is not None:
             enqueue(request)
     return ids
+
+
+def expire(rt: Runtime) -> list[str]:
+    """Run by the worker clock: undecided requests past their deadline, and approved ones no worker
+    started within their window, expire; their messages lose their buttons and say so."""
+    expired = rt.approvals.expire_overdue()
+    for request_id in expired:
+        _tell_finished(rt, request_id)
+    return expired

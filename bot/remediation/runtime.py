@@ -93,9 +93,9 @@ class Lease:
         if reply.result is Result.MISSING:
             raise StateLost(self.request.id)
         if reply.result is not Result.OK:
-            self.lost = reply.detail or "lease lost"
+            self.lost = reply.reason or "lease lost"
             raise LeaseLost(self.lost)
-        return float(reply.value)
+        return reply.now
 
     def _beat(self) -> None:
         while not self._stop.wait(self._rt.heartbeat_s):

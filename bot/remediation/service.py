@@ -13,10 +13,9 @@ from ..core import SyncBot
 from ..gateways import GatewayError
 from ..models import ActionKind
 from .access import Approvers
-from .approvals import ApprovalRequest, Approvals, Reply, Result, State
+from .approvals import ApprovalRequest, Approvals, Created, Result, State
 from .fix import PlanError
 from .fixes import EVERYWHERE, FIXES
-from .runtime import Reporter
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +44,7 @@ class Answer:
     ask: tuple[str, ...] = ()  # people (user or usergroup ids) the clicker should ask instead
     already_open: OpenRequest | None = None  # the ask made nothing: this request for the same fix is open
     resync_pending: OpenRequest | None = None  # a re-sync of the same table awaits approval or a worker
+    made_room: ApprovalRequest | None = None  # an overdue request for the same fix, expired by this ask
 
 
 def _refuse(text: str, request: ApprovalRequest | None = None, changed: bool = False,
@@ -54,9 +54,9 @@ def _refuse(text: str, request: ApprovalRequest | None = None, changed: bool = F
 
 class Remediation:
     def __init__(self, bot: SyncBot, approvals: Approvals, approvers: Approvers,
-                 enqueue: Callable[[ApprovalRequest], None], reporter: Reporter):
+                 enqueue: Callable[[ApprovalRequest], None]):
         self.bot, self.approvals, self.approvers = bot, approvals, approvers
-        self._enqueue, self._reporter = enqueue, reporter
+        self._enqueue = enqueue
 
     def click(self, offer_id: str, kind: ActionKind, user: str, thread: str) -> Answer:
         return self._guarded(lambda: self._click(offer_id, (kind,), user, thread))
@@ -77,14 +77,6 @@ class Remediation:
 
     def cancel(self, request_id: str, user: str) -> Answer:
         return self._guarded(lambda: self._cancel(request_id, user))
-
-    def expire_overdue(self) -> int:
-        """Called by the worker's clock: undecided requests past their deadline, and approved ones no
-        worker started within their window, lose their buttons."""
-        expired = self.approvals.expire_overdue()
-        for request_id in expired:
-            self._reporter.request_changed(self.approvals.get(request_id))
-        return len(expired)
 
     @staticmethod
     def _guarded(flow: Callable[[], Answer]) -> Answer:
@@ -110,7 +102,7 @@ class Remediation:
         if (used := self.approvals.for_offer(offer.id)) is not None and used.state.final:
             return self._already_used(used)
         # Answered before the plan is built (backends may be slow or down); create() decides atomically.
-        if (open_request := self.approvals.open_request(spec.name, kind.value, asker=user)) is not None:
+        if (open_request := self.approvals.open_request(spec.name, kind, asker=user)) is not None:
             return self._point_to(open_request, user)
         if holder := self.approvals.lock_holder(spec.name):
             return _refuse(f"Another fix (request {holder}) is running on `{spec.name}`; nothing else runs on the "
@@ -124,36 +116,37 @@ class Remediation:
             return _refuse(f"I could not prepare {fix.label} for `{spec.name}`: {exc}. Nothing was run.")
         people = fix.people_required(self.bot.catalog.access)
         reply = self.approvals.create(
-            offer_id=offer.id, action=kind.value, table=spec.name, requester=user, people=people,
+            offer_id=offer.id, action=kind, table=spec.name, requester=user, people=people,
             ttl_s=self.bot.catalog.access.approval_ttl_minutes * 60, steps=plan.steps, facts=plan.facts,
             plan_hash=plan.hash, data=plan.data.to_json(), channel=offer.channel, thread=thread)
         return self._created(reply, kind, spec.name, user)
 
-    def _created(self, reply: Reply, kind: ActionKind, table: str, user: str) -> Answer:
+    def _created(self, reply: Created, kind: ActionKind, table: str, user: str) -> Answer:
         """What the create script did, said to the asker."""
         label = FIXES[kind].label
         if reply.result is Result.RETRY:
             return _refuse(f"Several people are asking for {label} of `{table}` right now; nothing was made. "
                            "Ask again in a moment.")
-        if reply.result in (Result.CREATED, Result.EXISTS) and reply.detail:
-            self._reporter.request_changed(self.approvals.get(reply.detail))  # expired to make room: buttons go
-        request = self.approvals.get(reply.value)
+        # An overdue request the script expired to make room: its message loses its buttons.
+        made_room = self.approvals.get(reply.detail) if reply.result is not Result.OPEN and reply.detail else None
+        request = self.approvals.get(reply.request_id)
         if request is None:  # ended and vanished between the script and this read
             return _refuse(f"The request for {label} of `{table}` is gone; nothing was made. Ask again.")
         if reply.result is Result.OPEN:  # asks raced past the check above; the script let one through
             return self._point_to(request, user)
         if reply.result is Result.EXISTS:
+            return replace(self._already_used(request), made_room=made_room)
             return self._already_used(request)
         if request.people > 1:
             answer = Answer(True, f"Approval requested: {request.people - 1} more approver(s) must approve in the "
                                   "thread.", request, post_request=True)
         else:
             answer = self._queue(request)
-        return replace(answer, resync_pending=self._pending_resync(kind, table, user))
+        return replace(answer, resync_pending=self._pending_resync(kind, table, user), made_room=made_room)
 
     def _point_to(self, request: ApprovalRequest, user: str) -> Answer:
         """Someone asked for what is already asked for: nothing is made, and they are told where it is."""
-        label = FIXES[ActionKind(request.action)].label
+        label = FIXES[request.action].label
         return Answer(False, f"{label} on `{request.table}` is already {request.state} (request {request.id}); "
                              "nothing new was made.", already_open=self._seen_by(request, user))
 
@@ -167,7 +160,7 @@ class Remediation:
         truncate and reload what the fix just changed, so the asker is told and can decide."""
         if kind is ActionKind.RESYNC:
             return None
-        pending = self.approvals.open_request(table, ActionKind.RESYNC.value)
+        pending = self.approvals.open_request(table, ActionKind.RESYNC)
         if pending is None or pending.state not in (State.REQUESTED, State.APPROVED):
             return None
         return self._seen_by(pending, user)
@@ -187,8 +180,7 @@ class Remediation:
             return _refuse(f"This request is already {request.state}; nothing was changed.", request)
         spec = self.bot.find(request.table)
         try:
-            plan = FIXES[ActionKind(request.action)].plan(spec, self.bot.gateways,
-                                                          list(self.bot.catalog.tables)) if spec else None
+            plan = FIXES[request.action].plan(spec, self.bot.gateways, list(self.bot.catalog.tables)) if spec else None
         except (PlanError, GatewayError) as exc:
             return _refuse(f"I could not check the plan is unchanged ({exc}); nothing was approved.")
         reply = self.approvals.approve(request_id, user, plan.hash if plan else "no-plan")
@@ -240,7 +232,7 @@ class Remediation:
     def _queue(self, request: ApprovalRequest) -> Answer:
         """Approved: the worker runs it. If the queue cannot take it now, the approval still stands and
         the workers' recovery picks it up within its start window; say exactly that."""
-        label = FIXES[ActionKind(request.action)].label
+        label = FIXES[request.action].label
         window = max(1, round(self.approvals.start_window_s / 60))
         try:
             self._enqueue(request)

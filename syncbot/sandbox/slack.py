@@ -1,12 +1,15 @@
-"""A local stand-in for Slack's Web API and response_url endpoints, plus correctly signed requests
-into the Bolt app: what the console and the tests use instead of a workspace."""
+"""The sandbox's Slack: a local stand-in for Slack's Web API and response_url endpoints, plus correctly
+signed requests into the Bolt app, which is how `syncbot console` talks to the real app without a
+workspace. Not production (the import contracts keep bot/, handlers/ and the server from it); the
+tests' stand-in (tests/fakeslack.py) adds what only tests set: refused tokens, granted scopes,
+channels the bot is not in, usergroup members."""
 from __future__ import annotations
 
 import json
 import threading
 import time
 import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -22,16 +25,12 @@ class Posted:
 
 
 @dataclass
-class FakeSlack:
+class SandboxSlack:
     """Records every call; messages are kept by ts so chat.update changes them in place."""
 
     bot_user: str = "U0SYNCBOT"
-    not_in_channels: set[str] = field(default_factory=set)
-    usergroups: dict[str, list[str]] = field(default_factory=dict)
     # What the token may do, reported in each answer's x-oauth-scopes header as Slack does.
     scopes: tuple[str, ...] = ("commands", "chat:write")
-    # When set, any other token is answered {"ok": false, "error": "invalid_auth"}.
-    valid_tokens: set[str] | None = None
 
     def __post_init__(self) -> None:
         self.calls: list[Posted] = []
@@ -66,18 +65,30 @@ class FakeSlack:
     def of(self, method: str) -> list[Posted]:
         return [c for c in self.calls if c.method == method]
 
+    # What a stand-in for a particular workspace overrides (the tests' one does):
+    def authorized(self, token: str) -> bool:
+        """Every token is good here; one that is not is answered invalid_auth, as Slack does."""
+        return True
+
+    def refusal(self, method: str, params: dict[str, Any]) -> str | None:
+        """The error Slack would answer this call with (e.g. not_in_channel), after recording it."""
+        return None
+
+    def members(self, usergroup: str) -> list[str]:
+        return []
+
     def answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         ts = f"{int(time.time())}.{self._next():06d}"
         call = Posted(method, params, ts)
         with self._lock:
             self.calls.append(call)
+        if (error := self.refusal(method, params)) is not None:
+            return {"ok": False, "error": error}
         if method == "auth.test":
             return {"ok": True, "user_id": self.bot_user, "bot_id": "B0SYNCBOT", "team_id": "T0SANDBOX"}
         if method == "usergroups.users.list":
-            return {"ok": True, "users": self.usergroups.get(params.get("usergroup", ""), [])}
+            return {"ok": True, "users": self.members(params.get("usergroup", ""))}
         if method == "chat.postMessage":
-            if params.get("channel") in self.not_in_channels:
-                return {"ok": False, "error": "not_in_channel"}
             self.messages[ts] = call
             return {"ok": True, "channel": params.get("channel"), "ts": ts, "message": {"ts": ts}}
         if method == "chat.update":
@@ -106,7 +117,7 @@ class FakeSlack:
         return {"ok": True}
 
 
-def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
+def _handler(fake: SandboxSlack) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             if self.path.startswith("/upload/"):  # files_upload_v2 step 2: the file's bytes, as Slack takes them
@@ -129,7 +140,7 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             if self.path.startswith("/response/"):
                 fake.answer("response_url", params)
                 body = {"ok": True}
-            elif fake.valid_tokens is not None and token not in fake.valid_tokens:
+            elif not fake.authorized(token):
                 body = {"ok": False, "error": "invalid_auth"}
             else:
                 body = fake.answer(self.path.rsplit("/", 1)[-1], params)
