@@ -4,21 +4,28 @@ to date. Fixes themselves run in the worker, which reports their outcome in the 
 from __future__ import annotations
 
 import logging
+import time
 
 from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 
+from bot.alert_threads import Thread
 from bot.models import ActionKind
 from bot.redaction import redact
+from bot.remediation.approvals import ApprovalRequest, State
 from bot.remediation.service import Answer, Remediation
 
 from . import blocks
-from .approval_blocks import fallback, request_blocks
+from .approval_blocks import fallback, open_request_text, request_blocks, resync_pending_text
+from .events import link
 from .ids import FIX_ACTION, FIX_PREFIX, ActionId
 from .blocks import mention
 from .progress import CANNOT_POST, SlackReporter
 
 log = logging.getLogger(__name__)
+# A request made a moment ago by someone else may not have its message yet (its poster is between the
+# create and chat.postMessage): the person pointed to it waits this long for it, to link to it.
+CARD_WAIT_S, CARD_RECENT_S = 3.0, 30.0
 NOT_A_MEMBER = ("\nI am not a member of this channel, so I answered through Slack's response URL: later progress "
                 "cannot be drawn here. `/invite` me to the channel, or follow `syncbot audit --table {table}`.")
 
@@ -73,6 +80,8 @@ def show(answer: Answer, client, respond, remediation: Remediation, reporter: Sl
     note = ""
     if req is not None and response_url:
         reporter.remember_response_url(req.id, response_url)
+    if answer.made_room is not None:  # expired by this ask: its message loses its buttons
+        reporter.request_changed(answer.made_room)
     try:
         if answer.post_request and req is not None:
             ts = _post(client, respond, req.channel, req.thread, fallback(req), request_blocks(req))
@@ -89,10 +98,37 @@ def show(answer: Answer, client, respond, remediation: Remediation, reporter: Sl
         error = exc.response.get("error", "an error")
         log.warning("telling the channel about request %s failed: %s", req.id if req else "-", error)
         note = f"\nI could not post this in the channel (Slack answered `{blocks.escape(str(error))}`)."
-    text = redact(answer.text) + note
+    if answer.already_open is not None:
+        text = open_request_text(answer.already_open, _where(client, _posted(remediation, answer.already_open.request)))
+    else:
+        text = redact(answer.text) + note
+    if answer.resync_pending is not None:
+        text += "\n" + resync_pending_text(answer.resync_pending, _where(client, answer.resync_pending.request))
     if answer.ask:
         text += " Ask one of " + ", ".join(mention(who) for who in answer.ask) + "."
     respond(response_type="ephemeral", replace_original=False, text=text)
+
+
+def _posted(remediation: Remediation, req: ApprovalRequest) -> ApprovalRequest:
+    """The request once its message is posted, if it is about to be (see CARD_WAIT_S)."""
+    deadline = time.monotonic() + CARD_WAIT_S
+    while (not req.message and req.people > 1 and req.state is State.REQUESTED
+           and time.time() - req.created_at < CARD_RECENT_S and time.monotonic() < deadline):
+        time.sleep(0.1)
+        req = remediation.approvals.get(req.id) or req
+    return req
+
+
+def _where(client, req: ApprovalRequest) -> str:
+    """A link to the request's own message (where its buttons are), else to the thread it reports in."""
+    if req.message:
+        return "See " + link(client, Thread(req.channel, req.message), "its request message")
+    # A one-person fix has no request message; a two-person one without it went out through a
+    # response_url (the bot is not in the channel) or was never posted (a restart at that moment).
+    see = f"I cannot link to its request message (request `{req.id}`); see" if req.people > 1 else "See"
+    if req.thread:
+        return f"{see} " + link(client, Thread(req.channel, req.thread), "the thread it reports in")
+    return f"{see} `syncbot audit --table {blocks.escape(req.table)}` (request `{req.id}`)"
 
 
 def _post(client, respond, channel: str, thread_ts: str | None, text: str, message_blocks: list | None = None

@@ -10,6 +10,7 @@ from slack_sdk.models.blocks import (
 
 from bot.remediation.approvals import ApprovalRequest, State
 from bot.remediation.fixes import FIXES
+from bot.remediation.service import OpenRequest
 
 from .blocks import MESSAGE_TEXT_BUDGET, code_sections, confirm_dialog, escape, mention, truncate
 from .ids import ActionId
@@ -106,3 +107,41 @@ def _decisions(req: ApprovalRequest) -> str:
 
 def fallback(req: ApprovalRequest) -> str:
     return f"{FIXES[req.action].label} {req.table}: {STATE_TITLE.get(req.state, req.state)}"
+
+
+def open_request_text(seen: OpenRequest, where: str) -> str:
+    """The private answer to an ask for what is already asked for: who asked, when, how it stands, and
+    `where` (a link to its message) to follow or approve it."""
+    req = seen.request
+    label = FIXES[req.action].label
+    who = "You" if req.requester == seen.asker else mention(req.requester)
+    text = (f":information_source: *{label}* on `{escape(req.table)}` is already asked for: {who} asked at "
+            f"{_at(req.created_at)}, and it is {_standing(req)}. Nothing new was made. {where}")
+    if seen.may_approve:
+        text += ": you can approve it there."
+    elif req.state is State.REQUESTED and req.requester == seen.asker:
+        text += ": it waits for another approver."
+    elif req.state is State.REQUESTED and seen.asker in req.approved_by:
+        text += ": you approved it already."
+    else:
+        text += "."
+    return text
+
+
+def resync_pending_text(seen: OpenRequest, where: str) -> str:
+    """Added to a quick fix's answer while a re-sync of the same table waits: the re-sync truncates and
+    reloads the table, so the person can decide whether it should still run."""
+    req = seen.request
+    undo = "reject" if req.state is State.REQUESTED else "cancel"
+    return (f":warning: A re-sync of `{escape(req.table)}` is pending: {mention(req.requester)} asked at "
+            f"{_at(req.created_at)}, and it is {_standing(req)}. It truncates and reloads the table, redoing what "
+            f"this fix changes; if this fix is enough, {undo} it. {where}.")
+
+
+def _standing(req: ApprovalRequest) -> str:
+    if req.state is State.REQUESTED:
+        return (f"waiting for approval ({1 + len(req.approved_by)} of {req.people} people so far, until "
+                f"{_at(req.expires_at)})")
+    if req.state is State.APPROVED:
+        return f"approved at {_at(req.approved_at)} and waiting for a worker to start it"
+    return f"running since {_at(req.started_at)}"

@@ -31,6 +31,8 @@ A = "tests/test_guard_approvals.py::"
 J = "tests/test_guard_jobs.py::"
 D = "tests/test_guard_diagnostics.py::"
 R = "tests/test_remediation.py::"
+O = "tests/test_guard_open_requests.py::"
+S = "tests/test_open_requests.py::"
 F = "tests/test_fixes.py::"
 X = "tests/test_dms_fixes.py::"
 V = "tests/test_dms_verdicts.py::"
@@ -86,9 +88,40 @@ MUTATIONS = (
       "    loads = [r for r in counted if FULL_LOAD_NAME.search(r.file_name)] if op_column_differs(target) else []",
       "    loads = []", V + "test_full_load_files_without_op_are_not_schema_mismatch"),
     # -- the approval store's scripts ----------------------------------------------------------------
-    m("create-once-per-offer", APPROVALS, "if existing then return {'exists', '', existing} end\n", "",
+    m("create-once-per-offer", APPROVALS, "if existing then return {'exists', freed, existing} end\n", "",
       A + "test_an_offer_makes_one_request_whatever_the_number_of_concurrent_creates",
+      O + "test_an_old_button_of_an_ended_request_stays_used",
+      R + "test_pause_pipe_runs_once_for_an_approver_and_is_said_in_the_thread"),
+    # one open request per table and fix kind
+    m("create-one-open-request-per-table-and-fix", APPROVALS,
+      "local refused = already_open(KEYS[4], KEYS[5], ARGV[6], ARGV[4])\nif refused then return refused end\n", "",
+      O + "test_concurrent_asks_on_two_replicas_make_one_request_and_point_the_rest_to_it",
+      O + "test_two_concurrent_asks_make_one_request_and_one_pointer",
+      S + "test_two_asks_that_both_passed_the_quick_look_still_make_one_request",
+      A + "test_an_offer_makes_one_request_whatever_the_number_of_concurrent_creates"),
+    m("open-request-refuses-every-ask", APPROVALS, "  if holder and holds(holder_key) then", "  if false then",
+      O + "test_different_fix_kinds_and_tables_stay_independent",
+      S + "test_the_pointer_follows_the_request_until_it_ends_and_then_a_new_one_is_made",
       J + "test_eight_concurrent_clicks_on_two_replicas_make_one_request_that_runs_once"),
+    m("slot-read-again-when-changed", APPROVALS, "  if (holder or '') ~= holder_read then return {'retry'} end\n", "",
+      O + "test_a_slot_read_that_went_stale_before_the_script_is_read_again"),
+    m("slot-freed-by-every-end", APPROVALS, "  return state == 'running'  -- a lapsed lease",
+      "  return state ~= false  -- a lapsed lease",
+      O + "test_every_way_a_request_ends_frees_the_slot", O + "test_a_vanished_record_frees_the_slot"),
+    m("slot-held-while-running", APPROVALS, "  return state == 'running'  -- a lapsed lease",
+      "  return false  -- a lapsed lease",
+      O + "test_a_running_request_whose_worker_died_still_holds_the_slot"),
+    m("slot-freed-past-the-deadline", APPROVALS, "  if state == 'requested' then return before('expires_at') end",
+      "  if state == 'requested' then return true end",
+      O + "test_an_overdue_request_is_expired_by_the_next_ask_without_the_clock"),
+    m("slot-freed-past-the-start-window", APPROVALS, "  if state == 'approved' then return before('start_by') end",
+      "  if state == 'approved' then return true end",
+      O + "test_an_overdue_request_is_expired_by_the_next_ask_without_the_clock"),
+    m("ask-expires-the-overdue-holder", APPROVALS,
+      "if ARGV[6] ~= '' and expire_overdue(KEYS[5]) then freed = ARGV[6] end\n", "",
+      O + "test_an_overdue_request_is_expired_by_the_next_ask_without_the_clock"),
+    m("slot-expires-with-the-records", APPROVALS, "redis.call('SET', KEYS[4], ARGV[2], 'EX', ARGV[3])",
+      "redis.call('SET', KEYS[4], ARGV[2])", O + "test_the_slot_lives_no_longer_than_a_request_record"),
     m("claim-state-check", APPROVALS, "elseif state ~= 'running' or num('lease_until') >= now then",
       "elseif num('lease_until') >= now then",
       A + "test_claim_takes_only_an_approved_request_or_a_running_one_whose_lease_lapsed",
@@ -100,8 +133,9 @@ MUTATIONS = (
       J + "test_a_job_delivered_twice_at_once_runs_once", R + "test_a_queued_job_delivered_twice_runs_once"),
     m("claim-start-window", APPROVALS, "  if num('start_by') <= now then", "  if false then",
       A + "test_an_approved_request_not_started_within_its_window_expires_by_claim_or_by_clock"),
-    m("expire-start-window", APPROVALS, "if state == 'approved' and num('start_by') <= now then", "if false then",
-      A + "test_an_approved_request_not_started_within_its_window_expires_by_claim_or_by_clock"),
+    m("expire-start-window", APPROVALS, "  if state == 'approved' and due('start_by') then", "  if false then",
+      A + "test_an_approved_request_not_started_within_its_window_expires_by_claim_or_by_clock",
+      O + "test_an_overdue_request_is_expired_by_the_next_ask_without_the_clock"),
     m("claim-honours-table-lock", APPROVALS, "if holder and holder ~= id then", "if false then",
       A + "test_the_claim_takes_the_table_lock_and_honours_another_requests"),
     m("claim-takes-table-lock", APPROVALS, "redis.call('SET', KEYS[2], id, 'EX', ARGV[4])\n", "",

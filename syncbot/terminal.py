@@ -6,7 +6,7 @@ from typing import Any
 
 _EMOJI = {":large_green_circle:": "🟢", ":large_yellow_circle:": "🟡", ":red_circle:": "🔴", ":white_circle:": "⚪",
           ":hourglass_flowing_sand:": "⏳", ":white_check_mark:": "✅", ":gear:": "⚙️", ":no_entry_sign:": "🚫",
-          ":alarm_clock:": "⏰", ":x:": "❌"}
+          ":alarm_clock:": "⏰", ":x:": "❌", ":information_source:": "ℹ️", ":warning:": "⚠️"}
 _ENTITIES = {"&lt;": "<", "&gt;": ">", "&amp;": "&"}
 
 
@@ -16,6 +16,7 @@ def mrkdwn(text: str) -> str:
     text = re.sub(r"\n?```(.*?)```", lambda m: "\n" + "\n".join("      " + line for line in m.group(1).splitlines()),
                   text, flags=re.S)
     text = re.sub(r"(?<!\w)[*`](.+?)[*`](?!\w)", r"\1", text)
+    text = re.sub(r"<(https?://[^|>]+)\|([^>]+)>", r"\2 (\1)", text)  # a link: its label, then where it goes
     for entity, char in _ENTITIES.items():
         text = text.replace(entity, char)
     return text

@@ -67,21 +67,31 @@ def together(n, fn):
 # -- once per offer ---------------------------------------------------------------------------------
 
 def test_an_offer_makes_one_request_whatever_the_number_of_concurrent_creates(replicas, redis):
+    """While its request is open, the table's one-open-request slot turns a second press away (OPEN);
+    once it ended the slot is free, and the offer alone keeps an old button from making another."""
     offer = secrets.token_hex(8)
-    ids = together(8, lambda i: create(replicas[i % 2], offer=offer, requester=(ALICE, BOB)[i % 2]))
-    assert len(set(ids)) == 1
+
+    def press(approvals, requester):
+        return approvals.create(offer_id=offer, action=ActionKind.PAUSE_PIPE, table="orders", requester=requester,
+                                people=1,
+                                ttl_s=60, steps=(), facts=(), plan_hash="x", data={}, channel="C", thread="")
+
+    first = together(8, lambda i: press(replicas[i % 2], (ALICE, BOB)[i % 2]))
+    [request_id] = {a.request_id for a in first}
+    assert sorted(a.result.value for a in first) == ["created"] + ["open"] * 7
     requests = [k for k in redis.scan_iter("syncbot:req:*") if not k.endswith(b":people")]
-    assert requests == [f"syncbot:req:{ids[0]}".encode()]
-    again = replicas[0].create(offer_id=offer, action=ActionKind.PAUSE_PIPE, table="orders", requester=CAROL, people=1,
-                               ttl_s=60, steps=(), facts=(), plan_hash="x", data={}, channel="C", thread="")
-    assert (again.result, again.request_id) == (Result.EXISTS, ids[0])
+    assert requests == [f"syncbot:req:{request_id}".encode()]
+    assert replicas[0].cancel(request_id, "orders", ALICE).result is Result.CANCELLED
+    again = together(8, lambda i: press(replicas[i % 2], CAROL))
+    assert {(a.result, a.request_id) for a in again} == {(Result.EXISTS, request_id)}
+    assert [k for k in redis.scan_iter("syncbot:req:*") if not k.endswith(b":people")] == requests
 
 
 # -- the claim ----------------------------------------------------------------------------------------
 
 def test_claim_takes_only_an_approved_request_or_a_running_one_whose_lease_lapsed(replicas):
     approvals = replicas[0]
-    undecided = create(approvals, people=2)
+    undecided = create(approvals, people=2, table="payments")  # open alongside the others: another table
     assert claim(approvals, undecided, "w1").result is Result.BUSY
     assert approvals.get(undecided).state is State.REQUESTED
     for end in ("reject", "cancel"):
@@ -222,7 +232,7 @@ def test_concurrent_approvals_approve_once(replicas, redis):
 
 def test_an_approved_request_not_started_within_its_window_expires_by_claim_or_by_clock(redis):
     approvals = Approvals(redis, start_window_s=1)
-    claimed_late, swept = create(approvals), create(approvals)
+    claimed_late, swept = create(approvals), create(approvals, table="payments")
     time.sleep(1.1)
     reply = claim(approvals, claimed_late, "worker-a")
     assert reply.result is Result.EXPIRED

@@ -94,7 +94,7 @@ def test_eight_concurrent_clicks_on_two_replicas_make_one_request_that_runs_once
                                 app=(h.app, replica)[i % 2]))
     answers = sorted(c.params["text"] for c in h.slack.of("response_url"))
     assert len(answers) == 8 and sum("is queued" in a for a in answers) == 1
-    assert sum(a.startswith("This button was already used") for a in answers) == 7
+    assert sum("*Pause pipe* on `orders` is already asked for" in a for a in answers) == 7
     assert len([k for k in h.redis.scan_iter("syncbot:req:*") if not k.endswith(b":people")]) == 1
     assert queued(h) == 1
     run_worker(h)

@@ -12,14 +12,21 @@ clock (`TIME`), so replicas whose clocks disagree still agree on deadlines and l
 A worker holds a running request by a lease and a fencing token: claiming increments the token, and
 every step of the job checks, atomically with renewing the lease, that its token is still the
 request's before it changes anything. A worker that lost its lease (it paused, or another worker took
-over after it stopped renewing) learns so before its next side effect and stops."""
+over after it stopped renewing) learns so before its next side effect and stops.
+
+One open request per table and fix kind: a slot key names the request that holds it, and a request
+holds it only while it is open (requested before its deadline, approved within its start window, or
+running). Whether the slot is free is decided from the holder's own record, in the same script that
+creates the next request, so no ending transition has to remember to free it: a request that ended
+in any way, expired, or vanished from Redis frees it by that fact alone, and one found overdue is
+expired there and then (a crash of the bot or of the worker clock cannot hold the slot)."""
 from __future__ import annotations
 
 import json
 import secrets
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Self
+from typing import Any, Callable, Self
 
 from ..models import ActionKind
 from .audit import MAXLEN, STREAM
@@ -29,6 +36,8 @@ _REQ = "syncbot:req:{}"
 _PEOPLE = "syncbot:req:{}:people"
 _OFFER = "syncbot:offer-req:{}"
 _LOCK = "syncbot:lock:table:{}"
+_SLOT = "syncbot:open:{}:{}"  # table (lower case), fix kind -> the id of the request holding it
+_SLOT_READS = 10  # the slot changed between reading it and the script this often in a row: say so
 
 
 class State(StrEnum):
@@ -67,6 +76,9 @@ class Result(StrEnum):
     CLAIMED = "claimed"
     OK = "ok"
     LOST = "lost"  # the lease or the token is no longer this worker's
+    OPEN = "open"  # a request for this table and fix is open: nothing was made
+    FREE = "free"  # no open request for this table and fix
+    RETRY = "retry"  # the slot changed after it was read; read it again
 
 
 def _parts(raw: list) -> list[str]:
@@ -77,15 +89,18 @@ def _parts(raw: list) -> list[str]:
 
 @dataclass(frozen=True)
 class Created:
-    """create: CREATED, or EXISTS (this offer already made a request); the request's id either way."""
+    """create: CREATED (a new request), OPEN (a request for this table and fix is open: nothing was
+    made), or EXISTS (this offer's request ended: an old button); the request's id each time. RETRY
+    only if the slot kept changing under it. The slot's look (ask) answers OPEN or FREE the same way."""
 
     result: Result
     request_id: str
+    detail: str = ""  # OPEN: the open request's state; CREATED, EXISTS: an overdue request expired to make room
 
     @classmethod
     def of(cls, raw: list) -> Self:
-        result, _, request_id = _parts(raw)
-        return cls(Result(result), request_id)
+        result, detail, request_id = _parts(raw)
+        return cls(Result(result), request_id, detail)
 
 
 @dataclass(frozen=True)
@@ -138,22 +153,81 @@ local req = KEYS[1]
 local stream = KEYS[#KEYS]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local function audit(event, user, detail)
+local function audit_of(key, event, user, detail)
   redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], '*', 'at', tostring(now),
-             'request', redis.call('HGET', req, 'id'), 'action', redis.call('HGET', req, 'action'),
-             'table', redis.call('HGET', req, 'table'), 'event', event, 'user', user, 'detail', detail)
+             'request', redis.call('HGET', key, 'id'), 'action', redis.call('HGET', key, 'action'),
+             'table', redis.call('HGET', key, 'table'), 'event', event, 'user', user, 'detail', detail)
 end
+local function audit(event, user, detail) audit_of(req, event, user, detail) end
 local function num(name) return tonumber(redis.call('HGET', req, name) or '0') end
 """
 
-# KEYS: request, people set, offer->request key, stream.
-# ARGV: maxlen, id, key ttl s, requester, approval ttl s, k1, v1, ...
-_CREATE = _PRELUDE + """
+# Shared by _EXPIRE and _CREATE (after the prelude): ends the request at `key` if it is past its
+# deadline (undecided) or its start window (approved, never started); returns the state it had, or nil.
+_OVERDUE = """
+local function expire_overdue(key)
+  local state = redis.call('HGET', key, 'state')
+  local function due(name) return tonumber(redis.call('HGET', key, name) or '0') <= now end
+  if state == 'requested' and due('expires_at') then
+    redis.call('HSET', key, 'state', 'expired', 'finished_at', tostring(now))
+    audit_of(key, 'expired', 'syncbot', 'no decision before the deadline')
+    return state
+  end
+  if state == 'approved' and due('start_by') then
+    redis.call('HSET', key, 'state', 'expired', 'finished_at', tostring(now),
+               'outcome', 'Approved, but no worker started it in time; nothing ran. Request it again.')
+    audit_of(key, 'expired', 'syncbot', 'approved but not started within its window')
+    return state
+  end
+  return nil
+end
+"""
+
+# Shared by _ASK and _CREATE (after the prelude): is the table-and-fix slot held by an open request?
+# `holder_key` is the record of the request the caller read in the slot (`holder_read`, '' if empty);
+# if the slot names another one now, the caller reads again (RETRY), so every key stays declared.
+# A refused ask by `asker` is recorded on the open request's trail.
+_SLOT_CHECK = """
+local function holds(key)
+  local state = redis.call('HGET', key, 'state')
+  local function before(name) return tonumber(redis.call('HGET', key, name) or '0') > now end
+  if state == 'requested' then return before('expires_at') end
+  if state == 'approved' then return before('start_by') end
+  return state == 'running'  -- a lapsed lease too: a worker's recovery resumes it
+end
+local function already_open(slot, holder_key, holder_read, asker)
+  local holder = redis.call('GET', slot)
+  if (holder or '') ~= holder_read then return {'retry'} end
+  if holder and holds(holder_key) then
+    local state = redis.call('HGET', holder_key, 'state')
+    if asker ~= '' then audit_of(holder_key, 'duplicate', asker, 'asked again while ' .. state .. '; nothing made') end
+    return {'open', state, holder}
+  end
+  return nil
+end
+"""
+
+# KEYS: holder's record (as read), slot, stream. ARGV: maxlen, holder id as read, asker ('' to only look).
+_ASK = _PRELUDE + _SLOT_CHECK + """
+return already_open(KEYS[2], KEYS[1], ARGV[2], ARGV[3]) or {'free'}
+"""
+
+# KEYS: request, people set, offer->request key, table-and-fix slot, slot holder's record as read (the
+# new request's own key when the slot was empty), stream.
+# ARGV: maxlen, id, key ttl s, requester, approval ttl s, slot holder id as read ('' if empty), k1, v1, ...
+# One open request per table and fix kind first (an overdue holder is expired here), then once per offer
+# (a button of an ended request stays used).
+_CREATE = _PRELUDE + _OVERDUE + _SLOT_CHECK + """
+local refused = already_open(KEYS[4], KEYS[5], ARGV[6], ARGV[4])
+if refused then return refused end
+local freed = ''
+if ARGV[6] ~= '' and expire_overdue(KEYS[5]) then freed = ARGV[6] end
 local existing = redis.call('GET', KEYS[3])
-if existing then return {'exists', '', existing} end
+if existing then return {'exists', freed, existing} end
 redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[3])
+redis.call('SET', KEYS[4], ARGV[2], 'EX', ARGV[3])
 local fields = {'created_at', tostring(now), 'expires_at', tostring(now + tonumber(ARGV[5]))}
-for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', req, unpack(fields))
 redis.call('EXPIRE', req, ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[4])
@@ -165,7 +239,7 @@ if num('people') <= 1 then
              'start_by', tostring(now + num('start_window_s')))
   audit('approved', ARGV[4], 'one approver suffices')
 end
-return {'created', '', ARGV[2]}
+return {'created', freed, ARGV[2]}
 """
 
 # KEYS: request, people set, stream. ARGV: maxlen, user, plan hash as it is now.
@@ -227,20 +301,10 @@ return {'cancelled', state}
 
 # KEYS: request, stream. ARGV: maxlen.
 # Undecided past their deadline, or approved but never started by a worker within the start window.
-_EXPIRE = _PRELUDE + """
-local state = redis.call('HGET', req, 'state')
-if state == 'requested' and num('expires_at') <= now then
-  redis.call('HSET', req, 'state', 'expired', 'finished_at', tostring(now))
-  audit('expired', 'syncbot', 'no decision before the deadline')
-  return {'expired', state}
-end
-if state == 'approved' and num('start_by') <= now then
-  redis.call('HSET', req, 'state', 'expired', 'finished_at', tostring(now),
-             'outcome', 'Approved, but no worker started it in time; nothing ran. Request it again.')
-  audit('expired', 'syncbot', 'approved but not started within its window')
-  return {'expired', state}
-end
-return {'state', state or 'missing'}
+_EXPIRE = _PRELUDE + _OVERDUE + """
+local was = expire_overdue(req)
+if was then return {'expired', was} end
+return {'state', redis.call('HGET', req, 'state') or 'missing'}
 """
 
 # KEYS: request, table lock, stream. ARGV: maxlen, worker, lease s, lock ttl s.
@@ -385,7 +449,7 @@ class Approvals:
         self.start_window_s = start_window_s  # approved requests a worker has not started by then expire
         self._scripts = {name: redis.register_script(src) for name, src in (
             ("create", _CREATE), ("approve", _APPROVE), ("reject", _REJECT), ("cancel", _CANCEL),
-            ("claim", _CLAIM), ("fence", _FENCE), ("finish", _FINISH), ("expire", _EXPIRE))}
+            ("claim", _CLAIM), ("fence", _FENCE), ("finish", _FINISH), ("expire", _EXPIRE), ("ask", _ASK))}
         self._stranded = redis.register_script(_STRANDED)
 
     def _run(self, name: str, keys: list[str], *args: Any) -> list:
@@ -394,7 +458,7 @@ class Approvals:
     def create(self, *, offer_id: str, action: ActionKind, table: str, requester: str, people: int, ttl_s: int,
                steps: tuple[str, ...], facts: tuple[str, ...], plan_hash: str, data: dict[str, Any],
                channel: str, thread: str) -> Created:
-        """A new request (CREATED), or the one this offer already made (EXISTS: a double click, a retry)."""
+        """A new request, or the open one for this table and fix, or an old button's (see Created)."""
         request_id = secrets.token_urlsafe(12)
         fields = {"id": request_id, "action": action.value, "table": table, "requester": requester, "people": people,
                   "state": State.REQUESTED.value, "plan_steps": json.dumps(steps), "plan_facts": json.dumps(facts),
@@ -402,8 +466,28 @@ class Approvals:
                   "approved_by": "", "progress": "[]", "step_done": -1, "step_started": -1, "lease_until": 0,
                   "fence": 0, "start_window_s": self.start_window_s}
         flat = [v for pair in fields.items() for v in pair]
-        return Created.of(self._run("create", [_REQ.format(request_id), _PEOPLE.format(request_id),
-                                               _OFFER.format(offer_id)], request_id, KEY_TTL_S, requester, ttl_s, *flat))
+        keys = [_REQ.format(request_id), _PEOPLE.format(request_id), _OFFER.format(offer_id)]
+        return self._with_slot(table, action, lambda slot, holder: Created.of(self._run(
+            "create", [*keys, slot, _REQ.format(holder or request_id)], request_id, KEY_TTL_S, requester, ttl_s,
+            holder, *flat)))
+
+    def open_request(self, table: str, action: ActionKind, asker: str = "") -> ApprovalRequest | None:
+        """The open request for this table and fix kind, if any. An `asker` is refused by it: their ask
+        is recorded on its audit trail in the same step."""
+        reply = self._with_slot(table, action, lambda slot, holder: Created.of(self._run(
+            "ask", [_REQ.format(holder), slot], holder, asker)) if holder else Created(Result.FREE, ""))
+        request = self.get(reply.request_id) if reply.result is Result.OPEN else None
+        return request if request is not None and not request.state.final else None  # it may have ended since
+
+    def _with_slot(self, table: str, action: ActionKind, script: Callable[[str, str], Created]) -> Created:
+        """Runs `script(slot key, holder id as read)` until the slot did not change in between."""
+        slot = _SLOT.format(table.lower(), action.value)
+        for _ in range(_SLOT_READS):
+            holder = self.redis.get(slot)
+            reply = script(slot, holder.decode() if holder else "")
+            if reply.result is not Result.RETRY:
+                break
+        return reply
 
     def get(self, request_id: str) -> ApprovalRequest | None:
         if not isinstance(request_id, str) or not 8 <= len(request_id) <= 64:

@@ -4,7 +4,7 @@ refuse. Nothing here runs a fix: approved requests go to the worker's queue (job
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from redis.exceptions import RedisError
@@ -13,7 +13,7 @@ from ..core import SyncBot
 from ..gateways import GatewayError
 from ..models import ActionKind
 from .access import Approvers
-from .approvals import ApprovalRequest, Approvals, Result, State
+from .approvals import ApprovalRequest, Approvals, Created, Result, State
 from .fix import PlanError
 from .fixes import EVERYWHERE, FIXES
 
@@ -26,6 +26,15 @@ STORE_DOWN = ("I can't reach the approval store (Redis), so I won't run any fix:
 
 
 @dataclass(frozen=True)
+class OpenRequest:
+    """A request already open for a table and fix kind, as seen by someone who asked for it again."""
+
+    request: ApprovalRequest
+    asker: str  # who asked again
+    may_approve: bool  # the asker may approve it on its message
+
+
+@dataclass(frozen=True)
 class Answer:
     ok: bool
     text: str  # shown privately to whoever clicked
@@ -33,6 +42,9 @@ class Answer:
     post_request: bool = False  # a new approval request to post in the diagnosis thread
     changed: bool = False  # the request's message must be drawn again
     ask: tuple[str, ...] = ()  # people (user or usergroup ids) the clicker should ask instead
+    already_open: OpenRequest | None = None  # the ask made nothing: this request for the same fix is open
+    resync_pending: OpenRequest | None = None  # a re-sync of the same table awaits approval or a worker
+    made_room: ApprovalRequest | None = None  # an overdue request for the same fix, expired by this ask
 
 
 def _refuse(text: str, request: ApprovalRequest | None = None, changed: bool = False,
@@ -83,11 +95,15 @@ class Remediation:
         kind = offer.action
         if not self.approvers.allows(user):
             return _refuse("Only approvers can run fixes.", ask=self.approvers.ids)
-        if (used := self.approvals.for_offer(offer.id)) is not None:
-            return self._already_used(used)
         spec = self.bot.find(offer.table)
         if spec is None:
             return _refuse(f"`{offer.table}` is no longer in the catalog.")
+        # A button whose request ended stays used; one whose request is open points to it, like any ask.
+        if (used := self.approvals.for_offer(offer.id)) is not None and used.state.final:
+            return self._already_used(used)
+        # Answered before the plan is built (backends may be slow or down); create() decides atomically.
+        if (open_request := self.approvals.open_request(spec.name, kind, asker=user)) is not None:
+            return self._point_to(open_request, user)
         if holder := self.approvals.lock_holder(spec.name):
             return _refuse(f"Another fix (request {holder}) is running on `{spec.name}`; nothing else runs on the "
                            "table until it ends. Follow it in its thread.")
@@ -103,13 +119,51 @@ class Remediation:
             offer_id=offer.id, action=kind, table=spec.name, requester=user, people=people,
             ttl_s=self.bot.catalog.access.approval_ttl_minutes * 60, steps=plan.steps, facts=plan.facts,
             plan_hash=plan.hash, data=plan.data.to_json(), channel=offer.channel, thread=thread)
+        return self._created(reply, kind, spec.name, user)
+
+    def _created(self, reply: Created, kind: ActionKind, table: str, user: str) -> Answer:
+        """What the create script did, said to the asker."""
+        label = FIXES[kind].label
+        if reply.result is Result.RETRY:
+            return _refuse(f"Several people are asking for {label} of `{table}` right now; nothing was made. "
+                           "Ask again in a moment.")
+        # An overdue request the script expired to make room: its message loses its buttons.
+        made_room = self.approvals.get(reply.detail) if reply.result is not Result.OPEN and reply.detail else None
         request = self.approvals.get(reply.request_id)
-        if reply.result is Result.EXISTS:  # two clicks raced past the check above; the script let one through
+        if request is None:  # ended and vanished between the script and this read
+            return _refuse(f"The request for {label} of `{table}` is gone; nothing was made. Ask again.")
+        if reply.result is Result.OPEN:  # asks raced past the check above; the script let one through
+            return self._point_to(request, user)
+        if reply.result is Result.EXISTS:
+            return replace(self._already_used(request), made_room=made_room)
             return self._already_used(request)
-        if people > 1:
-            return Answer(True, f"Approval requested: {people - 1} more approver(s) must approve in the thread.",
-                          request, post_request=True)
-        return self._queue(request)
+        if request.people > 1:
+            answer = Answer(True, f"Approval requested: {request.people - 1} more approver(s) must approve in the "
+                                  "thread.", request, post_request=True)
+        else:
+            answer = self._queue(request)
+        return replace(answer, resync_pending=self._pending_resync(kind, table, user), made_room=made_room)
+
+    def _point_to(self, request: ApprovalRequest, user: str) -> Answer:
+        """Someone asked for what is already asked for: nothing is made, and they are told where it is."""
+        label = FIXES[request.action].label
+        return Answer(False, f"{label} on `{request.table}` is already {request.state} (request {request.id}); "
+                             "nothing new was made.", already_open=self._seen_by(request, user))
+
+    def _seen_by(self, request: ApprovalRequest, user: str) -> OpenRequest:
+        may_approve = (request.state is State.REQUESTED and user != request.requester
+                       and user not in request.approved_by and self.approvers.allows(user))
+        return OpenRequest(request, user, may_approve)
+
+    def _pending_resync(self, kind: ActionKind, table: str, user: str) -> OpenRequest | None:
+        """A quick fix while a re-sync of the table waits (for approvers or a worker): the re-sync would
+        truncate and reload what the fix just changed, so the asker is told and can decide."""
+        if kind is ActionKind.RESYNC:
+            return None
+        pending = self.approvals.open_request(table, ActionKind.RESYNC)
+        if pending is None or pending.state not in (State.REQUESTED, State.APPROVED):
+            return None
+        return self._seen_by(pending, user)
 
     @staticmethod
     def _already_used(request: ApprovalRequest) -> Answer:
