@@ -12,14 +12,13 @@ from datetime import datetime
 from typing import Any, Callable
 
 from .catalog import Catalog, CatalogError, TableSpec, load_catalog
-from .models import utcnow
 from .gateways import GatewayError, NotFound
 from .gateways.aurora import AuroraGateway
 from .gateways.dms import DmsGateway, TaskInfo
 from .gateways.iam import IamGateway, SimulationUnavailable
 from .gateways.s3 import S3Gateway
 from .gateways.snowflake import SnowflakeGateway
-from .models import Status
+from .models import Status, utcnow
 from .redaction import redact
 from .text_output import MARK
 from .settings import Settings
