@@ -29,9 +29,7 @@ from botocore.validate import ParamValidator
 from snowflake.connector.errors import ProgrammingError
 
 from bot.catalog import Catalog, TableSpec, parse_catalog
-from bot.gateways import Gateways
-from bot.gateways import aurora as aurora_sql
-from bot.gateways import snowflake as snowflake_sql
+from bot.gateways import Gateways, aurora as aurora_sql, snowflake as snowflake_sql
 from bot.gateways.aurora import AuroraGateway
 from bot.gateways.dms import DmsGateway
 from bot.gateways.s3 import S3Gateway, cdc_name

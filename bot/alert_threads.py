@@ -7,8 +7,8 @@ Slack's retries and every replica get the same answer:
   this alert the first of its burst or returns the first one's thread, which the others link to;
 - the first alert's thread is remembered for a day, so a recovery can be noted there.
 
-Claims fail closed: if Redis cannot be reached nothing is claimed and nothing is posted, and a claim is
-final even if posting then fails (the error is logged). A missed annotation is better than duplicates.
+These marks fail closed: if Redis cannot be reached nothing is marked and nothing is posted, and a mark
+is final even if posting then fails (the error is logged). A missed annotation is better than duplicates.
 """
 from __future__ import annotations
 
@@ -24,8 +24,7 @@ from .catalog import TableSpec
 from .core import SyncBot
 from .gateways import GatewayError
 from .gateways.dms import DmsGateway
-from .models import Diagnosis
-from .models import worst_first
+from .models import Diagnosis, worst_first
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +127,7 @@ class TaskAliases:
 
 
 class AlertThreads:
-    """What the Slack glue calls for a post in an alert channel: read it, claim it, then annotate its
+    """What the Slack glue calls for a post in an alert channel: read it, mark its first delivery, then annotate its
     alerts and note its recoveries (one post may carry both: a grouped Grafana message)."""
 
     def __init__(self, bot: SyncBot):

@@ -6,8 +6,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import Future, TimeoutError as FutureTimeout
 from typing import Any
 
 from .gateways import GatewayError

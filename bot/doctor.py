@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any, Callable
 
 from .catalog import Catalog, CatalogError, TableSpec, load_catalog
-from .models import utcnow
 from .gateways import GatewayError, NotFound
 from .gateways.aurora import AuroraGateway
 from .gateways.dms import DmsGateway, TaskInfo
@@ -20,7 +19,7 @@ from .gateways.iam import IamGateway, SimulationUnavailable
 from .diagnostics.layout import instance_for, locate
 from .gateways.s3 import S3Gateway
 from .gateways.snowflake import SnowflakeGateway
-from .models import Status
+from .models import Status, utcnow
 from .redaction import redact
 from .text_output import MARK
 from .settings import Settings

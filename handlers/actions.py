@@ -20,7 +20,8 @@ from .approval_blocks import fallback, open_request_text, request_blocks, resync
 from .events import link
 from .ids import FIX_ACTION, FIX_PREFIX, ActionId
 from .blocks import mention
-from .progress import CANNOT_POST, SlackReporter
+from .poster import Poster
+from .progress import SlackReporter
 
 log = logging.getLogger(__name__)
 # A request made a moment ago by someone else may not have its message yet (its poster is between the
@@ -32,37 +33,37 @@ NOT_A_MEMBER = ("\nI am not a member of this channel, so I answered through Slac
 
 def register(app: App, remediation: Remediation, reporter: SlackReporter) -> None:
     @app.action(FIX_ACTION)
-    def fix_clicked(ack, action, body, client, respond):
+    def fix_clicked(ack, action, body, client):
         ack()
         kind = ActionKind(action["action_id"][len(FIX_PREFIX):])  # the listener's regex admits only known kinds
         answer = remediation.click(action.get("value", ""), kind, body["user"]["id"], _thread(body))
-        show(answer, client, respond, remediation, reporter, body.get("response_url", ""))
+        show(answer, client, remediation, reporter, body.get("response_url", ""))
 
     @app.action(ActionId.MORE)
-    def more_chosen(ack, action, body, client, respond):
+    def more_chosen(ack, action, body, client):
         ack()
         # The menu offers the fixes offered for every table; the value is the opaque offer id, checked
         # like a button's.
         value = (action.get("selected_option") or {}).get("value", "")
         answer = remediation.choose(value, body["user"]["id"], _thread(body))
-        show(answer, client, respond, remediation, reporter, body.get("response_url", ""))
+        show(answer, client, remediation, reporter, body.get("response_url", ""))
 
     @app.action(ActionId.APPROVE)
-    def approve_clicked(ack, action, body, client, respond):
+    def approve_clicked(ack, action, body, client):
         ack()
-        show(remediation.approve(action.get("value", ""), body["user"]["id"]), client, respond, remediation, reporter,
+        show(remediation.approve(action.get("value", ""), body["user"]["id"]), client, remediation, reporter,
              body.get("response_url", ""))
 
     @app.action(ActionId.REJECT)
-    def reject_clicked(ack, action, body, client, respond):
+    def reject_clicked(ack, action, body, client):
         ack()
-        show(remediation.reject(action.get("value", ""), body["user"]["id"]), client, respond, remediation, reporter,
+        show(remediation.reject(action.get("value", ""), body["user"]["id"]), client, remediation, reporter,
              body.get("response_url", ""))
 
     @app.action(ActionId.CANCEL)
-    def cancel_clicked(ack, action, body, client, respond):
+    def cancel_clicked(ack, action, body, client):
         ack()
-        show(remediation.cancel(action.get("value", ""), body["user"]["id"]), client, respond, remediation, reporter,
+        show(remediation.cancel(action.get("value", ""), body["user"]["id"]), client, remediation, reporter,
              body.get("response_url", ""))
 
 
@@ -71,20 +72,21 @@ def _thread(body: dict) -> str:
     return container.get("thread_ts") or container.get("message_ts", "")
 
 
-def show(answer: Answer, client, respond, remediation: Remediation, reporter: SlackReporter,
-         response_url: str = "") -> None:
+def show(answer: Answer, client, remediation: Remediation, reporter: SlackReporter, response_url: str) -> None:
     """Tells the channel (a new approval request) and then the clicker what really happened. Where
     the bot cannot post, the request goes out through the click's response_url, which the worker
     also keeps for the outcome; a failure to post is said, never hidden behind "nothing changed"."""
     req = answer.request
     note = ""
+    poster = Poster(client)
     if req is not None and response_url:
         reporter.remember_response_url(req.id, response_url)
     if answer.made_room is not None:  # expired by this ask: its message loses its buttons
         reporter.request_changed(answer.made_room)
     try:
         if answer.post_request and req is not None:
-            ts = _post(client, respond, req.channel, req.thread, fallback(req), request_blocks(req))
+            ts = poster.post(req.channel, fallback(req), request_blocks(req), thread_ts=req.thread,
+                             response_url=response_url)
             if ts:
                 remediation.approvals.attach_message(req.id, req.channel, ts)
             else:
@@ -106,7 +108,7 @@ def show(answer: Answer, client, respond, remediation: Remediation, reporter: Sl
         text += "\n" + resync_pending_text(answer.resync_pending, _where(client, answer.resync_pending.request))
     if answer.ask:
         text += " Ask one of " + ", ".join(mention(who) for who in answer.ask) + "."
-    respond(response_type="ephemeral", replace_original=False, text=text)
+    poster.ephemeral(response_url, text)
 
 
 def _posted(remediation: Remediation, req: ApprovalRequest) -> ApprovalRequest:
@@ -129,18 +131,3 @@ def _where(client, req: ApprovalRequest) -> str:
     if req.thread:
         return f"{see} " + link(client, Thread(req.channel, req.thread), "the thread it reports in")
     return f"{see} `syncbot audit --table {blocks.escape(req.table)}` (request `{req.id}`)"
-
-
-def _post(client, respond, channel: str, thread_ts: str | None, text: str, message_blocks: list | None = None
-          ) -> str | None:
-    """chat.postMessage in the thread; where the bot may not post (not a member, private channel), the
-    message goes to the channel through the click's response_url instead, and None is returned."""
-    payload = blocks.to_dicts(message_blocks) if message_blocks else None
-    try:
-        return client.chat_postMessage(channel=channel, thread_ts=thread_ts or None, text=text, blocks=payload)["ts"]
-    except SlackApiError as exc:
-        if exc.response.get("error") not in CANNOT_POST:
-            raise
-        log.info("cannot post in %s (%s); answering through response_url", channel, exc.response.get("error"))
-        respond(response_type="in_channel", replace_original=False, text=text, blocks=payload)
-        return None

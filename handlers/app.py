@@ -14,7 +14,8 @@ from bot.remediation.service import Remediation
 
 from . import actions, commands, events
 from .acks import AcksFirst
-from .progress import CANNOT_POST, SlackReporter
+from .poster import CANNOT_POST
+from .progress import SlackReporter
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from bot.models import ActionKind
 from bot.remediation.service import Remediation
 
 from . import actions, blocks, maintenance, pictures
-from .progress import SlackReporter
 from .ids import COMMAND
-from .progress import CANNOT_POST
+from .poster import Poster
+from .progress import SlackReporter
 
 log = logging.getLogger(__name__)
 MAX_ARG = 128
@@ -77,7 +77,7 @@ def register(app: App, bot: SyncBot, remediation: Remediation, reporter: SlackRe
     (and the work of rendering and sending it) while a burst of requests waits for its acks."""
 
     @app.command(COMMAND)
-    def sync_status(ack, command, client, respond):
+    def sync_status(ack, command, client):
         request = parse(command.get("text"))
         channel = command["channel_id"]
         if request.kind is RequestKind.HELP:
@@ -87,14 +87,15 @@ def register(app: App, bot: SyncBot, remediation: Remediation, reporter: SlackRe
         elif request.kind is RequestKind.MAINTENANCE:
             ack(response_type="ephemeral", text="Checking vacuum, WAL retention, the DMS instance and S3 clean-up…")
             report = maintenance_report(bot)
-            publish(client, respond, channel, maintenance.report_blocks(report), maintenance.fallback_text(report))
+            Poster(client).post(channel, maintenance.fallback_text(report), maintenance.report_blocks(report),
+                                response_url=command.get("response_url", ""))
         elif request.kind is RequestKind.FLEET:
             ack(response_type="ephemeral", text=f"Checking all {len(bot.catalog.tables)} tables…")
             diags = bot.diagnose_all()
             hold()
             unhealthy = sum(1 for d in diags if not d.verdict.healthy)
-            publish(client, respond, channel, blocks.fleet_blocks(diags),
-                    f"Sync status: {len(diags)} tables, {unhealthy} need attention")
+            Poster(client).post(channel, f"Sync status: {len(diags)} tables, {unhealthy} need attention",
+                                blocks.fleet_blocks(diags), response_url=command.get("response_url", ""))
         else:
             spec = bot.find(request.arg)
             if spec is None:
@@ -103,21 +104,22 @@ def register(app: App, bot: SyncBot, remediation: Remediation, reporter: SlackRe
                 return
             if request.kind is RequestKind.RESYNC:
                 ack(response_type="ephemeral", text=f"Preparing the re-sync request for *{spec.name}*…")
-                request_resync(bot, remediation, reporter, spec.name, command, client, respond)
+                request_resync(bot, remediation, reporter, spec.name, command, client)
                 return
             ack(response_type="ephemeral", text=f"Running the runbook checks for *{spec.name}*…")
             diag = bot.diagnose(spec)
             hold()
             offers = bot.offer(diag, channel)
-            ts = publish(client, respond, channel, blocks.diagnosis_blocks(diag, offers), blocks.fallback_text(diag))
+            ts = Poster(client).post(channel, blocks.fallback_text(diag), blocks.diagnosis_blocks(diag, offers),
+                                     response_url=command.get("response_url", ""))
             pictures.post_latency_picture(client, bot, spec, channel, ts)
 
 
 def request_resync(bot: SyncBot, remediation: Remediation, reporter: SlackReporter, table: str, command: dict,
-                   client, respond) -> None:
+                   client) -> None:
     """The same two-person request the ⋯ menu makes, asked for by whoever typed it."""
     answer = remediation.request(table, ActionKind.RESYNC, command["user_id"], command["channel_id"])
-    actions.show(answer, client, respond, remediation, reporter, command.get("response_url", ""))
+    actions.show(answer, client, remediation, reporter, command.get("response_url", ""))
 
 
 def unknown_table_text(typed: str, close: list[str], known: list[str]) -> str:
@@ -126,17 +128,3 @@ def unknown_table_text(typed: str, close: list[str], known: list[str]) -> str:
         return f"I don't know a table called `{shown}`. Did you mean " + ", ".join(f"`{c}`" for c in close) + "?"
     listing = ", ".join(f"`{k}`" for k in known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
     return f"I don't know a table called `{shown}`. The catalog has: {listing}."
-
-
-def publish(client, respond, channel: str, message_blocks: list, text: str) -> str | None:
-    """Posts with chat.postMessage (so later steps can chat.update it); falls back to the command's
-    response_url when the bot is not a member of the channel."""
-    payload = blocks.to_dicts(message_blocks)
-    try:
-        return client.chat_postMessage(channel=channel, text=text, blocks=payload)["ts"]
-    except SlackApiError as exc:
-        if exc.response.get("error") not in CANNOT_POST:
-            raise
-        log.info("not in channel %s; answering through response_url", channel)
-        respond(response_type="in_channel", text=text, blocks=payload)
-        return None

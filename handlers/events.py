@@ -1,6 +1,6 @@
 """Alert threads: an alert about the sync, posted in one of the catalog's alert channels, gets the
 runbook's diagnosis and fix buttons in its thread, exactly as /sync-status shows them. alert_posts turns
-the Slack event into a plain post; the core reads, claims and diagnoses it (bot.alert_threads); this
+the Slack event into a plain post; the core reads it, marks its first delivery and diagnoses it (bot.alert_threads); this
 only posts."""
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from bot.alerts import Kind
 from bot.core import SyncBot
 
 from . import alert_posts, blocks, pictures
+from .poster import Poster
 
 log = logging.getLogger(__name__)
 MAX_FULL = 5  # full diagnoses under one alert; the rest of a big DMS task's tables get one summary
@@ -73,8 +74,9 @@ def post_recovery(client: WebClient, note: RecoveryNote) -> None:
 
 
 def reply(client: WebClient, thread: Thread, text: str, message_blocks: list[Block] | None = None) -> None:
-    payload = blocks.to_dicts(message_blocks) if message_blocks else None
-    client.chat_postMessage(channel=thread.channel, thread_ts=thread.ts, text=text, blocks=payload)
+    """In the alert's thread. An event has no response_url: where the bot may not post (removed from
+    the alert channel), the reply is not posted and the log says to invite it."""
+    Poster(client).post(thread.channel, text, message_blocks, thread_ts=thread.ts)
 
 
 def link(client: WebClient, message: Thread, label: str) -> str:

@@ -13,8 +13,9 @@ from bot.core import SyncBot
 from bot.maintenance import Finding, MaintenanceReport, post_due_maintenance
 from bot.models import Status
 
-from .blocks import EMOJI, MAX_BLOCKS, MESSAGE_TEXT_BUDGET, escape, to_dicts, truncate
+from .blocks import EMOJI, MAX_BLOCKS, MESSAGE_TEXT_BUDGET, escape, truncate
 from .ids import COMMAND
+from .poster import Poster
 
 _MAX_DETAIL_LINES = 4
 _OK_TEXT_LIMIT = 2000
@@ -86,10 +87,10 @@ def fallback_text(report: MaintenanceReport) -> str:
     return report.headline()
 
 
-def post_report(client: WebClient, channel: str, report: MaintenanceReport) -> str:
-    """Posts a report with chat.postMessage and returns its ts (a scheduled post has no response_url)."""
-    return client.chat_postMessage(channel=channel, text=fallback_text(report),
-                                   blocks=to_dicts(report_blocks(report)))["ts"]
+def post_report(client: WebClient, channel: str, report: MaintenanceReport) -> str | None:
+    """Posts a report and returns its ts; None where the bot may not post (a scheduled post has no
+    response_url), and the period is given back for the next try."""
+    return Poster(client).post(channel, fallback_text(report), report_blocks(report))
 
 
 def post_due(bot: SyncBot, client: WebClient, now: datetime | None = None) -> MaintenanceReport | None:

@@ -156,7 +156,7 @@ def run_worker(parts: WorkerParts, names: list[str], settings: Settings) -> None
 def clock(parts: WorkerParts, every_s: float = 10.0) -> None:
     """On every replica: every 10 s (or every lease, if shorter), requests whose worker died are queued
     again (a dead worker is noticed within one lease); once a minute, the scheduled maintenance report
-    (its Redis claim makes one replica post per period) and expiring undecided or never-started
+    (its period's Redis key makes one replica post per period) and expiring undecided or never-started
     approval requests."""
     ticks = 0
     while True:

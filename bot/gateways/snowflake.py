@@ -15,8 +15,7 @@ from typing import Any, Callable, Iterator
 from snowflake.connector.errorcode import (
     ER_CONNECTION_IS_CLOSED, ER_FAILED_TO_CONNECT_TO_DB, ER_FAILED_TO_RENEW_SESSION,
 )
-from snowflake.connector.errors import Error as ConnectorError
-from snowflake.connector.errors import InterfaceError, OperationalError
+from snowflake.connector.errors import Error as ConnectorError, InterfaceError, OperationalError
 
 from . import GatewayError, NotFound
 

@@ -1,5 +1,6 @@
-"""The scheduled maintenance post: `[maintenance] schedule` (cron, UTC) says when, and a Redis claim
-keyed by the period makes it happen once per period however many replicas' workers ask."""
+"""The scheduled maintenance post: `[maintenance] schedule` (cron, UTC) says when, and a Redis key per
+period, set only if absent (SET NX), makes it happen once per period however many replicas' workers ask;
+a post that fails gives the period back."""
 from __future__ import annotations
 
 import logging
@@ -19,8 +20,8 @@ log = logging.getLogger(__name__)
 GRACE = timedelta(hours=1)
 _KEY = "syncbot:maintenance:posted:{channel}:{period}"
 
-# Compare-and-delete: give the period back only if the claim is still ours.
-# KEYS[1] the claim key. ARGV[1] the token it was claimed with.
+# Compare-and-delete: give the period back only if its key still holds our token.
+# KEYS[1] the period's key. ARGV[1] the token it was set with.
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -43,7 +44,7 @@ def due_period(schedule: str, now: datetime, grace: timedelta = GRACE) -> dateti
     return start if now - start < min(grace, end - start) else None
 
 
-def post_due_maintenance(bot: Any, post: Callable[[str, MaintenanceReport], Any],
+def post_due_maintenance(bot: Any, post: Callable[[str, MaintenanceReport], str | None],
                          now: datetime | None = None, grace: timedelta = GRACE) -> MaintenanceReport | None:
     """Posts the maintenance report to `[maintenance] channel` if the schedule has fired and no
     replica has posted for this period yet. Returns the report posted, else None.
@@ -66,9 +67,16 @@ def post_due_maintenance(bot: Any, post: Callable[[str, MaintenanceReport], Any]
         return None  # another worker has this period
     try:
         report = maintenance_report(bot, now)
-        post(config.channel, report)
+        posted = post(config.channel, report)
     except Exception:
-        bot.redis.register_script(_RELEASE)(keys=[key], args=[token])
+        _give_back(bot, key, token)
         raise
+    if posted is None:  # the bot may not post there (the log says so): the next tick tries again
+        _give_back(bot, key, token)
+        return None
     log.info("maintenance report for the period from %s posted to %s", period.isoformat(), config.channel)
     return report
+
+
+def _give_back(bot: Any, key: str, token: str) -> None:
+    bot.redis.register_script(_RELEASE)(keys=[key], args=[token])

@@ -15,9 +15,8 @@ from fakesnow.instance import FakeSnow
 from moto import mock_aws
 
 from bot.catalog import Catalog, TableSpec, parse_catalog
-from bot.gateways import Gateways
 from bot.diagnostics.typemap import snowflake_type
-from bot.gateways import GatewayError, NotFound
+from bot.gateways import GatewayError, Gateways, NotFound
 from bot.gateways.aurora import AuroraGateway, PgColumn, RowCount, Slot, VacuumStats
 from bot.gateways.dms import DmsGateway, task_log_names
 from bot.diagnostics.layout import locate
