@@ -53,7 +53,9 @@ def post_annotation(client: WebClient, bot: SyncBot, annotation: Annotation) -> 
     where = annotation.thread
     shown, rest = annotation.diagnoses[:MAX_FULL], annotation.diagnoses[MAX_FULL:]
     for diag in shown:
-        reply(client, where, blocks.fallback_text(diag), blocks.diagnosis_blocks(diag, bot.offer(diag, where.channel)))
+        if not reply(client, where, blocks.fallback_text(diag),
+                     blocks.diagnosis_blocks(diag, bot.offer(diag, where.channel))):
+            return  # the bot may not post there: one warning in the log, not one per reply
         spec = bot.find(diag.table)
         if spec is not None:
             pictures.post_latency_picture(client, bot, spec, where.channel, where.ts)
@@ -73,10 +75,10 @@ def post_recovery(client: WebClient, note: RecoveryNote) -> None:
     reply(client, note.thread, blocks.verdict_lines(note.diagnoses, "Recovery reported. Current state: "))
 
 
-def reply(client: WebClient, thread: Thread, text: str, message_blocks: list[Block] | None = None) -> None:
-    """In the alert's thread. An event has no response_url: where the bot may not post (removed from
-    the alert channel), the reply is not posted and the log says to invite it."""
-    Poster(client).post(thread.channel, text, message_blocks, thread_ts=thread.ts)
+def reply(client: WebClient, thread: Thread, text: str, message_blocks: list[Block] | None = None) -> bool:
+    """In the alert's thread; False where it was not posted. An event has no response_url: where the bot
+    may not post (removed from the alert channel), the reply is not posted and the log says to invite it."""
+    return Poster(client).post(thread.channel, text, message_blocks, thread_ts=thread.ts) is not None
 
 
 def link(client: WebClient, message: Thread, label: str) -> str:
