@@ -51,7 +51,8 @@ def wsgi_app(app: App, bot: SyncBot) -> Callable:
             deps = bot.readiness()
             ready = all(state == "ok" for state in deps.values())
             return _json(start_response, 200 if ready else 503,
-                         {"ready": ready, "dependencies": deps, "warnings": bot.warnings() if ready else []})
+                         {"ready": ready, "dependencies": deps, "warnings": bot.warnings() if ready else [],
+                          "redis": bot.redis_topology() if ready else {}})
         return slack(environ, start_response)
 
     return application

@@ -29,6 +29,7 @@ from enum import StrEnum
 from typing import Any, Callable, Self
 
 from ..models import ActionKind
+from ..redis_conn import Replication, confirmed
 from .audit import MAXLEN, STREAM
 
 KEY_TTL_S = 7 * 24 * 3600  # requests stay readable for a week; the audit stream keeps the history
@@ -444,16 +445,22 @@ def _decode(d: dict[str, str]) -> ApprovalRequest:
 
 
 class Approvals:
-    def __init__(self, redis: Any, start_window_s: int = 900):
+    def __init__(self, redis: Any, start_window_s: int = 900, replication: Replication = Replication()):
         self.redis = redis
         self.start_window_s = start_window_s  # approved requests a worker has not started by then expire
+        # Every transition is confirmed by this many replicas before anyone is told or acts on it.
+        self.replication = replication
         self._scripts = {name: redis.register_script(src) for name, src in (
             ("create", _CREATE), ("approve", _APPROVE), ("reject", _REJECT), ("cancel", _CANCEL),
             ("claim", _CLAIM), ("fence", _FENCE), ("finish", _FINISH), ("expire", _EXPIRE), ("ask", _ASK))}
         self._stranded = redis.register_script(_STRANDED)
 
     def _run(self, name: str, keys: list[str], *args: Any) -> list:
-        return self._scripts[name](keys=[*keys, STREAM], args=[MAXLEN, *args])
+        """One script, and WAIT behind it on the same connection when replicas must confirm it: raises
+        NotConfirmed (a RedisError) when they do not, so every caller fails closed as on an outage."""
+        script = self._scripts[name]
+        return confirmed(self.redis, self.replication,
+                         lambda target: script(keys=[*keys, STREAM], args=[MAXLEN, *args], client=target))
 
     def create(self, *, offer_id: str, action: ActionKind, table: str, requester: str, people: int, ttl_s: int,
                steps: tuple[str, ...], facts: tuple[str, ...], plan_hash: str, data: dict[str, Any],
