@@ -153,6 +153,16 @@ class RedisHA:
         self.wait_replicated(timeout)
         return promoted
 
+    def kill_replica(self) -> int:
+        port = self.replica_port()
+        os.kill(self.procs[port].pid, signal.SIGKILL)
+        self.procs[port].wait(timeout=10)
+        return port
+
+    def restart_replica(self, port: int) -> None:
+        self._server(port, replica_of=self.primary_port())
+        self.wait_replicated()
+
     def pause_replica(self) -> int:
         """SIGSTOP the replica: it holds its connections but confirms nothing (a partitioned replica)."""
         port = self.replica_port()

@@ -164,6 +164,87 @@ def assert_exactly_once(stack, request, before):
     assert entries[-1].event == "succeeded" and f"Aurora {ROWS} rows" in request.outcome
 
 
+# -- a replica that confirms nothing: fail closed -------------------------------------------------------
+
+CHANNEL = "C0INCIDNT"
+
+
+@pytest.fixture
+def on_ha(ha, redis, make_sandbox, slack):
+    """The sandbox pipeline's bot on the HA Redis through the sentinels, every transition confirmed by
+    one replica within 300 ms (as `serve` and `worker` are wired when REDIS_SENTINELS is set)."""
+    from bot.services import assemble
+    from syncbot.wiring import wire
+
+    sandbox = make_sandbox("pipe-paused")
+    client = redis_conn.connect(Settings(redis_url=f"redis://127.0.0.1:1/{DB}", redis_sentinels=ha.sentinels))
+    bot = assemble(sandbox.catalog, sandbox.gateways, client)
+    wiring = wire(bot, client=web_client("xoxb-test", slack.api_url), signing_secret="s", poll_s=0.01,
+                  sleep=lambda s: None, follow_timeout_s=10, catchup_timeout_s=10,
+                  replication=redis_conn.Replication(1, 300))
+    paused = []
+    yield sandbox, wiring, lambda: paused.append(ha.pause_replica())
+    for port in paused:
+        ha.resume_replica(port)
+
+
+def test_a_replica_that_confirms_nothing_refuses_every_click(on_ha):
+    sandbox, wiring, partition = on_ha
+    remediation = wiring.remediation
+    asked = remediation.request("orders", ActionKind.RESYNC, ALICE, CHANNEL)
+    assert asked.ok, asked.text
+    partition()
+    approved = remediation.approve(asked.request.id, BOB)
+    assert not approved.ok and approved.text.startswith("Not recorded, try again")
+    quick = remediation.request("orders", ActionKind.RESUME_PIPE, ALICE, CHANNEL)
+    assert not quick.ok and quick.text.startswith("Not recorded, try again")
+    assert sum(len(q) for q in wiring.queues.values()) == 0  # nothing was queued
+    assert sandbox.snowflake.statements == []
+
+
+@pytest.mark.parametrize("failover_wait", [False, True])
+def test_a_worker_whose_writes_no_replica_confirms_changes_nothing(on_ha, monkeypatch, failover_wait):
+    """The claim was confirmed, then the replica stops confirming: the first fence fails closed (at
+    once, or once the lease would have lapsed when the worker rides out failovers), nothing runs."""
+    from bot.remediation import jobs
+
+    sandbox, wiring, partition = on_ha
+    remediation = wiring.remediation
+    asked = remediation.request("orders", ActionKind.RESYNC, ALICE, CHANNEL)
+    assert remediation.approve(asked.request.id, BOB).ok
+    runtime = wiring.runtime
+    monkeypatch.setattr(runtime, "failover_wait", failover_wait)
+    monkeypatch.setattr(runtime, "lease_s", 1.5)
+    real_claim = runtime.approvals.claim
+
+    def claim_then_partition(*args, **kwargs):
+        claimed = real_claim(*args, **kwargs)
+        partition()
+        return claimed
+
+    monkeypatch.setattr(runtime.approvals, "claim", claim_then_partition)
+    started = time.monotonic()
+    assert jobs.run_request(runtime, asked.request.id) == "interrupted"
+    assert time.monotonic() - started < 5
+    assert [s for s in sandbox.snowflake.statements if s.startswith("TRUNCATE")] == []
+    assert sandbox.dms_task().reloads == []
+
+
+def test_a_claim_no_replica_confirms_is_not_acted_on(on_ha):
+    """A grant the new primary could lose after a failover is never used: the worker runs nothing."""
+    from bot.remediation import jobs
+
+    sandbox, wiring, partition = on_ha
+    remediation = wiring.remediation
+    asked = remediation.request("orders", ActionKind.RESYNC, ALICE, CHANNEL)
+    assert remediation.approve(asked.request.id, BOB).ok
+    partition()
+    assert jobs.run_request(wiring.runtime, asked.request.id) == "interrupted"
+    assert sandbox.snowflake.statements == [] and sandbox.dms_task().reloads == []
+
+
+# -- the primary killed mid-flow ------------------------------------------------------------------------
+
 def test_a_failover_between_the_two_approvals(ha_stack, slack):
     """The request was confirmed by the replica before the bot posted it; the second approver's clicks
     are refused while Redis fails over ("can't reach" / "not recorded"), never lost, and the first one
@@ -248,3 +329,30 @@ def test_a_failover_right_after_reload_tables(ha_stack, slack):
         if worker is not None and worker.poll() is None:
             kill(worker)
         site.close()
+
+
+def test_doctor_and_readyz_show_the_primary_found_and_its_replicas(on_ha, ha):
+    from bot.doctor import Backends, Status, _replicas
+    from test_server import get
+
+    _, wiring, _ = on_ha
+    bot = wiring.bot
+    line = _replicas(Backends(dms=None, s3=None, iam=None, aurora=None, snowflake=None, redis=bot.redis), 1)
+    primary, replica = f"127.0.0.1:{ha.primary_port()}", f"127.0.0.1:{ha.replica_port()}"
+    assert line.status is Status.OK and primary in line.detail and "Sentinel" in line.detail and replica in line.detail
+    server = make_server()(wiring)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        status, body = get(f"http://127.0.0.1:{server.server_port}/readyz")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert status == 200 and body["redis"] == {"primary": primary, "replicas": [replica], "sentinel": True}
+    assert not [w for w in body["warnings"] if "no replica" in w]
+    gone = ha.kill_replica()
+    try:
+        assert wait_for(lambda: [w for w in bot.warnings() if f"Redis primary {primary} has no replica online" in w])
+        assert _replicas(Backends(dms=None, s3=None, iam=None, aurora=None, snowflake=None, redis=bot.redis),
+                         1).status is Status.FAILING
+    finally:
+        ha.restart_replica(gone)
