@@ -7,7 +7,6 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from .redis_conn import topology
 from .catalog import Catalog, TableSpec
 from .diagnostics.runner import Diagnoser
 from .diagnostics.verdict import resync_refused
@@ -15,6 +14,7 @@ from .gateways import Gateways
 from .models import ActionKind, Diagnosis, worst_first
 from .offers import Offer, OfferStore
 from .pictures import Picture, latency_picture
+from .redis_conn import topology
 from .remediation.fixes import EVERYWHERE
 
 log = logging.getLogger(__name__)

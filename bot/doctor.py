@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Callable
 
-from .redis_conn import topology
 from .catalog import Catalog, CatalogError, TableSpec, load_catalog
 from .gateways import GatewayError, NotFound
 from .gateways.aurora import AuroraGateway
@@ -22,6 +21,7 @@ from .gateways.s3 import S3Gateway
 from .gateways.snowflake import SnowflakeGateway
 from .models import Status, utcnow
 from .redaction import redact
+from .redis_conn import topology
 from .text_output import MARK
 from .settings import Settings
 
