@@ -19,6 +19,8 @@ from typing import Any, Callable
 from slack_bolt import Ack, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.middleware import Middleware
 
+from bot import metrics
+
 LISTENER_THREADS = 64  # kept free for the next burst; more start as listeners take them
 ACK_TIMEOUT_S = 3.0  # how long Bolt waits for a listener's ack() before answering 404
 
@@ -76,6 +78,7 @@ class AcksFirst(Middleware):
         with self._lock:
             self._awaiting.pop(id(ack), None)
         ack.answered()
+        metrics.ACK_SECONDS.observe(time.monotonic() - ack.arrived_at)
         # On the request's own thread (an event's automatic ack, process_before_response) waiting would
         # hold back the HTTP answer itself; on a listener's thread it holds back only the work after it.
         if not on_request_thread:
@@ -114,6 +117,7 @@ class _Ack(Ack):
     def __init__(self, acks: AcksFirst, request_thread: int):
         super().__init__()
         self._acks, self._request_thread = acks, request_thread
+        self.arrived_at = time.monotonic()
         # Held until the ack is given (or its listener ends); the request's thread waits on it. A plain
         # lock rather than an Event: cheaper, and a burst hands one over per request.
         self._given = threading.Lock()
@@ -149,6 +153,8 @@ class _ListenerPool(Executor):
         self._free = 0  # threads waiting for work that no submitted listener has been promised
         self._low = threading.Event()  # fewer than `reserve` free: the spawner tops them up
         self._spawner: threading.Thread | None = None
+        self._running = 0  # listeners submitted and not yet ended: what a shutdown waits for
+        self._ended = threading.Condition(self._lock)
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         with self._lock:
@@ -159,6 +165,7 @@ class _ListenerPool(Executor):
             self._free -= 0 if now else 1
             if self._free < self._reserve:
                 self._low.set()
+            self._running += 1
         if now:
             self._thread()
         future: Future = Future()
@@ -202,3 +209,11 @@ class _ListenerPool(Executor):
                 ack.answered()  # a listener that ended without ack(): Bolt answers for it
             with self._lock:
                 self._free += 1
+                self._running -= 1
+                self._ended.notify_all()
+
+    def idle(self, timeout: float) -> bool:
+        """Waits until every listener submitted so far has ended (a diagnosis acknowledged is posted),
+        at most `timeout` seconds; False if some still run then."""
+        with self._lock:
+            return self._ended.wait_for(lambda: self._running == 0, timeout)

@@ -9,6 +9,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
+from bot import metrics
 from bot.core import SyncBot
 from bot.remediation.service import Remediation
 
@@ -20,9 +21,21 @@ from .progress import SlackReporter
 log = logging.getLogger(__name__)
 
 
+class _CountedClient(WebClient):
+    """Every Web API call Slack refuses is counted by method and Slack's error code (both from a closed
+    set: slack_sdk's method names and Slack's documented errors)."""
+
+    def api_call(self, api_method: str, **kwargs):  # type: ignore[override]
+        try:
+            return super().api_call(api_method, **kwargs)
+        except SlackApiError as exc:
+            metrics.SLACK_ERRORS.labels(api_method, str(exc.response.get("error") or "unknown")).inc()
+            raise
+
+
 def web_client(token: str | None, base_url: str) -> WebClient:
     """slack_sdk's own retry handlers: connection resets and 429s with Retry-After."""
-    return WebClient(token=token, base_url=base_url, retry_handlers=[
+    return _CountedClient(token=token, base_url=base_url, retry_handlers=[
         ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=2)])
 
 

@@ -10,11 +10,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import prometheus_client
 from rq import Queue, SimpleWorker
 from rq.job import Job
 from slack_bolt import App
 from slack_sdk import WebClient
 
+from bot import metrics
 from bot.core import SyncBot
 from bot.services import build_bot, build_queue_redis
 from bot.settings import Settings
@@ -43,7 +45,21 @@ class WorkerParts:
         """An RQ worker on these queues (all, or `names`) that runs jobs with this runtime. SimpleWorker
         runs them in this process: the gateways' connection pools are not shared across forks."""
         queues = [self.queues[name] for name in (names or QUEUES)]
-        return SimpleWorker(queues, connection=connection or self.runtime.bot.redis, job_class=self.job_class)
+        return _Worker(queues, connection=connection or self.runtime.bot.redis, job_class=self.job_class,
+                       stopping=self.runtime.stopping)
+
+
+class _Worker(SimpleWorker):
+    """RQ's warm shutdown on SIGTERM (finish the job, then exit) would wait hours for a re-sync: here it
+    also tells the running job to stop before its next change and hand its request over."""
+
+    def __init__(self, *args: Any, stopping: threading.Event, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._stopping = stopping
+
+    def handle_warm_shutdown_request(self) -> None:
+        self._stopping.set()
+        super().handle_warm_shutdown_request()
 
 
 def job_class(runtime: Runtime) -> type[Job]:
@@ -97,6 +113,10 @@ def build_worker(bot: SyncBot, client: WebClient, *, inline: bool = False, **run
         # fixes' queue is never stuck behind one (run one worker per queue, or more).
         queues[FIXES[request.action].queue].enqueue(jobs.JOB_PATH, request.id, job_timeout=jobs.JOB_TIMEOUT_S)
 
+    runtime.enqueue = enqueue  # a request handed over on shutdown goes back to its queue at once
+    if not inline:
+        for name, queue in queues.items():
+            metrics.watch_queue(name, lambda queue=queue: queue.count)
     return WorkerParts(runtime, queues, enqueue, runs_here)
 
 
@@ -141,9 +161,13 @@ def worker_from(settings: Settings) -> WorkerParts:
                         statement_timeout_s=max(1, int(settings.job_lease_seconds * 2 / 3)))
 
 
-def run_worker(parts: WorkerParts, names: list[str], settings: Settings) -> None:
+def run_worker(parts: WorkerParts, names: list[str], settings: Settings, metrics_port: int | None = None) -> None:
     """Takes over at once what a dead worker left (lease lapsed) or a lost queue entry, starts the worker
-    clock, then works the queues `names` until the process is stopped."""
+    clock, then works the queues `names` until SIGTERM: the running fix stops before its next change
+    and is handed over (bot.remediation.jobs), and the process exits."""
+    if metrics_port is not None:
+        server, _ = prometheus_client.start_http_server(metrics_port)
+        log.info("serving GET /metrics on port %s", server.server_port)
     for warning in parts.runtime.bot.warnings():
         log.warning("%s", warning)
     log.info("worker %s starting on %s; %d stranded request(s) queued again", parts.runtime.worker_id,

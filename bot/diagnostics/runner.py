@@ -18,11 +18,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Callable
 
+from .. import metrics
 from ..catalog import TableSpec
 from ..deadline import Unanswered, answer, unexpected
 from ..gateways import GatewayError, Gateways
 from ..gateways.dms import LATENCY_METRICS, METRIC_QUERIES_PER_CALL, DmsGateway
-from ..models import CheckName, CheckResult, Diagnosis, utcnow
+from ..models import CheckName, CheckResult, Diagnosis, Status, utcnow
 from . import checks, layout, slots, tasklog
 from .verdict import decide
 
@@ -366,6 +367,7 @@ class Diagnoser:
             verdict, actions = decide(found)
             elapsed = int((time.monotonic() - started) * 1000)
             results.append(Diagnosis(spec.name, spec.source, found, verdict, actions, now, elapsed))
+            metrics.DIAGNOSES.labels(verdict.section.name.lower()).inc()
         return self._with_task_logs(round_, specs, results, now, started, deadline)
 
     def _with_task_logs(self, round_: _Round, specs: list[TableSpec], results: list[Diagnosis], now: datetime,
@@ -394,13 +396,19 @@ class Diagnoser:
 
     def _collect(self, name: CheckName, backend: str, futures: list, make: Callable[..., CheckResult],
                  spec: TableSpec, now: datetime, deadline: float) -> CheckResult:
+        begun, reason = time.monotonic(), "inconclusive"
         try:
-            return make(spec, now, *[self._soft(f, deadline) if isinstance(f, _Soft)
-                                     else answer(f, deadline, backend, self.timeout) for f in futures])
+            result = make(spec, now, *[self._soft(f, deadline) if isinstance(f, _Soft)
+                                       else answer(f, deadline, backend, self.timeout) for f in futures])
         except Unanswered as exc:
-            return CheckResult.unknown(name, str(exc))
+            result, reason = CheckResult.unknown(name, str(exc)), exc.reason
         except Exception as exc:  # noqa: BLE001 - a check that breaks must not sink the whole answer
-            return CheckResult.unknown(name, unexpected(backend, exc))
+            result, reason = CheckResult.unknown(name, unexpected(backend, exc)), "error"
+        # Checks of one round wait side by side: this is how long this one's answers kept it waiting.
+        metrics.CHECK_SECONDS.labels(name.name.lower()).observe(time.monotonic() - begun)
+        if result.status is Status.UNKNOWN:
+            metrics.CHECK_UNKNOWNS.labels(name.name.lower(), reason).inc()
+        return result
 
     def _soft(self, soft: _Soft, deadline: float) -> Any:
         try:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Callable, Self
 
+from .. import metrics
 from ..models import ActionKind
 from .audit import MAXLEN, STREAM
 
@@ -338,6 +339,8 @@ redis.call('HSET', req, 'state', 'running', 'worker', ARGV[2], 'lease_until', to
 if state == 'approved' then
   redis.call('HSET', req, 'started_at', tostring(now))
   audit('running', ARGV[2], '')
+elseif redis.call('HDEL', req, 'handed_over') == 1 then
+  audit('resumed', ARGV[2], 'the previous worker handed it over as it shut down')
 else
   audit('resumed', ARGV[2], 'the previous worker stopped renewing its lease')
 end
@@ -375,6 +378,20 @@ end
 redis.call('HSET', req, 'state', ARGV[4], 'finished_at', tostring(now), 'outcome', ARGV[5], 'live', '')
 if redis.call('GET', KEYS[2]) == redis.call('HGET', req, 'id') then redis.call('DEL', KEYS[2]) end
 audit(ARGV[4], ARGV[2], ARGV[5])
+return {'ok'}
+"""
+
+# KEYS: request, table lock, stream. ARGV: maxlen, worker, token, reason.
+# A worker shutting down gives its lease back between two steps: the lease lapses now, so the next
+# claim takes the request over at once instead of a lease later. The table's lock stays with it.
+_RELEASE = _PRELUDE + """
+if redis.call('EXISTS', req) == 0 then return {'missing'} end
+local state = redis.call('HGET', req, 'state')
+if state ~= 'running' or redis.call('HGET', req, 'worker') ~= ARGV[2] or redis.call('HGET', req, 'fence') ~= ARGV[3] then
+  return {'lost', state}
+end
+redis.call('HSET', req, 'lease_until', tostring(now - 1), 'handed_over', '1')
+audit('handed over', ARGV[2], ARGV[4])
 return {'ok'}
 """
 
@@ -443,17 +460,40 @@ def _decode(d: dict[str, str]) -> ApprovalRequest:
         extra={k: v for k, v in d.items() if k not in known})
 
 
+# (script, its answer) -> the transition it made, for syncbot_approvals_total.
+_TRANSITIONS = {("create", "created"): "requested", ("approve", "approved"): "approved",
+                ("approve", "pending"): "approval_recorded", ("reject", "rejected"): "rejected",
+                ("cancel", "cancelled"): "cancelled", ("expire", "expired"): "expired",
+                ("claim", "expired"): "expired", ("release", "ok"): "handed_over"}
+
+
+def _count(script: str, reply: list[str], args: tuple) -> None:
+    result = reply[0] if reply else ""
+    if script == "claim" and result == "claimed":
+        resumed = len(reply) > 1 and reply[1] == "running"
+        metrics.APPROVALS.labels("resumed" if resumed else "running").inc()
+        if resumed:
+            metrics.TAKEOVERS.inc()
+    elif script == "finish" and result == "ok":
+        metrics.APPROVALS.labels(str(args[2])).inc()  # the final state it recorded
+    elif (label := _TRANSITIONS.get((script, result))) is not None:
+        metrics.APPROVALS.labels(label).inc()
+
+
 class Approvals:
     def __init__(self, redis: Any, start_window_s: int = 900):
         self.redis = redis
         self.start_window_s = start_window_s  # approved requests a worker has not started by then expire
         self._scripts = {name: redis.register_script(src) for name, src in (
             ("create", _CREATE), ("approve", _APPROVE), ("reject", _REJECT), ("cancel", _CANCEL),
-            ("claim", _CLAIM), ("fence", _FENCE), ("finish", _FINISH), ("expire", _EXPIRE), ("ask", _ASK))}
+            ("claim", _CLAIM), ("fence", _FENCE), ("finish", _FINISH), ("expire", _EXPIRE), ("ask", _ASK),
+            ("release", _RELEASE))}
         self._stranded = redis.register_script(_STRANDED)
 
     def _run(self, name: str, keys: list[str], *args: Any) -> list:
-        return self._scripts[name](keys=[*keys, STREAM], args=[MAXLEN, *args])
+        raw = self._scripts[name](keys=[*keys, STREAM], args=[MAXLEN, *args])
+        _count(name, _parts(raw) if isinstance(raw, list) else [], args)
+        return raw
 
     def create(self, *, offer_id: str, action: ActionKind, table: str, requester: str, people: int, ttl_s: int,
                steps: tuple[str, ...], facts: tuple[str, ...], plan_hash: str, data: dict[str, Any],
@@ -528,6 +568,11 @@ class Approvals:
     def finish(self, request_id: str, table: str, worker: str, token: str, ok: bool, outcome: str) -> Decided:
         return Decided.of(self._run("finish", [_REQ.format(request_id), _LOCK.format(table.lower())], worker, token,
                                     State.SUCCEEDED.value if ok else State.FAILED.value, outcome))
+
+    def release(self, request_id: str, table: str, worker: str, token: str, reason: str) -> Decided:
+        """OK: the lease is given back (it lapses now) and the next claim takes the request over."""
+        return Decided.of(self._run("release", [_REQ.format(request_id), _LOCK.format(table.lower())], worker, token,
+                                    reason))
 
     def lock_holder(self, table: str) -> str | None:
         holder = self.redis.get(_LOCK.format(table.lower()))
