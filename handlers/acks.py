@@ -9,6 +9,7 @@ backends' load is bounded by the Diagnoser's lanes), so here there is always a f
 ack, not the work that follows it, gets the interpreter first."""
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 import time
@@ -19,7 +20,7 @@ from typing import Any, Callable
 from slack_bolt import Ack, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.middleware import Middleware
 
-from bot import metrics
+from bot import logs, metrics
 
 LISTENER_THREADS = 64  # kept free for the next burst; more start as listeners take them
 ACK_TIMEOUT_S = 3.0  # how long Bolt waits for a listener's ack() before answering 404
@@ -55,7 +56,11 @@ class AcksFirst(Middleware):
     def process(self, *, req: BoltRequest, resp: BoltResponse,
                 next: Callable[[], BoltResponse]) -> BoltResponse:  # noqa: A002 - Bolt's name
         self.arrived(req.context)  # on the request's own thread, after the signature check
-        next()
+        # Its log records, and those of the listener it starts (the pool runs it in this context),
+        # carry the Slack request's own id.
+        body = req.body or {}
+        with logs.correlated(slack_request=body.get("trigger_id") or body.get("event_id")):
+            next()
         return resp
 
     def arrived(self, context: BoltContext) -> _Ack:
@@ -170,7 +175,8 @@ class _ListenerPool(Executor):
             self._thread()
         future: Future = Future()
         ack = self._acks.submitted()
-        self._work.put((future, fn, args, kwargs, ack))
+        # The listener runs in the submitter's context: its log records keep the request's ids.
+        self._work.put((future, contextvars.copy_context().run, (fn, *args), kwargs, ack))
         if ack is not None:
             ack.wait(ACK_TIMEOUT_S)
         return future

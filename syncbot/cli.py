@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 
+from bot import logs, redaction
 from bot.catalog import CatalogError
 from bot.models import Section, Status
 from bot.redaction import redact
@@ -53,9 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if args.cmd != "serve":
-        logging.getLogger().setLevel(os.environ.get("LOG_LEVEL", "WARNING"))
+    # serve and worker log what they do; the one-shot commands only what went wrong.
+    quiet = args.cmd not in ("serve", "worker")
+    logs.configure(os.environ.get("LOG_LEVEL", "WARNING" if quiet else "INFO"), os.environ.get("SYNCBOT_LOG_FORMAT"))
+    redaction.install_log_filter()
     try:
         return {"console": _console, "diagnose": _diagnose, "maintenance": _maintenance, "doctor": _doctor,
                 "serve": _serve, "audit": _audit, "worker": _worker}[args.cmd](args)

@@ -16,7 +16,7 @@ from rq.job import Job
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from bot import metrics
+from bot import logs, metrics
 from bot.core import SyncBot
 from bot.services import build_bot, build_queue_redis
 from bot.settings import Settings
@@ -70,9 +70,17 @@ def job_class(runtime: Runtime) -> type[Job]:
         @property
         def func(self) -> Any:
             found = super().func
-            return functools.partial(found, runtime) if self.func_name == jobs.JOB_PATH else found
+            if self.func_name != jobs.JOB_PATH:
+                return found
+            return functools.partial(_logged_as, self.id, functools.partial(found, runtime))
 
     return RuntimeJob
+
+
+def _logged_as(job_id: str, run: Callable[..., Any], *args: Any) -> Any:
+    """The job's log records carry its RQ job id."""
+    with logs.correlated(rq_job=job_id):
+        return run(*args)
 
 
 @dataclass

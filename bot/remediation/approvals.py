@@ -23,6 +23,7 @@ expired there and then (a crash of the bot or of the worker clock cannot hold th
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -31,6 +32,8 @@ from typing import Any, Callable, Self
 from .. import metrics
 from ..models import ActionKind
 from .audit import MAXLEN, STREAM
+
+log = logging.getLogger(__name__)
 
 KEY_TTL_S = 7 * 24 * 3600  # requests stay readable for a week; the audit stream keeps the history
 _REQ = "syncbot:req:{}"
@@ -467,17 +470,20 @@ _TRANSITIONS = {("create", "created"): "requested", ("approve", "approved"): "ap
                 ("claim", "expired"): "expired", ("release", "ok"): "handed_over"}
 
 
-def _count(script: str, reply: list[str], args: tuple) -> None:
-    result = reply[0] if reply else ""
+def _count(script: str, reply: list[str], args: tuple) -> str:
+    """Counts the transition the script made, if any, and names it."""
+    result, label = reply[0] if reply else "", ""
     if script == "claim" and result == "claimed":
-        resumed = len(reply) > 1 and reply[1] == "running"
-        metrics.APPROVALS.labels("resumed" if resumed else "running").inc()
-        if resumed:
+        label = "resumed" if len(reply) > 1 and reply[1] == "running" else "running"
+        if label == "resumed":
             metrics.TAKEOVERS.inc()
     elif script == "finish" and result == "ok":
-        metrics.APPROVALS.labels(str(args[2])).inc()  # the final state it recorded
-    elif (label := _TRANSITIONS.get((script, result))) is not None:
+        label = str(args[2])  # the final state it recorded
+    else:
+        label = _TRANSITIONS.get((script, result), "")
+    if label:
         metrics.APPROVALS.labels(label).inc()
+    return label
 
 
 class Approvals:
@@ -492,7 +498,10 @@ class Approvals:
 
     def _run(self, name: str, keys: list[str], *args: Any) -> list:
         raw = self._scripts[name](keys=[*keys, STREAM], args=[MAXLEN, *args])
-        _count(name, _parts(raw) if isinstance(raw, list) else [], args)
+        transition = _count(name, _parts(raw) if isinstance(raw, list) else [], args)
+        if transition:
+            request_id = keys[0].rsplit(":", 1)[-1]
+            log.info("request %s: %s", request_id, transition, extra={"request_id": request_id})
         return raw
 
     def create(self, *, offer_id: str, action: ActionKind, table: str, requester: str, people: int, ttl_s: int,

@@ -18,8 +18,7 @@ from typing import Callable
 
 from redis.exceptions import RedisError
 
-from .. import metrics
-
+from .. import logs, metrics
 from .approvals import ApprovalRequest, Result
 from .fixes import FIXES
 from .runtime import Lease, LeaseLost, Runtime, StateLost, Stopping
@@ -41,6 +40,13 @@ def run_request(rt: Runtime, request_id: str) -> str:
     request = rt.approvals.get(request_id)
     if request is None:
         return "missing"
+    with logs.correlated(request_id=request_id, table=request.table,
+                         dms_task=str(request.plan_data.get("task_arn") or "") or None):
+        return _run_request(rt, request)
+
+
+def _run_request(rt: Runtime, request: ApprovalRequest) -> str:
+    request_id = request.id
     claim = rt.approvals.claim(request_id, request.table, rt.worker_id, rt.lease_s, rt.lock_ttl_s)
     if claim.result is not Result.CLAIMED:
         if claim.result in (Result.EXPIRED, Result.LOCKED):
@@ -69,9 +75,11 @@ def _run_steps(rt: Runtime, lease: Lease) -> str:
                 raise Stopping()  # between two steps: the next one is another worker's
             resumed = now.step_started >= index
             at = lease.fence(f"{step.name}: started", changes=step.changes, step_started=index)
+            log.info("step %s: started%s", step.name, " (resumed)" if resumed else "", extra={"step": step.name})
             line = step.run(StepContext(rt.bot.gateways, lease, resumed, at, rt))
             done.append(line)
             lease.fence(f"{step.name}: done", step_done=index, live="", progress=json.dumps(done))
+            log.info("step %s: done: %s", step.name, line, extra={"step": step.name})
             rt.reporter.request_changed(rt.approvals.get(request.id))
     except Stopping:
         return _hand_over(rt, lease)
