@@ -55,12 +55,11 @@ class AcksFirst(Middleware):
 
     def process(self, *, req: BoltRequest, resp: BoltResponse,
                 next: Callable[[], BoltResponse]) -> BoltResponse:  # noqa: A002 - Bolt's name
-        self.arrived(req.context)  # on the request's own thread, after the signature check
-        # Its log records, and those of the listener it starts (the pool runs it in this context),
-        # carry the Slack request's own id.
+        ack = self.arrived(req.context)  # on the request's own thread, after the signature check
+        # The listener's log records carry the Slack request's own id (see _ListenerPool.submit).
         body = req.body or {}
-        with logs.correlated(slack_request=body.get("trigger_id") or body.get("event_id")):
-            next()
+        ack.slack_request = body.get("trigger_id") or body.get("event_id") or body.get("envelope_id")
+        next()
         return resp
 
     def arrived(self, context: BoltContext) -> _Ack:
@@ -123,6 +122,7 @@ class _Ack(Ack):
         super().__init__()
         self._acks, self._request_thread = acks, request_thread
         self.arrived_at = time.monotonic()
+        self.slack_request: str | None = None  # the request's trigger or event id, for the logs
         # Held until the ack is given (or its listener ends); the request's thread waits on it. A plain
         # lock rather than an Event: cheaper, and a burst hands one over per request.
         self._given = threading.Lock()
@@ -141,6 +141,11 @@ class _Ack(Ack):
         response = super().__call__(*args, **kwargs)
         self._acks.acked(self, on_request_thread=threading.get_ident() == self._request_thread)
         return response
+
+
+def _correlated(ack: _Ack | None, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+    with logs.correlated(slack_request=getattr(ack, "slack_request", None)):
+        return fn(*args, **kwargs)
 
 
 class _ListenerPool(Executor):
@@ -175,8 +180,9 @@ class _ListenerPool(Executor):
             self._thread()
         future: Future = Future()
         ack = self._acks.submitted()
-        # The listener runs in the submitter's context: its log records keep the request's ids.
-        self._work.put((future, contextvars.copy_context().run, (fn, *args), kwargs, ack))
+        # Bolt runs listeners after the middleware returned: the listener gets the request's id here,
+        # in a copy of the submitter's context.
+        self._work.put((future, contextvars.copy_context().run, (_correlated, ack, fn, *args), kwargs, ack))
         if ack is not None:
             ack.wait(ACK_TIMEOUT_S)
         return future
