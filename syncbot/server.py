@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import signal
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -183,16 +184,62 @@ def serve_socket_mode(app: App, app_token: str, bot: SyncBot, host: str, port: i
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     handler = SocketModeHandler(app, app_token)
-    life = Lifecycle(connected=handler.client.is_connected)
+    life = Lifecycle(connected=SocketState(handler.client))
     probes = http_server(None, bot, host, port, threads=4, life=life)
     log.info("Socket Mode; serving GET /healthz, GET /readyz, GET /metrics on %s:%s", host, probes.effective_port)
     threading.Thread(target=probes.run, name="waitress-probes", daemon=True).start()
     handler.connect()
     _until_signalled(life)
     time.sleep(shutdown.drain_s)
-    handler.close()  # a clean close: Slack sends this connection's share to the others
+    _close_cleanly(handler)
     log.info("Socket Mode connection closed")
     _finish(pool, shutdown)
+
+
+class SocketState:
+    """Is the Socket Mode connection up? slack_sdk's client keeps reporting its old socket as connected
+    while it reconnects (and until a ping fails, after a silent drop), so this follows what Slack says
+    as well: a `hello` message opens every connection, a `disconnect` message announces its end
+    (https://api.slack.com/apis/connections/socket-implement#disconnect), and a connection whose pings
+    went unanswered for three intervals is down."""
+
+    def __init__(self, client: Any):
+        self._client, self._up = client, False
+        client.on_message_listeners.append(self._message)
+
+    def _message(self, raw: str) -> None:
+        try:
+            kind = json.loads(raw).get("type")
+        except (ValueError, AttributeError):
+            return
+        if kind in ("hello", "disconnect"):
+            self._up = kind == "hello"
+
+    def __call__(self) -> bool:
+        if not (self._up and self._client.is_connected()):
+            return False
+        last = getattr(self._client.current_session, "last_ping_pong_time", None)
+        return last is None or time.time() - last < 3 * self._client.ping_interval
+
+
+def _close_cleanly(handler: Any) -> None:
+    """A WebSocket close frame (1000, normal closure; RFC 6455 7.4.1), then the connection closed with
+    no reconnect: Slack then delivers to the app's other open connections, each message to one of them
+    (https://api.slack.com/apis/connections/socket-implement#connections). slack_sdk's built-in client
+    only closes the socket (Slack's Node SDK sends the close frame), so the frame is sent with its own
+    frame builder."""
+    from slack_sdk.socket_mode.builtin.frame_header import FrameHeader
+    from slack_sdk.socket_mode.builtin.internals import _build_data_frame_for_sending
+
+    session = handler.client.current_session
+    sock = getattr(session, "sock", None)
+    if sock is not None:
+        try:
+            with session.sock_send_lock:
+                sock.send(_build_data_frame_for_sending(struct.pack("!H", 1000), FrameHeader.OPCODE_CLOSE))
+        except OSError:
+            pass  # gone already: closing is all that is left
+    handler.close()
 
 
 def _until_signalled(life: Lifecycle) -> None:

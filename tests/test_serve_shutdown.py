@@ -17,6 +17,7 @@ import urllib.request
 import pytest
 
 from syncbot.sandbox.slack import signed_headers, slash_command_body
+from process_stack import clean_dms  # noqa: F401 - a fixture
 from test_resync_processes import kill, stack  # noqa: F401 - `stack` is the fixture
 from test_server import post, wait_for
 
@@ -72,11 +73,11 @@ def port_of(log_path, proc) -> int:
 
 
 @pytest.fixture
-def gate(stack, monkeypatch):
+def gate(clean_dms, stack, monkeypatch):
     return Gate(monkeypatch)
 
 
-def test_sigterm_drains_then_posts_the_diagnosis_in_flight_and_exits_0(stack, gate, slack):
+def test_sigterm_drains_then_posts_the_diagnosis_in_flight_and_exits_0(clean_dms, stack, gate, slack):
     proc, log_path = start_serve(stack)
     try:
         base = f"http://127.0.0.1:{port_of(log_path, proc)}"
@@ -89,6 +90,7 @@ def test_sigterm_drains_then_posts_the_diagnosis_in_flight_and_exits_0(stack, ga
 
         os.kill(proc.pid, signal.SIGTERM)
         signalled = time.monotonic()
+        assert wait_for(lambda: get(base + "/readyz")[0] == 503, DRAIN_S / 2)
         status, ready = get(base + "/readyz")
         assert status == 503 and ready["dependencies"]["shutdown"].startswith("in progress")
         assert time.monotonic() - signalled < DRAIN_S  # 503 while still serving: the balancer drains first

@@ -35,6 +35,7 @@ from handlers.app import web_client
 from syncbot.sandbox.slack import signed_headers, slash_command_body
 from syncbot.server import wsgi_app
 from syncbot.wiring import web
+from process_stack import clean_dms  # noqa: F401 - a fixture
 from test_resync_processes import _task, kill, stack  # noqa: F401 - `stack` is the fixture
 from test_server import Quiet, ThreadingServer, click_over_http, post, wait_for
 
@@ -79,7 +80,7 @@ def web_json_log():
     return handler, out
 
 
-def test_sigterm_hands_a_running_resync_to_the_other_worker_at_once(stack, redis, slack):
+def test_sigterm_hands_a_running_resync_to_the_other_worker_at_once(clean_dms, stack, redis, slack):
     wiring = web(Settings(), web_client("xoxb-test", slack.api_url))
     secret, side, task = stack["env"]["SLACK_SIGNING_SECRET"], stack["side"], _task(stack["task_arn"])
     server = make_server(wiring)
