@@ -286,7 +286,7 @@ MUTATIONS = (
       '    reply = rt.approvals.release(request.id, request.table, rt.worker_id, lease.token, "worker shutting down")\n'
       '    if reply.result is not Result.OK:\n        return "taken-over"\n', "",
       OP + "test_a_stopping_worker_finishes_its_step_changes_nothing_more_and_hands_over"),
-    m("OP-handover-queues-it-again", JOBS, "    if rt.enqueue is not None:\n        rt.enqueue(request)\n", "",
+    m("OP-handover-queues-it-again", JOBS, "            rt.enqueue(request)\n", "            pass\n",
       OP + "test_a_stopping_worker_finishes_its_step_changes_nothing_more_and_hands_over"),
     m("OP-no-step-after-stop", JOBS, "            if rt.stopping.is_set():\n                raise Stopping()",
       "            if False:\n                raise Stopping()",

@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("--queues", help="comma-separated queues to work (default: syncbot-fixes,syncbot-resync)")
     worker.add_argument("--metrics-port", type=int, metavar="PORT",
                         help="serve GET /metrics (Prometheus) on this port; off by default (0: any free port)")
+    worker.add_argument("--metrics-host", default="0.0.0.0", help="the address --metrics-port listens on")
 
     serve = sub.add_parser("serve", help="run the Slack app (HTTP, or Socket Mode when SLACK_APP_TOKEN is set)")
     serve.add_argument("--host", default="0.0.0.0")
@@ -225,7 +226,7 @@ def _worker(args: argparse.Namespace) -> int:
     if unknown:
         print(f"syncbot: unknown queue(s) {', '.join(unknown)}; known: {', '.join(QUEUES)}", file=sys.stderr)
         return EXIT_USAGE
-    run_worker(parts, names, settings, args.metrics_port)
+    run_worker(parts, names, settings, args.metrics_port, args.metrics_host)
     return 0
 
 

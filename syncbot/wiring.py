@@ -169,12 +169,13 @@ def worker_from(settings: Settings) -> WorkerParts:
                         statement_timeout_s=max(1, int(settings.job_lease_seconds * 2 / 3)))
 
 
-def run_worker(parts: WorkerParts, names: list[str], settings: Settings, metrics_port: int | None = None) -> None:
+def run_worker(parts: WorkerParts, names: list[str], settings: Settings, metrics_port: int | None = None,
+               metrics_host: str = "0.0.0.0") -> None:
     """Takes over at once what a dead worker left (lease lapsed) or a lost queue entry, starts the worker
     clock, then works the queues `names` until SIGTERM: the running fix stops before its next change
     and is handed over (bot.remediation.jobs), and the process exits."""
     if metrics_port is not None:
-        server, _ = prometheus_client.start_http_server(metrics_port)
+        server, _ = prometheus_client.start_http_server(metrics_port, addr=metrics_host)
         log.info("serving GET /metrics on port %s", server.server_port)
     for warning in parts.runtime.bot.warnings():
         log.warning("%s", warning)

@@ -90,7 +90,7 @@ def test_sigterm_hands_a_running_resync_to_the_other_worker_at_once(clean_dms, s
     level = root.level
     root.addHandler(handler)
     root.setLevel(logging.INFO)
-    workers = {name: start_worker(stack, name, "--metrics-port", "0") for name in ("blue", "green")}
+    workers = {name: start_worker(stack, name, "--metrics-port", "0", "--metrics-host", "127.0.0.1") for name in ("blue", "green")}
     try:
         assert wait_for(lambda: all(logged(stack, n, "starting on") for n in workers), 60)
         body = slash_command_body("resync orders", "U0ALICE01", "C0INCIDNT", slack.response_url())

@@ -111,7 +111,10 @@ def _hand_over(rt: Runtime, lease: Lease) -> str:
     log.info("request %s: handed over as the worker shuts down", request.id)
     metrics.FIXES.labels(request.action.value, "handed_over").inc()
     if rt.enqueue is not None:
-        rt.enqueue(request)
+        try:
+            rt.enqueue(request)
+        except Exception as exc:  # noqa: BLE001 - its lease has lapsed: any worker's recovery queues it
+            log.warning("request %s: could not queue it again (%s); recovery will", request.id, type(exc).__name__)
     return "handed-over"
 
 
