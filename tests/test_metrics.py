@@ -45,6 +45,14 @@ def test_metrics_move_with_a_diagnosis_an_approval_and_a_fix(harness, slack):
         assert wait_for(lambda: value(after_diagnosis(), "syncbot_diagnoses_total", verdict="stalled")
                         > value(before, "syncbot_diagnoses_total", verdict="stalled"), 20)
 
+        slack.not_in_channels.add("C0NOTHERE")  # the diagnosis's post is refused there: counted, then sent otherwise
+        body = slash_command_body("orders", ALICE, "C0NOTHERE", slack.response_url())
+        assert post(base + "/slack/events", body, signed_headers(body, h.secret))[0] == 200
+        assert wait_for(lambda: value(scrape(base)[0], "syncbot_slack_api_errors_total", method="chat.postMessage",
+                                      error="not_in_channel")
+                        > value(before, "syncbot_slack_api_errors_total", method="chat.postMessage",
+                                error="not_in_channel"), 20)
+
         asked = h.wiring.remediation.request("orders", ActionKind.RESYNC, ALICE, "C0INCIDNT")
         assert h.wiring.remediation.approve(asked.request.id, BOB).ok
         h.wiring.worker().work(burst=True)
