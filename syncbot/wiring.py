@@ -61,6 +61,16 @@ class _Worker(SimpleWorker):
         self._stopping.set()
         super().handle_warm_shutdown_request()
 
+    def subscribe(self) -> None:
+        """RQ's own, with its command channel read in waits of 0.25 s instead of 60: redis-py 8's
+        PubSubWorkerThread.stop() waits for the read in progress, so RQ's teardown held a stopping worker
+        for up to a minute (past a deploy's grace period)."""
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(sleep_time=0.25, daemon=True,
+                                                       exception_handler=self._pubsub_exception_handler)
+
 
 def job_class(runtime: Runtime) -> type[Job]:
     """RQ imports a job's function by its path and calls it with the job's arguments only; jobs of
