@@ -390,9 +390,8 @@ return {'ok'}
 _RELEASE = _PRELUDE + """
 if redis.call('EXISTS', req) == 0 then return {'missing'} end
 local state = redis.call('HGET', req, 'state')
-if state ~= 'running' or redis.call('HGET', req, 'worker') ~= ARGV[2] or redis.call('HGET', req, 'fence') ~= ARGV[3] then
-  return {'lost', state}
-end
+local holds = redis.call('HGET', req, 'worker') == ARGV[2] and redis.call('HGET', req, 'fence') == ARGV[3]
+if state ~= 'running' or not holds then return {'lost', state} end
 redis.call('HSET', req, 'lease_until', tostring(now - 1), 'handed_over', '1')
 audit('handed over', ARGV[2], ARGV[4])
 return {'ok'}
