@@ -170,7 +170,11 @@ def test_the_dockerfile_installs_what_the_readme_does_and_runs_the_procfiles_ent
     cmd = [eval_json(args) for op, args in steps if op == "CMD"][-1]  # exec form
     web = procfile()["web"]
     assert cmd == web[:2] == ["syncbot", "serve"]
-    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = {p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    copied = {args.split()[0].strip("./") for op, args in steps if op == "COPY" and "--from" not in args}
+    assert packages <= copied, packages - copied  # the build stage has every package `pip install .` installs
+    scripts = project["project"]["scripts"]
     assert set(argv[0] for argv in procfile().values()) == {"syncbot"} <= set(scripts)
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {"tests", ".venv", ".git"} <= set(ignored)  # no test code or local venv in the image
