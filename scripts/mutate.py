@@ -278,8 +278,8 @@ MUTATIONS = (
       "GatewayError(redact(str(exc)) or",
       D + "test_aurora_errors_reach_users_as_one_trimmed_line",
       "tests/test_gateway_aurora.py::test_unreachable_database_is_a_gateway_error_of_one_trimmed_line"),
-    m("error-reply-without-exception-text", "handlers/app.py", "text=error_reply(body, ref))",
-      "text=f\"{error_reply(body, ref)} ({error})\")",
+    m("error-reply-without-exception-text", "handlers/app.py", "Poster(client).ephemeral(url, error_reply(body, ref))",
+      "Poster(client).ephemeral(url, f\"{error_reply(body, ref)} ({error})\")",
       D + "test_an_unexpected_error_in_a_click_is_answered_without_its_text"),
     # -- running it as a service (issue 22): shutdown, probes, redaction of every log field ------------------
     m("OP-handover-gives-the-lease-back", JOBS,
