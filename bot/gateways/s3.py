@@ -207,7 +207,6 @@ class S3Gateway:
             kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": table_prefix + "LOAD"}
             if token:
                 kwargs["ContinuationToken"] = token
-            self.calls += 1
             try:
                 page = self._s3.list_objects_v2(**kwargs)
             except ClientError as exc:
