@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ...diagnostics.checks import PIPE_STATES, pipe_stale
 from ...models import ActionKind, utcnow
 from ..fix import Fix, PlanData, PlanError, Situation
+from ...gateways import GatewayError
 from ...gateways.snowflake import Refused
 from ..steps import Step, StepContext, StepFailed
 
@@ -54,7 +55,11 @@ def steps(plan: ResumePipePlan) -> tuple[Step, ...]:
         else:
             try:
                 ctx.gw.snowflake.set_pipe_paused(plan.pipe, False)  # the same ALTER twice is harmless
-            except Refused as exc:
+            except GatewayError as exc:
+                # Only Snowflake's refusal is known to have changed nothing; a timeout or a lost connection is
+                # reported as it is (the statement may have run).
+                if not (isinstance(exc, Refused) or any(word in str(exc).lower() for word, *_ in REFUSALS)):
+                    raise
                 raise StepFailed(refused_because(plan.pipe, str(exc))) from None
         return f"pipe {plan.pipe} is now {ctx.gw.snowflake.pipe_status(plan.pipe).execution_state}"
     if plan.force:
