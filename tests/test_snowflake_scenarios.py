@@ -30,8 +30,8 @@ def test_each_scenario_gives_the_right_heading_cause_and_buttons(scenario, headi
 def test_resuming_a_merge_task_in_a_graph_runs_what_snowflake_accepts_each_statement_shown():
     said = console_says("merge-task-in-graph", "/sync-status orders", "press 1")
     assert ("ALTER TASK <root> SUSPEND, ALTER TASK <task> RESUME, ALTER TASK <root> RESUME" in said)  # the confirm
-    assert ("ran Resume merge task on orders: ALTER TASK STAGING.SYNC_ROOT SUSPEND: done; ALTER TASK "
-            "STAGING.ORDERS_MERGE RESUME: done; ALTER TASK STAGING.SYNC_ROOT RESUME: done") in said
+    assert ("ran Resume merge task on orders: ALTER TASK STAGING.SYNC_ROOT SUSPEND: done; resumed merge task "
+            "STAGING.ORDERS_MERGE; ALTER TASK STAGING.SYNC_ROOT RESUME: done") in said
 
 
 def test_a_plain_resume_of_a_child_task_is_refused_by_the_sandbox_as_by_snowflake(make_sandbox):

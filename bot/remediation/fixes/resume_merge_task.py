@@ -50,7 +50,7 @@ def steps(plan: ResumeTaskPlan) -> tuple[Step, ...]:
         def run(ctx: StepContext) -> str:
             # The same ALTER twice is harmless: a repeat after a crash changes nothing more.
             (ctx.gw.snowflake.suspend_task if verb == "SUSPEND" else ctx.gw.snowflake.resume_task)(task)
-            return f"ALTER TASK {task} {verb}: done"
+            return f"resumed merge task {task}" if task == plan.merge_task else f"ALTER TASK {task} {verb}: done"
         return Step(f"ALTER TASK {task} {verb}", run, shown=f"ALTER TASK {task} {verb}")
     child = alter(plan.merge_task, "RESUME")
     if not plan.root:
