@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from . import metrics
 from .alerts import INSTANCE_ALIAS, Alert, Post, read
 from .catalog import TableSpec
 from .core import SyncBot
@@ -140,11 +141,17 @@ class AlertThreads:
         """The post's alerts and recoveries, per table; nothing outside the catalog's alert channels."""
         if post.channel not in self.channels:
             return ()
-        return read(post, self.bot.catalog, self.aliases.get)
+        found = read(post, self.bot.catalog, self.aliases.get)
+        if not found:
+            metrics.ALERTS.labels("ignored").inc()  # not an alert, or no catalog table in it
+        return found
 
     def first_delivery(self, post: Post) -> bool:
         """True for the one replica that annotates this post; retries and the other replicas get False."""
-        return self.store.first_delivery(Thread(post.channel, post.ts))
+        first = self.store.first_delivery(Thread(post.channel, post.ts))
+        if not first:
+            metrics.ALERTS.labels("ignored").inc()  # a retry, or another replica's
+        return first
 
     def annotate(self, alert: Alert) -> Annotation:
         here = Thread(alert.channel, alert.ts)
@@ -156,6 +163,8 @@ class AlertThreads:
                 fresh.append(spec)
             else:
                 earlier.append((spec.name, first))
+        metrics.ALERTS.labels("annotated").inc(len(fresh))
+        metrics.ALERTS.labels("suppressed").inc(len(earlier))
         return Annotation(here, self._diagnose(fresh), tuple(earlier))
 
     def recover(self, alert: Alert) -> list[RecoveryNote]:
