@@ -302,7 +302,7 @@ class FakeSnowflake:
             snowflake_sql.newest_many_sql(n // 2): ("MAX(freshness column)", self._newest),
             snowflake_sql.column_types_many_sql(n // 2): ("information_schema.columns", self._column_types),
             snowflake_sql.row_counts_sql(n): ("COUNT(*) of final tables", self._counts),
-            snowflake_sql.task_histories_sql(n // 4): ("TASK_HISTORY", self._task_runs),
+            snowflake_sql.task_histories_sql(n // 5): ("TASK_HISTORY", self._task_runs),
             snowflake_sql.SHOW_TASKS_SQL: ("SHOW TASKS", self._tasks),
         }
         # The single-table statements too (the gateway keeps them), one table's answer each.
@@ -330,7 +330,7 @@ class FakeSnowflake:
     def _task_runs(self, params: list) -> list[tuple]:
         now = self._fleet.now.replace(tzinfo=None)
         return [(label, "SUCCEEDED", now - timedelta(minutes=m), now - timedelta(minutes=m, seconds=-20), None, None)
-                for label in params[::4] for m in (1, 2, 3)]
+                for label in params[::5] for m in (1, 2, 3)]
 
     def _counts(self, params: list) -> list[tuple]:
         return [tuple(50_000 for _ in params)]

@@ -33,7 +33,7 @@ from syncbot.sandbox.scenarios import ORDERS_COLUMNS
 
 from .delay import DelayProxy
 from .protocols import REGION, fleet_catalog
-from .snowpipe import HISTORY_TABLE, RUNS_TABLE, TASKS_TABLE, SnowpipeTelemetry
+from .snowpipe import HISTORY_TABLE, RUNS_TABLE, TASKS_TABLE, SnowpipeTelemetry, create_tables
 
 
 def paused(i: int) -> bool:
@@ -283,20 +283,14 @@ def seed_snowflake(catalog: Catalog, now: datetime, layer: SnowpipeTelemetry) ->
     warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning)
     cur = fakesnow.server.shared_fs.connect("SYNC", "PUBLIC").cursor()
     cur.execute("CREATE SCHEMA IF NOT EXISTS STAGING")
-    cur.execute("CREATE SCHEMA IF NOT EXISTS TELEMETRY")
-    cur.execute(f"CREATE TABLE {HISTORY_TABLE} (TABLE_NAME VARCHAR, FILE_NAME VARCHAR, STATUS VARCHAR, "
-                "ROW_COUNT NUMBER, FIRST_ERROR_MESSAGE VARCHAR, LAST_LOAD_TIME TIMESTAMP_NTZ)")
-    cur.execute(f"CREATE TABLE {TASKS_TABLE} (NAME VARCHAR, SCHEMA_NAME VARCHAR, STATE VARCHAR, SCHEDULE VARCHAR, "
-                "PREDECESSORS VARCHAR)")
-    cur.execute(f"CREATE TABLE {RUNS_TABLE} (NAME VARCHAR, SCHEMA_NAME VARCHAR, STATE VARCHAR, "
-                "SCHEDULED_TIME TIMESTAMP_NTZ, COMPLETED_TIME TIMESTAMP_NTZ, ERROR_CODE VARCHAR, ERROR_MESSAGE VARCHAR)")
-    tasks = [(spec.merge_task.split(".")[-1], spec.merge_task.split(".")[-2], "started", "5 MINUTE", None)
-             for spec in catalog.tables]
-    cur.executemany(f"INSERT INTO {TASKS_TABLE} VALUES (%s, %s, %s, %s, %s)", tasks)
-    cur.executemany(f"INSERT INTO {RUNS_TABLE} VALUES (%s, %s, %s, %s, %s, %s, %s)", [
+    create_tables(cur)
+    tasks = [(spec.merge_task.split(".")[-1], spec.merge_task.split(".")[-2], "started", "5 MINUTE", None,
+              f"01{i:04d}", "SYNC", None) for i, spec in enumerate(catalog.tables)]
+    cur.executemany(f"INSERT INTO {TASKS_TABLE} VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", tasks)
+    cur.executemany(f"INSERT INTO {RUNS_TABLE} VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", [
         (name, schema, "SUCCEEDED", (now - timedelta(minutes=m)).replace(tzinfo=None),
-         (now - timedelta(minutes=m - 1)).replace(tzinfo=None), None, None)
-        for name, schema, *_ in tasks for m in (3, 8, 13)])
+         (now - timedelta(minutes=m - 1)).replace(tzinfo=None), None, None, "SYNC", task_id)
+        for name, schema, _, _, _, task_id, *_ in tasks for m in (3, 8, 13)])
     cols = ", ".join(f"{name.upper()} {snowflake_type(_pg(name, dtype))}" for name, dtype in ORDERS_COLUMNS)
     history = []
     for i, spec in enumerate(catalog.tables):
@@ -310,9 +304,9 @@ def seed_snowflake(catalog: Catalog, now: datetime, layer: SnowpipeTelemetry) ->
             "lastIngestedTimestamp": (now - timedelta(minutes=170 if paused(i) else 12)).isoformat()})
         layer.history_tables.add(spec.staging_table)
         history += [(spec.staging_table, cdc_key(spec, now - timedelta(minutes=m)), "Loaded", 120, None,
-                     (now - timedelta(minutes=m - 1)).replace(tzinfo=None))
-                    for m in ((170,) if paused(i) else (41, 27, 12))]
-    cur.executemany(f"INSERT INTO {HISTORY_TABLE} VALUES (%s, %s, %s, %s, %s, %s)", history)
+                     (now - timedelta(minutes=m - 1)).replace(tzinfo=None), spec.pipe.split(".")[0],
+                     spec.pipe.split(".")[-1]) for m in ((170,) if paused(i) else (41, 27, 12))]
+    cur.executemany(f"INSERT INTO {HISTORY_TABLE} VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", history)
     cur.close()
 
 

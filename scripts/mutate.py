@@ -296,6 +296,25 @@ MUTATIONS = (
     m("error-reply-without-exception-text", "handlers/app.py", "Poster(client).ephemeral(url, error_reply(body, ref))",
       "Poster(client).ephemeral(url, f\"{error_reply(body, ref)} ({error})\")",
       D + "test_an_unexpected_error_in_a_click_is_answered_without_its_text"),
+    # -- Snowflake as it really answers (issue 21) --------------------------------------------------------
+    m("SF-resync-copies-files-snowpipe-skips", RESYNC, "        ctx.gw.snowflake.load_files(plan.definition, skipped)\n",
+      "        pass\n", "tests/test_resync_reloaded_files.py::test_every_reloaded_file_is_loaded_exactly_once"),
+    m("SF-resync-copies-only-names-the-pipe-knows", RESYNC, "skipped = sorted(known[name] for name in written if name in known)",
+      "skipped = sorted(known.get(name, name) for name in written)",
+      "tests/test_resync_reloaded_files.py::test_every_reloaded_file_is_loaded_exactly_once"),
+    m("SF-latest-attempt-decides", "bot/diagnostics/checks.py",
+      "    history = latest_attempts(history)  # one row per attempt", "    history = history  # one row per attempt",
+      "tests/test_snowflake_as_it_answers.py::test_a_file_retried_with_success_is_no_longer_failing"),
+    m("SF-task-history-narrowed-by-root", "bot/gateways/snowflake.py", "self._roots.get(task.upper(), \"\"),", "\"\",",
+      "tests/test_snowflake_as_it_answers.py::test_another_databases_task_of_the_same_name_never_decides"),
+    m("SF-child-task-suspends-its-root-first", "bot/remediation/fixes/resume_merge_task.py",
+      "return ((alter(plan.root, \"SUSPEND\"),) if plan.root_started else ()) + (child, alter(plan.root, \"RESUME\"))",
+      "return (child,)", "tests/test_snowflake_scenarios.py::test_resuming_a_merge_task_in_a_graph_runs_what_snowflake_"
+      "accepts_each_statement_shown"),
+    m("SF-small-tables-scale-the-floor", "bot/diagnostics/checks.py", "    floor = min_gap(aurora.rows)\n",
+      "    floor = MIN_GAP_ROWS\n", "tests/test_small_tables.py::test_a_fresh_lookup_table_missing_40_percent_is_data_missing"),
+    m("SF-old-pipe-error-is-history", "bot/diagnostics/checks.py", "            and pipe.last_error_at < pipe.last_ingested_at)",
+      "            and False)", "tests/test_pipe_answers.py::test_an_error_older_than_the_last_ingest_is_history"),
     # -- running it as a service (issue 22): shutdown, probes, redaction of every log field ------------------
     m("OP-handover-gives-the-lease-back", JOBS,
       '    reply = rt.approvals.release(request.id, request.table, rt.worker_id, lease.token, "worker shutting down")\n'

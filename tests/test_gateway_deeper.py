@@ -108,7 +108,7 @@ def test_reserved_words_are_quoted_plain_names_upper_cased():
 
 
 @pytest.mark.parametrize("sql", [
-    task_histories_sql(3) % tuple(f"'V{i}'" for i in range(12)),
+    task_histories_sql(3) % tuple(f"'V{i}'" for i in range(15)),
     column_types_many_sql(2) % tuple(f"'V{i}'" for i in range(4)),
     row_counts_sql(2) % ("'PUBLIC.A'", "'PUBLIC.B'"),
     FORCE_RESUME_SQL % ("'STAGING.ORDERS_PIPE'",),
@@ -123,9 +123,11 @@ def test_task_histories_bind_name_and_schema_and_label_rows():
     rows = [("STAGING.ORDERS_MERGE", "FAILED", scheduled, scheduled, 100038, "Numeric value 'abc' is not recognized"),
             ("STAGING.ORDERS_MERGE", "SUCCEEDED", scheduled, scheduled, None, None)]
     conn = Recording(rows)
-    found = SnowflakeGateway(conn).task_histories(["STAGING.ORDERS_MERGE", "STAGING.PAYMENTS_MERGE"])
-    assert conn.seen == [(task_histories_sql(2), ("STAGING.ORDERS_MERGE", 24, "ORDERS_MERGE", "STAGING",
-                                                  "STAGING.PAYMENTS_MERGE", 24, "PAYMENTS_MERGE", "STAGING"))]
+    gw = SnowflakeGateway(conn)
+    gw._roots.update({"STAGING.ORDERS_MERGE": "01a", "STAGING.PAYMENTS_MERGE": "01b"})  # as SHOW TASKS left them
+    found = gw.task_histories(["STAGING.ORDERS_MERGE", "STAGING.PAYMENTS_MERGE"])
+    assert conn.seen == [(task_histories_sql(2), ("STAGING.ORDERS_MERGE", 24, "ORDERS_MERGE", "01a", "STAGING",
+                                                  "STAGING.PAYMENTS_MERGE", 24, "PAYMENTS_MERGE", "01b", "STAGING"))]
     first = found["STAGING.ORDERS_MERGE"][0]
     assert (first.state, first.error_code, first.scheduled_at.tzinfo) == ("FAILED", "100038", timezone.utc)
     assert found["STAGING.PAYMENTS_MERGE"] == []

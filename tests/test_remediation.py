@@ -5,6 +5,7 @@ import threading
 
 import pytest
 
+from bot.gateways.snowflake import latest_attempts
 from bot.remediation import audit, jobs
 from syncbot.sandbox.slack import block_actions_body, bolt_request, slash_command_body
 
@@ -122,7 +123,8 @@ def test_retry_failed_files_uses_the_pipes_copy_with_bound_file_names(harness):
     [copy] = statements(h, "COPY INTO")
     assert copy.startswith("COPY INTO STAGING.ORDERS_CDC FROM @SYNC.STAGING.CDC_STAGE/dms/public/orders/ FILES = ('")
     assert copy.count(".csv'") == 2 and "dms/public/orders/2" not in copy.split("FILES")[1]
-    assert not [r for r in h.sandbox.snowflake.history["STAGING.ORDERS_CDC"] if r.failed]
+    # COPY_HISTORY keeps the failed attempt and adds the new one: each file's latest attempt loaded
+    assert not [r for r in latest_attempts(h.sandbox.snowflake.history["STAGING.ORDERS_CDC"]) if r.failed]
 
 
 def test_retry_failed_files_with_a_literal_percent_in_the_pipes_copy(harness):
@@ -137,7 +139,8 @@ def test_retry_failed_files_with_a_literal_percent_in_the_pipes_copy(harness):
     run_worker(h)
     [copy] = statements(h, "COPY INTO")
     assert "NULL_IF = ('%NULL%', '100%')" in copy and "FILES = ('" in copy
-    assert not [r for r in h.sandbox.snowflake.history["STAGING.ORDERS_CDC"] if r.failed]
+    # COPY_HISTORY keeps the failed attempt and adds the new one: each file's latest attempt loaded
+    assert not [r for r in latest_attempts(h.sandbox.snowflake.history["STAGING.ORDERS_CDC"]) if r.failed]
 
 
 def test_confirm_dialogs_are_plain_text_within_slacks_limit(harness):
@@ -245,8 +248,9 @@ def test_second_approver_runs_the_resync_once_to_completion(harness):
     assert after["thread_ts"] == ts and after["blocks"][0]["text"]["text"] == "orders: Healthy"
     trail = [e for e, _ in events(h)]
     assert trail[:4] == ["requested", "approval", "approved", "running"] and trail[-1] == "succeeded"
-    # six steps (the check that DMS can reload first), each started and done, and the intent before ReloadTables
-    assert trail.count("step") == 13
+    # seven steps (the check that DMS can reload first, the COPY of reloaded files Snowpipe skips), each
+    # started and done, and the intent before ReloadTables
+    assert trail.count("step") == 15
     assert click(h, buttons["Approve"], CAROL).startswith("This request is already succeeded")
 
 

@@ -4,9 +4,12 @@ at once by a new one. Every backend is reached through its real protocol from th
 moto's server for DMS (with the sandbox's DescribeTableStatistics/ReloadTables), fakesnow's server
 through snowflake-connector-python, the machine's PostgreSQL and Redis, and a local Slack Web API.
 
-fakesnow lacks two things Snowflake does server-side, played here where its server runs statements:
-session parameters (STATEMENT_TIMEOUT_IN_SECONDS cancels a statement that runs longer, even when its
-client died) and a TRUNCATE that waits on a lock (made slow on demand)."""
+fakesnow lacks what Snowflake does server-side, played here where its server runs statements: session
+parameters (STATEMENT_TIMEOUT_IN_SECONDS cancels a statement that runs longer, even when its client died),
+a TRUNCATE that waits on a lock (made slow on demand), and the pipe: DESCRIBE PIPE, its COPY_HISTORY
+(LOAD00000001.csv loaded by the pipe three days ago, so Snowpipe skips the rewritten file), answered by
+the benchmark's telemetry layer in front of the server, and the re-sync's COPY of that file, whose rows
+then reach the final table at once (the merge)."""
 from __future__ import annotations
 
 import json
@@ -25,6 +28,7 @@ import snowflake.connector
 from moto.server import ThreadedMotoServer
 from snowflake.connector.errors import ProgrammingError
 
+from bench.snowpipe import HISTORY_TABLE, SnowpipeTelemetry, create_tables
 from bot.remediation import audit
 from bot.settings import Settings
 from handlers.app import web_client
@@ -50,6 +54,8 @@ approvers = ["U0ALICE01", "U0BOB0002"]
 """
 LEASE_S = 3
 ROWS = 3
+PIPE_COPY = "COPY INTO STAGING.ORDERS_CDC FROM @SYNC.STAGING.CDC_STAGE/public/orders/ FILE_FORMAT = (TYPE = CSV)"
+FULL_LOAD_KEY = "public/orders/LOAD00000001.csv"
 
 
 class SnowflakeServerSide:
@@ -59,6 +65,7 @@ class SnowflakeServerSide:
         self.slow_truncate_s = 0.0
         self.arrived: list[str] = []  # TRUNCATEs as they reach the server, before they run
         self.truncates: list[tuple[float, str, str]] = []  # (when it landed, table, outcome)
+        self.copies: list[str] = []  # the re-sync's COPY INTO … FILES statements, as they arrived
         self._timeouts: dict[int, int] = {}
 
     def install(self, monkeypatch):
@@ -75,6 +82,11 @@ class SnowflakeServerSide:
             if text.startswith("ALTER SESSION UNSET STATEMENT_TIMEOUT_IN_SECONDS"):
                 side._timeouts.pop(id(cursor._conn), None)
                 return original(cursor, "SELECT 'Statement executed successfully.'")
+            if text.startswith("COPY INTO STAGING.ORDERS_CDC"):
+                side.copies.append(command)
+                original(cursor, "INSERT INTO SYNC.PUBLIC.ORDERS (ID, UPDATED_AT) VALUES "
+                         + ", ".join(f"({i}, CURRENT_TIMESTAMP())" for i in range(1, ROWS + 1)))
+                return original(cursor, "SELECT 'LOAD00000001.csv' AS \"file\", 'LOADED' AS \"status\"")
             if text.startswith("TRUNCATE"):
                 side.arrived.append(text.split()[-1])
                 limit = side._timeouts.get(id(cursor._conn))
@@ -101,7 +113,10 @@ def stack(pg_dsn, redis, slack, tmp_path, monkeypatch):
     aws_url = "http://127.0.0.1:%d" % moto.get_host_and_port()[1]
     side = SnowflakeServerSide()
     side.install(monkeypatch)
-    with serving() as sf:  # fakesnow.server() starts a server only once per process
+    # DESCRIBE PIPE and COPY_HISTORY, which fakesnow's server refuses to parse, are answered by the layer the
+    # benchmark puts in front of it; SYSTEM$PIPE_STATUS is left as sent (refused: the re-sync goes by rows).
+    layer = lambda app: SnowpipeTelemetry(app, {}, {"STAGING.ORDERS_CDC"}, {"STAGING.ORDERS_PIPE": PIPE_COPY})  # noqa: E731
+    with serving(layer) as sf:  # fakesnow.server() starts a server only once per process
         env = {
             "AWS_ENDPOINT_URL": aws_url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
@@ -118,7 +133,7 @@ def stack(pg_dsn, redis, slack, tmp_path, monkeypatch):
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         task_arn = _seed(aws_url, sf, pg_dsn)
-        hook = _reload_plays_dms_and_snowpipe(task_arn)
+        hook = _reload_plays_dms_and_snowpipe(task_arn, aws_url)
         moto_dms.reload_hooks.append(hook)
         try:
             yield {"env": {**os.environ, **env}, "task_arn": task_arn, "side": side, "tmp": tmp_path}
@@ -144,6 +159,10 @@ def _seed(aws_url, sf, pg_dsn) -> str:
     task.status = "running"
     task.table_statistics = [{"SchemaName": "public", "TableName": "orders", "TableState": "Table completed",
                               "FullLoadRows": ROWS, "FullLoadStartTime": "2026-11-01T00:00:00+00:00"}]
+    s3 = boto3.client("s3", endpoint_url=aws_url, region_name="us-east-1", aws_access_key_id="testing",
+                      aws_secret_access_key="testing")
+    s3.create_bucket(Bucket="acme-cdc")
+    s3.put_object(Bucket="acme-cdc", Key=FULL_LOAD_KEY, Body=b"the first full load")
     conn = snowflake.connector.connect(**sf)
     for sql in ("CREATE DATABASE IF NOT EXISTS SYNC", "CREATE SCHEMA IF NOT EXISTS SYNC.STAGING",
                 "CREATE SCHEMA IF NOT EXISTS SYNC.PUBLIC",
@@ -153,6 +172,13 @@ def _seed(aws_url, sf, pg_dsn) -> str:
                 "INSERT INTO SYNC.STAGING.ORDERS_CDC VALUES ('I', 1, '2026-11-28 00:00:00')"):
         conn.cursor().execute(sql)
     conn.close()
+    import fakesnow.server
+
+    cur = fakesnow.server.shared_fs.connect(database="SYNC", schema="PUBLIC").cursor()
+    create_tables(cur)  # the pipe loaded the first full load's file three days ago
+    cur.execute(f"INSERT INTO {HISTORY_TABLE} SELECT 'STAGING.ORDERS_CDC', '{FULL_LOAD_KEY}', 'Loaded', {ROWS}, NULL, "
+                "DATEADD(day, -3, CURRENT_TIMESTAMP()), 'STAGING', 'ORDERS_PIPE'")
+    cur.close()
     with psycopg.connect(pg_dsn, autocommit=True) as pg:
         pg.execute("DROP TABLE IF EXISTS public.orders")
         pg.execute("CREATE TABLE public.orders (id bigint primary key, updated_at timestamptz)")
@@ -166,16 +192,16 @@ def _task(arn):
     return dms_backends["123456789012"]["us-east-1"].replication_tasks[arn]
 
 
-def _reload_plays_dms_and_snowpipe(task_arn):
-    """When the sandbox DMS finishes a reload, the rows reach the final table (Snowpipe and the merge)."""
+def _reload_plays_dms_and_snowpipe(task_arn, aws_url):
+    """When the sandbox DMS finishes a reload, it has rewritten LOAD00000001.csv under its old name: Snowpipe
+    skips it (its pipe loaded that name before), so its rows arrive only by the re-sync's COPY, which the
+    server side above plays at once. Nothing here waits: the re-sync's steps stay as fast as before."""
+    from moto.s3.models import s3_backends
+
     def hook(task, stat):
         if task.arn != task_arn:
             return
-        import fakesnow.server
-
-        cur = fakesnow.server.shared_fs.connect(database="SYNC", schema="PUBLIC").cursor()
-        cur.execute("INSERT INTO SYNC.PUBLIC.ORDERS (ID, UPDATED_AT) VALUES "
-                    + ", ".join(f"({i}, CURRENT_TIMESTAMP())" for i in range(1, ROWS + 1)))
+        s3_backends["123456789012"]["aws"].put_object("acme-cdc", FULL_LOAD_KEY, b"the reloaded rows")
     return hook
 
 
@@ -246,6 +272,9 @@ def test_resync_survives_sigkill_in_truncate_and_during_the_reload(stack, redis,
         events = [e.event for e in reversed(audit.read(redis, "orders"))]
         assert events.count("resumed") == 2 and events[-1] == "succeeded"
         assert f"rows now: Aurora {ROWS} rows, PUBLIC.ORDERS {ROWS}" in request_now.outcome
+        # The rewritten file Snowpipe skips came in by the re-sync's own COPY, with its name bound.
+        assert side.copies and all("FILES = ('LOAD00000001.csv')" in c for c in side.copies)
+        assert "COPY INTO STAGING.ORDERS_CDC: 1 rewritten full-load files Snowpipe skips" in request_now.outcome
         # The worker redraws the message right after recording the end: wait for it rather than race it.
         assert wait_for(lambda: slack.messages[request.ts].params["text"] == "Re-sync table orders: done", 20), \
             slack.messages[request.ts].params["text"]

@@ -13,7 +13,8 @@ from ..gateways.dms import TABLE_STATES_BAD, Series, TableStat, TaskInfo
 from ..gateways.endpoints import S3Target
 from .layout import Listed
 from ..gateways.snowflake import (
-    TASK_HISTORY_HOURS, LoadRecord, PipeStatus, SfColumn, TaskRun, TaskState, column_ddl, plain_identifier,
+    TASK_HISTORY_HOURS, LoadRecord, PipeStatus, SfColumn, TaskRun, TaskState, column_ddl, latest_attempts,
+    plain_identifier,
 )
 from ..humanize import byte_size, duration, sparkline
 from ..models import CheckName, CheckResult, Status, utcnow
@@ -128,6 +129,7 @@ def op_column_differs(target: S3Target | None) -> bool:
 def check_snowpipe(pipe: PipeStatus, history: list[LoadRecord], spec: TableSpec,
                    now: datetime | None = None, target: S3Target | None = None) -> CheckResult:
     now = now or utcnow()
+    history = latest_attempts(history)  # one row per attempt: a file is failing only if its latest attempt failed
     failed = [r for r in history if r.failed]
     counted = [r for r in failed if COLUMN_MISMATCH in r.first_error_message.lower()]
     loads = [r for r in counted if FULL_LOAD_NAME.search(r.file_name)] if op_column_differs(target) else []
@@ -167,8 +169,8 @@ def check_snowpipe(pipe: PipeStatus, history: list[LoadRecord], spec: TableSpec,
         elif loads:
             summary += " (full-load files without the Op column)"
         return CheckResult(CheckName.SNOWPIPE, Status.FAILING, summary, tuple(details), facts)
-    if pipe.error or pipe.fault:
-        what = f"an error: {pipe.error}" if pipe.error else f"a fault: {pipe.fault}"
+    if (pipe.error and not error_is_history(pipe)) or pipe.fault:
+        what = f"an error: {pipe.error}" if pipe.error and not error_is_history(pipe) else f"a fault: {pipe.fault}"
         return CheckResult(CheckName.SNOWPIPE, Status.WARNING, f"pipe reports {what}", tuple(details), facts)
     loaded = sum(1 for r in history if r.status.lower() == "loaded")
     return CheckResult(CheckName.SNOWPIPE, Status.OK,
@@ -301,10 +303,21 @@ def pipe_stale(pipe: PipeStatus, now: datetime) -> bool:
             and now - pipe.last_ingested_at > NOTIFICATION_RETENTION)
 
 
+def error_is_history(pipe: PipeStatus) -> bool:
+    """SYSTEM$PIPE_STATUS keeps its `error` with lastPipeErrorTimestamp: one older than the last file
+    loaded (lastIngestedTimestamp) was followed by a successful ingest, so it is not a current problem
+    (https://docs.snowflake.com/en/sql-reference/functions/system_pipe_status)."""
+    return (pipe.last_error_at is not None and pipe.last_ingested_at is not None
+            and pipe.last_error_at < pipe.last_ingested_at)
+
+
 def pipe_notes(pipe: PipeStatus) -> list[str]:
     """The `error` and `fault` fields, each with what it means."""
     notes = []
-    if pipe.error:
+    if pipe.error and error_is_history(pipe):
+        notes.append(f"error: {pipe.error} — at {pipe.last_error_at.isoformat()}, before the last file loaded at "  # type: ignore[union-attr]
+                     f"{pipe.last_ingested_at.isoformat()}: history, the pipe has loaded since")  # type: ignore[union-attr]
+    elif pipe.error:
         notes.append(f"error: {pipe.error} — the last error Snowpipe hit loading for this pipe: fix its cause "
                      "(file format, permissions, the table), then retry the failed files")
     if pipe.fault:
@@ -316,6 +329,18 @@ def pipe_notes(pipe: PipeStatus) -> list[str]:
 # -- the merge task ------------------------------------------------------------------------------
 
 OVERDUE_INTERVALS = 3  # runs missed before a started task counts as not running
+# SHOW TASKS' last_suspended_reason, in words
+# (https://docs.snowflake.com/en/release-notes/bcr-bundles/2023_08/bcr-1385-1414).
+SUSPENDED_REASONS = {
+    "USER_SUSPENDED": "suspended by a user (ALTER TASK … SUSPEND)",
+    "SUSPENDED_DUE_TO_ERRORS": "suspended by Snowflake after repeated failed runs (SUSPEND_TASK_AFTER_NUM_FAILURES): "
+                               "fix the error before resuming",
+    "GRANT_OWNERSHIP": "suspended when its ownership was granted to another role",
+    "SCHEMA_OR_DATABASE_DELETED": "its schema or database was dropped",
+    "CHILD_BECAME_ROOT": "it was a child task whose predecessors were all removed",
+    "FINALIZER_BECAME_ROOT": "it was a finalizer task that became a root task",
+    "MATCHING_OWNER_NOT_FOUND": "its owning role was not found when the database was replicated",
+}
 _DONE = ("SUCCEEDED", "FAILED", "CANCELLED", "SKIPPED", "FAILED_AND_AUTO_SUSPENDED")
 _FAILED = ("FAILED", "FAILED_AND_AUTO_SUSPENDED", "CANCELLED")
 
@@ -347,6 +372,14 @@ def check_merge_task(state: TaskState | None, runs: list[TaskRun], spec: TableSp
     interval = schedule_interval(state.schedule, now) if state.schedule else None
     details = [f"state: {state.state}",
                f"schedule: {state.schedule or 'after ' + (state.predecessors or 'its predecessor')}"]
+    if state.child:
+        facts.update(root=state.root, root_state=state.root_state)
+        details.append(f"in a task graph whose root task {state.root} is {state.root_state or 'unknown'}: a child "
+                       "task is resumed only while its root is suspended")
+    reason = SUSPENDED_REASONS.get(state.suspended_reason.upper(), state.suspended_reason.lower().replace("_", " "))
+    if state.state == "suspended" and state.suspended_reason:
+        facts["suspended_reason"] = state.suspended_reason.upper()
+        details.append(f"last_suspended_reason: {state.suspended_reason} — {reason}")
     details += [f"{r.state} run scheduled {_ago(r.scheduled_at, now)}"
                 + (f": {r.error_code} {r.error_message}".rstrip() if r.state in _FAILED else "") for r in runs]
     done = [r for r in runs if r.state in _DONE]
@@ -355,6 +388,7 @@ def check_merge_task(state: TaskState | None, runs: list[TaskRun], spec: TableSp
     if state.state == "suspended":
         facts["suspended"] = True
         why = f" after failing: {failures[0].error_code} {failures[0].error_message}" if failures else ""
+        why = f" ({reason})" + why if state.suspended_reason else why
         return CheckResult(CheckName.MERGE_TASK, Status.FAILING, f"merge task {task} is suspended{why}",
                            tuple(details), facts)
     if failures:
@@ -380,7 +414,8 @@ def _ago(moment: datetime | None, now: datetime) -> str:
 
 # -- rows: data missing, not only late -------------------------------------------------------------
 
-MIN_GAP_ROWS = 1_000  # below this a gap is noise, whatever the table's size
+MIN_GAP_ROWS = 1_000  # the floor a gap must pass, for tables of 10,000 rows and more
+SMALL_TABLE_SHARE = 0.10  # below 10,000 rows the floor is this share of the table: 10 of 100, 100 of 1,000
 EXACT_SHARE = 0.01  # exact counts: the two counts are read moments apart
 ESTIMATE_SHARE = 0.10  # the planner's estimate is refreshed by ANALYZE after ~10 % of rows changed
 MERGE_SLACK_S = 600  # a file in flight plus a merge interval, on top of the measured lag
@@ -399,11 +434,12 @@ def check_rows(aurora: RowCount | None, final_rows: int, newest: datetime | None
     lag_s = (now - newest).total_seconds() if newest else 0.0
     rate = _insert_rate(task, stat)
     explained = int(rate * (max(lag_s, 0.0) + MERGE_SLACK_S))
-    allowed = max(MIN_GAP_ROWS, int(aurora.rows * (EXACT_SHARE if aurora.exact else ESTIMATE_SHARE))) + explained
+    floor = min_gap(aurora.rows)
+    allowed = max(floor, int(aurora.rows * (EXACT_SHARE if aurora.exact else ESTIMATE_SHARE))) + explained
     gap = aurora.rows - final_rows
     details = (f"Aurora {spec.source}: {aurora.rows:,} rows ({how})", f"Snowflake {spec.final_table}: {final_rows:,} rows",
                f"allowed gap {allowed:,} rows: {'1 %' if aurora.exact else '10 %'} of Aurora's count (at least "
-               f"{MIN_GAP_ROWS:,}) + {explained:,} rows inserted while the final table lags "
+               f"{floor:,}) + {explained:,} rows inserted while the final table lags "
                f"({rate:.1f}/s × {duration(max(lag_s, 0.0) + MERGE_SLACK_S)})")
     facts = {"aurora_rows": aurora.rows, "final_rows": final_rows, "gap": gap, "allowed": allowed,
              "missing_rows": gap > allowed, "exact": aurora.exact}
@@ -414,6 +450,11 @@ def check_rows(aurora: RowCount | None, final_rows: int, newest: datetime | None
     return CheckResult(CheckName.ROWS, Status.OK,
                        f"Aurora {aurora.rows:,} rows ({how}), {spec.final_table} {final_rows:,}: the gap is within "
                        f"the {allowed:,} that the lag and the counts' precision allow", details, facts)
+
+
+def min_gap(rows: int) -> int:
+    """The noise floor: 1,000 rows, or 10 % of a smaller table (a 1,000-row table missing 400 is not noise)."""
+    return min(MIN_GAP_ROWS, max(1, int(rows * SMALL_TABLE_SHARE)))
 
 
 def _insert_rate(task: TaskInfo | None, stat: TableStat | None) -> float:

@@ -196,6 +196,32 @@ class S3Gateway:
                 return found
             token = page["NextContinuationToken"]
 
+    def full_load_files(self, bucket: str, table_prefix: str, since: datetime) -> dict[str, str]:
+        """The full-load files (LOAD00000001.csv…) directly under the table's folder written at or after
+        `since` (S3's LastModified, an AWS time like DMS's FullLoadStartTime), as base name -> key: what a
+        reload wrote again. One listing of the LOAD… names only; CDC files sort before them."""
+        found: dict[str, str] = {}
+        since = since.replace(microsecond=0)  # listings give LastModified to the second (".000Z")
+        token = None
+        while True:
+            kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": table_prefix + "LOAD"}
+            if token:
+                kwargs["ContinuationToken"] = token
+            try:
+                page = self._s3.list_objects_v2(**kwargs)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "error")
+                if code == "NoSuchBucket":
+                    raise NotFound(f"bucket {bucket!r} does not exist") from None
+                raise GatewayError(f"ListObjectsV2 failed: {code}") from None
+            for obj in page.get("Contents", []):
+                name = obj["Key"][len(table_prefix):]
+                if "/" not in name and obj["LastModified"] >= since:
+                    found[name] = obj["Key"]
+            if not page.get("IsTruncated"):
+                return found
+            token = page["NextContinuationToken"]
+
     def lifecycle_rules(self, bucket: str) -> list[LifecycleRule]:
         """GetBucketLifecycleConfiguration's rules; a bucket without a configuration has none."""
         try:

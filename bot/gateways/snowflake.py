@@ -8,7 +8,7 @@ import queue
 import re
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
@@ -36,6 +36,7 @@ class PipeStatus:
     oldest_pending_at: datetime | None = None
     error: str = ""
     fault: str = ""
+    last_error_at: datetime | None = None  # lastPipeErrorTimestamp: when `error` happened
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,24 @@ class LoadRecord:
     row_count: int
     first_error_message: str
     last_load_time: datetime | None
+    pipe: str = ""  # PIPE_NAME: the pipe that made this attempt; "" for a bulk COPY
 
     @property
     def failed(self) -> bool:
         return self.status.lower() in FAILED_STATUSES
+
+
+def latest_attempts(history: list[LoadRecord]) -> list[LoadRecord]:
+    """COPY_HISTORY returns one row per load attempt, Snowpipe's and bulk COPY's alike
+    (https://docs.snowflake.com/en/sql-reference/functions/copy_history): a file's state is its newest
+    attempt's. Newest first, one record per file."""
+    newest: dict[str, LoadRecord] = {}
+    never = datetime.min.replace(tzinfo=timezone.utc)
+    for record in history:
+        seen = newest.get(record.file_name)
+        if seen is None or (record.last_load_time or never) > (seen.last_load_time or never):
+            newest[record.file_name] = record
+    return sorted(newest.values(), key=lambda r: r.last_load_time or never, reverse=True)
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,18 @@ class TaskState:
     state: str
     schedule: str = ""
     predecessors: str = ""
+    id: str = ""
+    # last_suspended_reason (SHOW TASKS since the 2023_08 bundle): USER_SUSPENDED, SUSPENDED_DUE_TO_ERRORS,
+    # GRANT_OWNERSHIP, … (https://docs.snowflake.com/en/release-notes/bcr-bundles/2023_08/bcr-1385-1414)
+    suspended_reason: str = ""
+    # The root of its task graph, as SHOW TASKS lists it (its own name and id for a standalone task).
+    root: str = ""
+    root_id: str = ""
+    root_state: str = ""
+
+    @property
+    def child(self) -> bool:
+        return bool(self.root) and self.root != self.name
 
 
 @dataclass(frozen=True)
@@ -99,6 +126,16 @@ COPY_HISTORY_SQL = (
     "FROM TABLE(INFORMATION_SCHEMA.COPY_HISTORY(TABLE_NAME=>%s, "
     "START_TIME=>DATEADD(hours, -%s, CURRENT_TIMESTAMP()))) "
     "ORDER BY LAST_LOAD_TIME DESC LIMIT 1000"
+)
+# Which full-load files the pipe has made an attempt at in the 14 days COPY_HISTORY and a pipe's load
+# metadata both cover: Snowpipe will not load a file of the same name again, even rewritten with other
+# contents (https://docs.snowflake.com/en/user-guide/data-load-snowpipe-intro, "Load history").
+PIPE_LOADS_DAYS = 14
+PIPE_LOADS_SQL = (
+    "SELECT FILE_NAME, STATUS, ROW_COUNT, FIRST_ERROR_MESSAGE, LAST_LOAD_TIME, PIPE_NAME "
+    "FROM TABLE(INFORMATION_SCHEMA.COPY_HISTORY(TABLE_NAME=>%s, "
+    "START_TIME=>DATEADD(days, -%s, CURRENT_TIMESTAMP()))) "
+    "WHERE PIPE_SCHEMA_NAME = %s AND PIPE_NAME = %s AND FILE_NAME LIKE %s ORDER BY LAST_LOAD_TIME DESC"
 )
 COLUMNS_SQL = (
     "SELECT column_name, data_type FROM information_schema.columns "
@@ -132,13 +169,17 @@ def row_counts_sql(count: int) -> str:
 
 # SHOW TASKS takes no bound values; the database, when the catalog names one, is checked by ddl_name.
 SHOW_TASKS_SQL = "SHOW TASKS IN DATABASE"
-# The last runs of each task, each row labelled with the task it answers for. TASK_NAME takes only an
-# unqualified name, so the schema is filtered here; RESULT_LIMIT bounds each branch, not the whole.
+# The last runs of each task, each row labelled with the task it answers for. TASK_HISTORY covers the
+# whole account, TASK_NAME takes only an unqualified name (a same-named task in a cloned DEV database
+# answers too) and RESULT_LIMIT applies before any WHERE: so the call itself is narrowed to this task's
+# graph with ROOT_TASK_ID, the id SHOW TASKS gives its root (a standalone task is its own root), and
+# only this task's runs in this database come back
+# (https://docs.snowflake.com/en/sql-reference/functions/task_history). The outer WHERE only repeats it.
 TASK_RUNS = 5
 _TASK_HISTORY_BRANCH = (
     "SELECT * FROM (SELECT %s AS SYNCBOT_TASK, STATE, SCHEDULED_TIME, COMPLETED_TIME, ERROR_CODE, ERROR_MESSAGE "
     "FROM TABLE(INFORMATION_SCHEMA.TASK_HISTORY(SCHEDULED_TIME_RANGE_START=>DATEADD(hours, -%s, CURRENT_TIMESTAMP()), "
-    "TASK_NAME=>%s, RESULT_LIMIT=>50)) "
+    "TASK_NAME=>%s, ROOT_TASK_ID=>%s, RESULT_LIMIT=>50)) "
     "WHERE SCHEMA_NAME = %s AND STATE <> 'SCHEDULED' ORDER BY SCHEDULED_TIME DESC LIMIT " + str(TASK_RUNS) + ")"
 )
 TASK_HISTORY_HOURS = 24
@@ -178,6 +219,7 @@ class SnowflakeGateway:
         self._slots = threading.BoundedSemaphore(pool_size)
         self._read_timeout = {"timeout": max(1, math.ceil(read_timeout_s))} if read_timeout_s else {}
         self.calls = 0
+        self._roots: dict[str, str] = {}  # task (upper case, as given) -> its graph's root task id
 
     @contextmanager
     def _cursor(self) -> Iterator[Any]:
@@ -237,6 +279,12 @@ class SnowflakeGateway:
     def copy_history(self, table: str, hours: int = 4) -> list[LoadRecord]:
         rows = self.query(COPY_HISTORY_SQL, (table, int(hours)))
         return [parse_load_record(row) for row in rows]
+
+    def pipe_loads(self, table: str, pipe: str, days: int = PIPE_LOADS_DAYS) -> list[LoadRecord]:
+        """Every attempt `pipe` made at a full-load file (LOAD…) into `table` in the last `days` days."""
+        schema, name = pipe.upper().split(".")[-2:]
+        rows = self.query(PIPE_LOADS_SQL, (table, int(days), schema, name, "%LOAD%"))
+        return [replace(parse_load_record(tuple(row[:5])), pipe=str(row[5] or "")) for row in rows]
 
     # Multi-table reads, one statement for every item given. Each answers every item: its value, or
     # the GatewayError that concerns that item alone (a missing pipe or table). An error that
@@ -308,16 +356,24 @@ class SnowflakeGateway:
             sql = SHOW_TASKS_SQL + (f" {ddl_name(database, parts=1)}" if database else "")
             listed = {f"{row['schema_name']}.{row['name']}".upper(): row for row in self._described(sql)}
             for task in names:
-                row = listed.get(".".join(task.split(".")[-2:]).upper())
-                found[task] = None if row is None else TaskState(
-                    task.upper(), str(row.get("state") or "").lower(), str(row.get("schedule") or ""),
-                    str(row.get("predecessors") or ""))
+                key = ".".join(task.split(".")[-2:]).upper()
+                found[task] = None if key not in listed else task_state(task.upper(), key, listed)
+                if found[task] is not None:
+                    self._roots[task.upper()] = found[task].root_id  # type: ignore[union-attr]
         return found
 
     def task_histories(self, tasks: list[str], hours: int = TASK_HISTORY_HOURS) -> dict[str, list[TaskRun] | GatewayError]:
-        """The last runs of each task (newest first), one statement for the tasks given."""
+        """The last runs of each task (newest first), one statement for the tasks given. Each task's root id
+        comes from the last SHOW TASKS (task ids change only when a task is recreated); a task not seen yet
+        is listed first, and one SHOW TASKS does not list answers no runs."""
+        unseen = [t for t in tasks if t.upper() not in self._roots]
+        known = self.task_states(unseen) if unseen else {}
+        listed = [t for t in tasks if known.get(t, True) is not None]
+        empty: dict[str, list[TaskRun] | GatewayError] = {t: [] for t in tasks if t not in listed}
+
         def run(chunk: list[str]) -> dict[str, list[TaskRun]]:
             params = tuple(p for task in chunk for p in (task, int(hours), task.split(".")[-1].upper(),
+                                                         self._roots.get(task.upper(), ""),
                                                          task.split(".")[-2].upper()))
             found: dict[str, list[TaskRun]] = {task: [] for task in chunk}
             for label, state, scheduled, completed, code, message in self.query(task_histories_sql(len(chunk)), params):
@@ -325,7 +381,7 @@ class SnowflakeGateway:
                                             str(code or ""), str(message or "")))
             return found
 
-        return self._isolating(tasks, run)
+        return {**empty, **(self._isolating(listed, run) if listed else {})}
 
     def _described(self, sql: str) -> list[dict[str, Any]]:
         """Rows of a SHOW command as dicts by lower-case column name (SHOW's columns vary by release)."""
@@ -388,12 +444,20 @@ class SnowflakeGateway:
     def set_pipe_paused(self, pipe: str, paused: bool) -> None:
         self.execute(f"ALTER PIPE {ddl_name(pipe)} SET PIPE_EXECUTION_PAUSED = {'TRUE' if paused else 'FALSE'}")
 
-    def force_resume_pipe(self, pipe: str) -> None:
-        """A stale pipe (paused longer than its notifications are kept) refuses ALTER PIPE … RESUME."""
-        self.execute(FORCE_RESUME_SQL, (ddl_name(pipe),))
+    def force_resume_pipe(self, pipe: str, override: str = "STALENESS_CHECK_OVERRIDE") -> None:
+        """A stale pipe (paused longer than its notifications are kept), or one whose ownership was
+        transferred while it was paused, refuses ALTER PIPE … RESUME
+        (https://docs.snowflake.com/en/sql-reference/functions/system_pipe_force_resume)."""
+        if override not in FORCE_RESUME_OVERRIDES:
+            raise GatewayError(f"refusing unknown force-resume override {override[:40]!r}")
+        self.execute(FORCE_RESUME_SQL if override == "STALENESS_CHECK_OVERRIDE" else OWNERSHIP_RESUME_SQL,
+                     (ddl_name(pipe),))
 
     def resume_task(self, task: str) -> None:
         self.execute(f"ALTER TASK {ddl_name(task)} RESUME")
+
+    def suspend_task(self, task: str) -> None:
+        self.execute(f"ALTER TASK {ddl_name(task)} SUSPEND")
 
     def change_columns(self, changes: list[tuple[str, str, str, str]]) -> list[str]:
         """(table, column, "add" | "type", Snowflake type) in order. Every statement is built, and so
@@ -436,7 +500,43 @@ class SnowflakeGateway:
         return str(rows[0][0]) if rows and rows[0][0] else ""
 
 
+def task_state(task: str, key: str, listed: dict[str, dict[str, Any]]) -> TaskState:
+    """One SHOW TASKS row, with the root of its graph found by following `predecessors` through the
+    same listing (a task graph lives in one database and schema)."""
+    row = listed[key]
+    root, seen = key, {key}
+    while True:
+        parents = predecessor_names(listed[root].get("predecessors"))
+        parent = next((p for p in parents if p in listed and p not in seen), None)
+        if parent is None:
+            break
+        root = parent
+        seen.add(parent)
+    top = listed[root]
+    return TaskState(task, str(row.get("state") or "").lower(), str(row.get("schedule") or ""),
+                     ", ".join(predecessor_names(row.get("predecessors"))), str(row.get("id") or ""),
+                     str(row.get("last_suspended_reason") or ""), root, str(top.get("id") or ""),
+                     str(top.get("state") or "").lower())
+
+
+def predecessor_names(value: Any) -> list[str]:
+    """SHOW TASKS' predecessors: a JSON array of fully qualified names ('["SYNC"."STAGING"."ROOT"]' style
+    or plain), as SCHEMA.NAME upper case."""
+    text = str(value or "").strip()
+    if not text:
+        return []
+    try:
+        names = json.loads(text)
+    except ValueError:
+        names = text.strip("[]").split(",")
+    if isinstance(names, str):
+        names = [names]
+    return [".".join(str(n).replace('"', "").strip().split(".")[-2:]).upper() for n in names if str(n).strip()]
+
+
 FORCE_RESUME_SQL = "SELECT SYSTEM$PIPE_FORCE_RESUME(%s, 'STALENESS_CHECK_OVERRIDE')"
+OWNERSHIP_RESUME_SQL = "SELECT SYSTEM$PIPE_FORCE_RESUME(%s, 'OWNERSHIP_TRANSFER_CHECK_OVERRIDE')"
+FORCE_RESUME_OVERRIDES = ("STALENESS_CHECK_OVERRIDE", "OWNERSHIP_TRANSFER_CHECK_OVERRIDE")
 MAX_COPY_FILES = 1000  # COPY INTO ... FILES accepts at most 1000 names
 _DDL_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 _SAFE_TYPE = re.compile(r"^[A-Z_]+(\(\d+(,\d+)?\))?$")
@@ -525,6 +625,7 @@ def parse_pipe_status(text: str) -> PipeStatus:
         oldest_pending_at=_parse_ts(data.get("oldestFileTimestamp")),
         error=str(data.get("error") or ""),
         fault=str(data.get("fault") or ""),
+        last_error_at=_parse_ts(data.get("lastPipeErrorTimestamp")),
     )
 
 

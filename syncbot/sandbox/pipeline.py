@@ -8,7 +8,7 @@ import re
 import warnings
 from collections import Counter
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable
 
 import boto3
 import psycopg
@@ -24,7 +24,8 @@ from bot.diagnostics.layout import locate
 from bot.gateways.endpoints import S3Target, s3_target
 from bot.gateways.s3 import CdcLayout, S3Gateway, cdc_name, partition_folder
 from bot.gateways.snowflake import (
-    FORCE_RESUME_SQL, TASK_RUNS, LoadRecord, PipeStatus, SnowflakeGateway, TaskRun, TaskState, parse_pipe_status,
+    FORCE_RESUME_SQL, TASK_RUNS, LoadRecord, PipeStatus, Refused, SnowflakeGateway, TaskRun, TaskState,
+    parse_pipe_status,
 )
 
 from . import maintenance, moto_dms, moto_logs, picture
@@ -96,6 +97,9 @@ class SandboxSnowflake(SnowflakeGateway):
         # name -> {"state", "schedule", "runs": [TaskRun, newest first]}.
         self.tasks = tasks or {}
         self.statements: list[str] = []  # pipe DDL and loads seen, for tests and the console
+        # Bulk COPY's load metadata per table (file base names): COPY skips them, TRUNCATE clears them.
+        self.table_loaded: dict[str, set[str]] = {}
+        self.delivered: Callable[[str, str], None] = lambda table, name: None  # a file's rows reach staging
         self.statement_timeouts: list[int] = []  # STATEMENT_TIMEOUT_IN_SECONDS of bounded statements
 
     def pipe_status(self, pipe: str) -> PipeStatus:
@@ -108,6 +112,23 @@ class SandboxSnowflake(SnowflakeGateway):
         self.calls += 1
         cutoff = datetime.now(timezone.utc) - timedelta(hours=hours)
         return [r for r in self.history.get(table.upper(), []) if r.last_load_time and r.last_load_time >= cutoff]
+
+    def pipe_loads(self, table: str, pipe: str, days: int = 14) -> list[LoadRecord]:
+        self.calls += 1
+        cutoff = datetime.now(timezone.utc) - timedelta(days=days)
+        name = pipe.upper().split(".")[-1]
+        return [r for r in self.history.get(table.upper(), []) if r.pipe == name and "LOAD" in r.file_name
+                and r.last_load_time and r.last_load_time >= cutoff]
+
+    def snowpipe_notified(self, table: str, pipe: str, key: str) -> bool:
+        """Snowpipe told of a file: it loads a name its pipe has not loaded in the last 14 days, and skips
+        one it has, whatever the file holds now (its load metadata is per pipe, by path and name)."""
+        if any(r.file_name == key for r in self.pipe_loads(table, pipe)):
+            return False
+        self.history.setdefault(table.upper(), []).append(
+            LoadRecord(key, "Loaded", 1, "", datetime.now(timezone.utc), pipe.upper().split(".")[-1]))
+        self.delivered(table.upper(), key.rsplit("/", 1)[-1])
+        return True
 
     # The multi-table reads, one statement's worth each, as the real gateway answers them: a missing
     # pipe costs only its own answer.
@@ -125,12 +146,31 @@ class SandboxSnowflake(SnowflakeGateway):
 
     def task_states(self, tasks: list[str]) -> dict[str, TaskState | None]:
         self.calls += 1
-        return {task: TaskState(task.upper(), self.tasks[task.upper()]["state"], self.tasks[task.upper()]["schedule"])
-                if task.upper() in self.tasks else None for task in tasks}
+        found: dict[str, TaskState | None] = {}
+        for task in tasks:
+            entry = self.tasks.get(task.upper())
+            if entry is None:
+                found[task] = None
+                continue
+            root = entry.get("root") or task.upper()
+            found[task] = TaskState(task.upper(), entry["state"], entry["schedule"], entry.get("root", ""),
+                                    entry.get("id", ""), entry.get("suspended_reason", ""), root,
+                                    self.tasks.get(root, entry).get("id", ""), self.tasks.get(root, entry)["state"])
+        return found
 
     def task_histories(self, tasks: list[str], hours: int = 24) -> dict[str, list[TaskRun] | GatewayError]:
+        """As TASK_HISTORY(TASK_NAME=>…, ROOT_TASK_ID=>…) answers: every database's runs of a task of that
+        name ("runs" here, "elsewhere" the cloned database's), narrowed to this task's graph by its root id."""
         self.calls += 1
-        return {task: list(self.tasks.get(task.upper(), {}).get("runs", []))[:TASK_RUNS] for task in tasks}
+        found: dict[str, list[TaskRun] | GatewayError] = {}
+        for task in tasks:
+            entry = self.tasks.get(task.upper(), {})
+            every = [(run, entry.get("root_id", "")) for run in entry.get("runs", [])]
+            every += [(run, "elsewhere") for run in entry.get("elsewhere", [])]
+            mine = sorted((run for run, root in every if root == entry.get("root_id", "")),
+                          key=lambda r: r.scheduled_at or datetime.min.replace(tzinfo=timezone.utc), reverse=True)
+            found[task] = mine[:TASK_RUNS]
+        return found
 
     def execute(self, sql: str, params: tuple = ()) -> None:
         """Pipe and task DDL and COPY need a real Snowpipe: played here. Everything else runs in fakesnow."""
@@ -142,13 +182,22 @@ class SandboxSnowflake(SnowflakeGateway):
         if sql == FORCE_RESUME_SQL:
             self.pipes[params[0]]["executionState"] = "RUNNING"
             return
-        resumed = re.match(r"ALTER TASK (\S+) RESUME$", sql)
-        if resumed:
-            self.tasks[resumed.group(1)]["state"] = "started"
+        altered = re.match(r"ALTER TASK (\S+) (RESUME|SUSPEND)$", sql)
+        if altered:
+            task = self.tasks[altered.group(1)]
+            root = self.tasks.get(task.get("root", ""))
+            if altered.group(2) == "RESUME" and root is not None and root["state"] == "started":
+                # Snowflake refuses a child task's resume while its graph's root runs
+                # (https://docs.snowflake.com/en/user-guide/tasks-graphs).
+                raise Refused(f"Unable to update graph with root task SYNC.{task['root']} since that root task "
+                              "is not suspended.")
+            task["state"] = "started" if altered.group(2) == "RESUME" else "suspended"
             return
         if sql.upper().startswith("COPY INTO"):
             self._load(sql.split()[2].upper(), list(params))
             return
+        if sql.upper().startswith("TRUNCATE TABLE"):
+            self.table_loaded.pop(sql.split()[2].upper(), None)  # TRUNCATE clears the table's load metadata
         super().execute(sql, params)
 
     def execute_bounded(self, sql: str, timeout_s: int) -> None:
@@ -166,10 +215,18 @@ class SandboxSnowflake(SnowflakeGateway):
         return found
 
     def _load(self, table: str, names: list[str]) -> None:
+        """COPY INTO … FILES: each named file not in the table's load metadata is loaded, a new row in
+        COPY_HISTORY (one per attempt); one already loaded is skipped, as COPY without FORCE does."""
         now = datetime.now(timezone.utc)
-        self.history[table] = [
-            LoadRecord(r.file_name, "Loaded", 120, "", now) if any(r.file_name.endswith(n) for n in names) else r
-            for r in self.history.get(table, [])]
+        loaded = self.table_loaded.setdefault(table, set())
+        for name in names:
+            base = name.rsplit("/", 1)[-1]
+            if base in loaded:
+                continue
+            loaded.add(base)
+            key = next((r.file_name for r in self.history.get(table, []) if r.file_name.endswith(name)), name)
+            self.history.setdefault(table, []).append(LoadRecord(key, "Loaded", 120, "", now))
+            self.delivered(table, base)
 
 
 class SandboxDms(DmsGateway):
@@ -255,6 +312,8 @@ class Sandbox:
         self._seed_s3()
         pipes, history, definitions = self._seed_snowflake()
         self.snowflake = SandboxSnowflake(self.fakesnow, pipes, history, definitions, self._tasks())
+        self.snowflake.delivered = self._delivered
+        self.full_load_loads: dict[str, int] = {}
         moto_dms.reload_hooks.append(self._reload_done)
         self.aurora = self._seed_aurora(aurora_dsn)
         maintenance.seed(self)
@@ -272,17 +331,42 @@ class Sandbox:
         moto_dms.reload_hooks.remove(self._reload_done)
         self._mock.stop()
 
+    def full_load_key(self, spec: TableSpec, n: int) -> str:
+        return f"{self.layout(spec).table_prefix}LOAD{n:08X}.csv"
+
     def _reload_done(self, task: Any, stat: dict[str, Any]) -> None:
-        """Plays DMS writing the reloaded rows and Snowpipe plus the merge loading them."""
+        """Plays DMS writing the reloaded full-load files again under the same names, and Snowpipe told
+        of each: it loads the names its pipe does not know and skips the others (the re-sync's COPY
+        loads those). A loaded file's rows reach the final table (the merge)."""
         if task.arn != self.task_arn:
             return
         spec = self.catalog.find(f"{stat['SchemaName']}.{stat['TableName']}")
-        cur = self.fakesnow.connect(database="SYNC", schema="PUBLIC").cursor()
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
-        cur.execute(f"INSERT INTO {spec.final_table} (ID, {spec.freshness_column}) SELECT SEQ4() + 1, %s "
-                    f"FROM TABLE(GENERATOR(ROWCOUNT => {self._aurora_rows(spec):d}))", (now,))
+        self.full_load_loads = {}  # base name -> times its rows reached the final table, for tests
+        for n in range(1, self.world(spec).full_load_files + 1):
+            key = self.full_load_key(spec, n)
+            self.s3_client.put_object(Bucket=self.layout(spec).bucket, Key=key, Body=b"reloaded")
+            self.snowflake.snowpipe_notified(spec.staging_table, spec.pipe, key)
         stamp = datetime.now(timezone.utc)
         self.s3_client.put_object(Bucket=self.layout(spec).bucket, Key=self.cdc_key(spec, stamp), Body=b"I,1\n")
+
+    def _delivered(self, staging_table: str, name: str) -> None:
+        """A full-load file's share of Aurora's rows reaches the final table (Snowpipe or COPY, then the merge)."""
+        spec = next((s for s in self.catalog.tables if s.staging_table.upper() == staging_table), None)
+        match = re.match(r"^LOAD([0-9A-F]{8})\.csv$", name)
+        if spec is None or match is None:
+            return
+        files, n = self.world(spec).full_load_files, int(match.group(1), 16)
+        loads = getattr(self, "full_load_loads", {})
+        loads[name] = loads.get(name, 0) + 1
+        self.full_load_loads = loads
+        total = self._aurora_rows(spec)
+        first, last = (n - 1) * total // files, n * total // files  # this file's share of the ids
+        if last <= first:
+            return
+        cur = self.fakesnow.connect(database="SYNC", schema="PUBLIC").cursor()
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        cur.execute(f"INSERT INTO {spec.final_table} (ID, {spec.freshness_column}) SELECT SEQ4() + {first + 1:d}, %s "
+                    f"FROM TABLE(GENERATOR(ROWCOUNT => {last - first:d}))", (now,))
         cur.close()
 
     # -- AWS ---------------------------------------------------------------------------------------
@@ -375,8 +459,8 @@ class Sandbox:
             self.s3_client.create_bucket(Bucket=bucket)
         for spec in self.catalog.tables:
             layout = self.layout(spec)
-            self.s3_client.put_object(Bucket=layout.bucket, Key=f"{layout.table_prefix}LOAD00000001.csv",
-                                      Body=b"full load")
+            for n in range(1, self.world(spec).full_load_files + 1):
+                self.s3_client.put_object(Bucket=layout.bucket, Key=self.full_load_key(spec, n), Body=b"full load")
             for minutes in self.world(spec).file_minutes_ago:
                 self.s3_client.put_object(Bucket=layout.bucket, Key=self.cdc_key(spec, self.now - timedelta(minutes=minutes)),
                                           Body=b"I,1,2\n")
@@ -395,22 +479,29 @@ class Sandbox:
             cur.execute(f"CREATE TABLE {spec.final_table} ({cols})")
             cur.execute(f"CREATE TABLE {spec.staging_table} (OP VARCHAR(1), {cols})")
             newest = self.now - timedelta(minutes=world.newest_row_minutes_ago)
-            cur.execute(f"INSERT INTO {spec.final_table} (ID, {spec.freshness_column}) "
-                        f"VALUES {', '.join(['(%s, %s)'] * AURORA_ROWS)}",
-                        tuple(v for i in range(1, AURORA_ROWS + 1) for v in (i, newest.replace(tzinfo=None))))
+            final_rows = AURORA_ROWS if world.final_rows is None else world.final_rows
+            cur.execute(f"INSERT INTO {spec.final_table} (ID, {spec.freshness_column}) SELECT SEQ4() + 1, %s "
+                        f"FROM TABLE(GENERATOR(ROWCOUNT => {final_rows:d}))", (newest.replace(tzinfo=None),))
             ingested = [m for m, status, _ in world.loads if status == "Loaded"]
             pipes[spec.pipe] = {
                 "executionState": world.pipe_state, "pendingFileCount": world.pending_files,
                 "lastIngestedTimestamp": (self.now - timedelta(minutes=min(ingested))).isoformat() if ingested else None,
             }
+            pipe = spec.pipe.upper().split(".")[-1]
             history[spec.staging_table] = [
                 LoadRecord(self.cdc_key(spec, self.now - timedelta(minutes=m)), status, 0 if error else 120, error,
-                           self.now - timedelta(minutes=m - 1))
+                           self.now - timedelta(minutes=m - 1), pipe)
                 for m, status, error in world.loads]
+            history[spec.staging_table] += [  # a retry is a new attempt, its own row (the COPY's: no pipe)
+                LoadRecord(self.cdc_key(spec, self.now - timedelta(minutes=failed)), "Loaded", 120, "",
+                           self.now - timedelta(minutes=again)) for failed, again in world.retried]
             history[spec.staging_table] += [
-                LoadRecord(f"{self.layout(spec).table_prefix}LOAD{n:08X}.csv", "Load failed", 0, error,
-                           self.now - timedelta(minutes=m - 1))
+                LoadRecord(self.full_load_key(spec, n), "Load failed", 0, error, self.now - timedelta(minutes=m - 1), pipe)
                 for n, (m, error) in enumerate(world.failed_full_loads, start=1)]
+            history[spec.staging_table] += [
+                LoadRecord(self.full_load_key(spec, n), "Loaded", 1, "",
+                           self.now - timedelta(days=world.full_loads_loaded_days_ago), pipe)
+                for n in range(1, world.full_loads_loaded + 1)]
             definitions[("PIPE", spec.pipe)] = (f"COPY INTO {spec.staging_table} FROM @SYNC.STAGING.CDC_STAGE/"
                                                 f"{self.layout(spec).table_prefix} FILE_FORMAT = (TYPE = CSV)")
             names = [n.upper() for n, _ in world.columns]
@@ -424,12 +515,20 @@ class Sandbox:
 
     def _tasks(self) -> dict[str, dict]:
         tasks = {}
-        for spec in self.catalog.tables:
+        for i, spec in enumerate(self.catalog.tables):
             world = self.world(spec)
-            runs = [TaskRun(state, self.now - timedelta(minutes=m),
-                            None if state == "EXECUTING" else self.now - timedelta(minutes=m) + timedelta(seconds=20),
-                            "100038" if error else "", error) for m, state, error in sorted(world.task_runs)]
-            tasks[spec.merge_task] = {"state": world.task_state, "schedule": world.task_schedule, "runs": runs}
+            runs, elsewhere = ([TaskRun(state, self.now - timedelta(minutes=m),
+                                        None if state == "EXECUTING" else self.now - timedelta(minutes=m) + timedelta(seconds=20),
+                                        "100038" if error else "", error) for m, state, error in sorted(every)]
+                               for every in (world.task_runs, world.other_database_runs))
+            own_id = f"01b0{i:04d}"
+            tasks[spec.merge_task] = {"state": world.task_state, "schedule": world.task_schedule, "runs": runs,
+                                      "elsewhere": elsewhere, "id": own_id, "root": world.task_root,
+                                      "suspended_reason": world.task_suspended_reason}
+            if world.task_root:
+                tasks[world.task_root] = {"state": world.task_root_state, "schedule": "1 MINUTE", "runs": [],
+                                          "id": f"01a0{i:04d}"}
+            tasks[spec.merge_task]["root_id"] = tasks[world.task_root]["id"] if world.task_root else own_id
         return tasks
 
     # -- Aurora ------------------------------------------------------------------------------------

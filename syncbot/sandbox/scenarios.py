@@ -81,10 +81,25 @@ class TableWorld:
     task_state: str = "started"
     task_schedule: str = "1 MINUTE"
     task_runs: tuple[tuple[int, str, str], ...] = ((1, "SUCCEEDED", ""), (2, "SUCCEEDED", ""), (3, "SUCCEEDED", ""))
+    # SHOW TASKS' last_suspended_reason; the root of the merge task's graph ("" : standalone) and its state.
+    task_suspended_reason: str = ""
+    task_root: str = ""
+    task_root_state: str = "started"
+    # Runs of a task of the same name in another database (a cloned DEV): (minutes ago, STATE, error).
+    other_database_runs: tuple[tuple[int, str, str], ...] = ()
     # Rows Aurora holds; None: as many as the final table (the sync is complete).
     aurora_rows: int | None = None
     # Full-load files (LOAD0000000N.csv, N from 1) Snowpipe refused: (minutes ago, first error) each.
     failed_full_loads: tuple[tuple[int, str], ...] = ()
+    # How many full-load files (LOAD00000001.csv…) a (re)load writes, and how many of those names (from
+    # the first) the pipe loaded `full_loads_loaded_days_ago` days ago, within the 14 days it remembers.
+    full_load_files: int = 1
+    # Rows the final table holds; None: the sandbox's usual two.
+    final_rows: int | None = None
+    # Failed loads retried since: (minutes ago of the failed attempt in `loads`, minutes ago of the retry).
+    retried: tuple[tuple[int, int], ...] = ()
+    full_loads_loaded: int = 0
+    full_loads_loaded_days_ago: int = 3
 
 
 @dataclass(frozen=True)
@@ -187,6 +202,24 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              task_status="ready", never_ran=True,
              tables={k: replace(v, file_minutes_ago=(), newest_row_minutes_ago=185, loads=())
                      for k, v in HEALTHY_TABLES.items()}),
+    Scenario("files-retried", "Two files failed to load an hour ago and were retried with success since: "
+             "COPY_HISTORY keeps both attempts, the latest decides.",
+             tables=_orders(loads=((70, "Load failed", "Timestamp '2026-13-01' is not recognized"),
+                                   (65, "Load failed", "Numeric value 'abc' is not recognized"),
+                                   (30, "Loaded", ""), (12, "Loaded", "")), retried=((70, 20), (65, 20)))),
+    Scenario("task-failing-elsewhere", "A task named ORDERS_MERGE fails every minute in a cloned DEV database; "
+             "this database's merge task runs fine.",
+             tables=_orders(other_database_runs=tuple((m, "FAILED", "Object 'DEV.PUBLIC.ORDERS' does not exist")
+                                                      for m in range(1, 61)))),
+    Scenario("merge-task-in-graph", "The merge task is a child in a task graph; it was suspended by a user and its "
+             "root task runs, so a plain ALTER TASK … RESUME is refused.",
+             tables=_orders(task_state="suspended", task_schedule="", task_suspended_reason="USER_SUSPENDED",
+                            task_root="STAGING.SYNC_ROOT", task_runs=((190, "SUCCEEDED", ""),), **_STALE)),
+    Scenario("small-table-missing-rows", "A 1,000-row table holds 600 rows in Snowflake, with no lag: 40 % missing.",
+             tables=_orders(aurora_rows=1_000, final_rows=600)),
+    Scenario("resync-loaded-before", "The final table misses rows; its full-load files were loaded by the pipe "
+             "3 days ago, so a re-sync's rewritten files have names Snowpipe skips.",
+             tables=_orders(aurora_rows=3_000, full_load_files=3, full_loads_loaded=2)),
     Scenario("load-failed", "Snowpipe rejects some files for a file format error.",
              tables=_orders(loads=((40, "Load failed", "Timestamp '2026-13-01' is not recognized"),
                                    (20, "Partially loaded", "Numeric value 'abc' is not recognized"),

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from ...diagnostics.checks import PIPE_STATES, pipe_stale
 from ...models import ActionKind, utcnow
 from ..fix import Fix, PlanData, PlanError, Situation
-from ..steps import Step, StepContext
+from ...gateways import GatewayError
+from ...gateways.snowflake import Refused
+from ..steps import Step, StepContext, StepFailed
 
 
 @dataclass(frozen=True)
@@ -34,17 +36,46 @@ def prepare(s: Situation) -> tuple[ResumePipePlan, tuple[str, ...]]:
     return ResumePipePlan(pipe), facts
 
 
+# What Snowflake's refusal of a plain resume says, and the override SYSTEM$PIPE_FORCE_RESUME then needs
+# (https://docs.snowflake.com/en/sql-reference/functions/system_pipe_force_resume).
+REFUSALS = (("ownership", "OWNERSHIP_TRANSFER_CHECK_OVERRIDE", "its ownership was transferred while it was paused",
+             "run it as a role with OPERATE on the pipe (the bot does not run an override it was not approved for)"),
+            ("stale", "STALENESS_CHECK_OVERRIDE", "it is stale: paused longer than its notifications are kept",
+             "press Resume pipe again on a fresh diagnosis: a stale pipe's plan is that force resume"))
+
+
+def force_statement(pipe: str, override: str) -> str:
+    return f"SELECT SYSTEM$PIPE_FORCE_RESUME('{pipe}', '{override}')"
+
+
 def steps(plan: ResumePipePlan) -> tuple[Step, ...]:
     def resume(ctx: StepContext) -> str:
         if plan.force:  # forcing twice is harmless
             ctx.gw.snowflake.force_resume_pipe(plan.pipe)
         else:
-            ctx.gw.snowflake.set_pipe_paused(plan.pipe, False)  # the same ALTER twice is harmless
+            try:
+                ctx.gw.snowflake.set_pipe_paused(plan.pipe, False)  # the same ALTER twice is harmless
+            except GatewayError as exc:
+                # Only Snowflake's refusal is known to have changed nothing; a timeout or a lost connection is
+                # reported as it is (the statement may have run).
+                if not (isinstance(exc, Refused) or any(word in str(exc).lower() for word, *_ in REFUSALS)):
+                    raise
+                raise StepFailed(refused_because(plan.pipe, str(exc))) from None
         return f"pipe {plan.pipe} is now {ctx.gw.snowflake.pipe_status(plan.pipe).execution_state}"
     if plan.force:
         return (Step(f"SYSTEM$PIPE_FORCE_RESUME {plan.pipe}", resume,
-                     shown=f"SELECT SYSTEM$PIPE_FORCE_RESUME('{plan.pipe}', 'STALENESS_CHECK_OVERRIDE')"),)
+                     shown=force_statement(plan.pipe, "STALENESS_CHECK_OVERRIDE")),)
     return (Step(f"ALTER PIPE {plan.pipe}", resume, shown=f"ALTER PIPE {plan.pipe} SET PIPE_EXECUTION_PAUSED = FALSE"),)
+
+
+def refused_because(pipe: str, error: str) -> str:
+    """Snowflake's refusal of a plain resume, said with which check refused it and what a person runs next:
+    the force resume is a different statement, so it is not run without being asked for."""
+    for word, override, why, then in REFUSALS:
+        if word in error.lower():
+            return (f"Snowflake refused ALTER PIPE … RESUME: {why} ({error}). Nothing changed. The pipe resumes "
+                    f"only with {force_statement(pipe, override)}: {then}")
+    return f"Snowflake refused ALTER PIPE … RESUME: {error}. Nothing changed"
 
 
 FIX = Fix(ActionKind.RESUME_PIPE, "Resume pipe", ResumePipePlan, prepare, steps)

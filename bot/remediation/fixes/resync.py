@@ -8,8 +8,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from ...diagnostics.layout import locate
 from ...gateways import GatewayError, NotFound
 from ...gateways.dms import TABLE_STATES_BAD, TABLE_STATES_LOADING, TableStat
+from ...gateways.snowflake import PIPE_LOADS_DAYS, copy_with_files
 from ...models import ActionKind
 from ...diagnostics.verdict import resync_refusal
 from ..fix import Fix, PlanData, PlanError, Situation
@@ -32,6 +34,11 @@ class ResyncPlan(PlanData):
     staging_table: str
     final_table: str
     pipe: str
+    # The pipe's COPY statement (DESCRIBE PIPE when requested) and where DMS writes the table's full-load
+    # files: the reloaded files Snowpipe skips are loaded with it. "" when the definition could not be read.
+    definition: str = ""
+    bucket: str = ""
+    table_prefix: str = ""
 
     @property
     def source(self) -> str:
@@ -53,8 +60,31 @@ def prepare(s: Situation) -> tuple[ResyncPlan, tuple[str, ...]]:
              f"Aurora {spec.source}: ≈{estimate:,} rows to reload" if estimate is not None
              else f"Aurora {spec.source}: row estimate unavailable",
              f"DMS task {task.identifier} is {task.status}; only this table is reloaded")
+    definition, bucket, prefix, note = _full_load_copy(s, task.target_endpoint_arn)
     return ResyncPlan(task.arn, spec.source_schema, spec.source_table, spec.staging_table, spec.final_table,
-                      spec.pipe), facts
+                      spec.pipe, definition, bucket, prefix), facts + (note,)
+
+
+def _full_load_copy(s: Situation, target_arn: str) -> tuple[str, str, str, str]:
+    """What the step that loads the reloaded files needs: the pipe's COPY statement and the folder DMS
+    writes LOAD… files to. Either missing leaves that step out, and the approvers are told."""
+    try:
+        target: object = s.gw.dms.target(target_arn)
+    except GatewayError as exc:
+        target = exc
+    layout = locate(s.spec, target).layout  # type: ignore[arg-type]
+    try:
+        definition = s.gw.snowflake.definition("PIPE", s.spec.pipe)
+    except GatewayError as exc:
+        return "", "", "", (f"the pipe's COPY statement could not be read ({exc}): reloaded files whose names "
+                            "Snowpipe loaded before will not load; load them by hand")
+    if layout is None:
+        return "", "", "", ("where DMS writes the full-load files is unknown (no bucket): reloaded files whose "
+                            "names Snowpipe loaded before will not load; load them by hand")
+    return definition, layout.bucket, layout.table_prefix, (
+        f"DMS rewrites the full-load files under s3://{layout.bucket}/{layout.table_prefix} with the same names "
+        f"(LOAD00000001…); Snowpipe skips a name it loaded in the last {PIPE_LOADS_DAYS} days, so those are "
+        "loaded with the pipe's own COPY (TRUNCATE cleared the table's load metadata)")
 
 
 def steps(plan: ResyncPlan) -> tuple[Step, ...]:
@@ -70,9 +100,49 @@ def steps(plan: ResyncPlan) -> tuple[Step, ...]:
                        f"{plan.source_schema}, TableName: {plan.source_table}}}], ReloadOption=data-reload)"),
             Step("follow the DMS reload", lambda ctx: _follow_dms(ctx, plan), changes=False,
                  shown="follow DescribeTableStatistics until the reload has started and finished"),
+            *_copy_step(plan),
             Step("follow Snowpipe and the merge", lambda ctx: _follow_snowflake(ctx, plan), changes=False,
                  shown="follow Snowpipe and the merge until the final table holds Aurora's rows (fewer than "
                        f"{ENOUGH_ROWS:.0%} is a failed re-sync), then diagnose again"))
+
+
+def _copy_step(plan: ResyncPlan) -> tuple[Step, ...]:
+    if not plan.definition:
+        return ()
+    statement = copy_with_files(plan.definition, 1).replace("(%s)", "(<the reloaded LOAD… files Snowpipe skips>)")
+    return (Step("COPY the reloaded full-load files Snowpipe skips", lambda ctx: _copy_reloaded(ctx, plan),
+                 shown=f"{statement.replace('%%', '%')}: the files DMS rewrote whose names the pipe loaded in the "
+                       f"last {PIPE_LOADS_DAYS} days (the others Snowpipe loads itself)"),)
+
+
+def _copy_reloaded(ctx: StepContext, plan: ResyncPlan) -> str:
+    """DMS rewrote LOAD00000001.csv… under the names they had. Snowpipe's load metadata (per pipe, 14 days)
+    skips a name it already loaded, even with new contents, and TRUNCATE does not clear it; TRUNCATE does
+    clear the table's own load metadata, which bulk COPY reads
+    (https://docs.snowflake.com/en/sql-reference/sql/truncate-table;
+    https://docs.snowflake.com/en/user-guide/data-load-snowpipe-intro, "Load history"). So the rewritten
+    files the pipe knows are loaded with its COPY, without FORCE: a repeat after a crash finds them in the
+    table's load metadata and loads nothing twice. Names new to the pipe are left to Snowpipe, which
+    loads them itself: both would load them twice."""
+    stat = _stat(ctx, plan)
+    since = stat.full_load_start if stat else None
+    if since is None:
+        raise StepFailed("DMS does not say when the reload started: cannot tell which full-load files it rewrote")
+    try:
+        written = ctx.gw.s3.full_load_files(plan.bucket, plan.table_prefix, since)
+        attempts = ctx.gw.snowflake.pipe_loads(plan.staging_table, plan.pipe)
+    except GatewayError as exc:
+        raise StepFailed(f"cannot tell which reloaded files Snowpipe skips: {exc}") from None
+    # Names the pipe tried before this reload (a failed attempt counts: Snowpipe does not retry a name).
+    known = {r.file_name.rsplit("/", 1)[-1]: r.file_name for r in attempts
+             if r.last_load_time is not None and r.last_load_time < since}
+    skipped = sorted(known[name] for name in written if name in known)
+    new = len(written) - len(skipped)
+    if skipped:
+        ctx.gw.snowflake.load_files(plan.definition, skipped)
+    return (f"COPY INTO {plan.staging_table}: {len(skipped)} rewritten full-load files Snowpipe skips"
+            + (f" ({', '.join(n.rsplit('/', 1)[-1] for n in skipped[:5])}{' …' if len(skipped) > 5 else ''})"
+               if skipped else "") + f"; {new} with new names left to Snowpipe")
 
 
 def _can_reload(ctx: StepContext, plan: ResyncPlan) -> str:

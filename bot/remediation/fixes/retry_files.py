@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...gateways.snowflake import copy_with_files, relative_to_source
+from ...gateways.snowflake import copy_with_files, latest_attempts, relative_to_source
 from ...models import ActionKind
 from ..fix import Fix, PlanData, PlanError, Situation
 from ..steps import Step, StepContext
@@ -17,7 +17,8 @@ class RetryFilesPlan(PlanData):
 
 
 def prepare(s: Situation) -> tuple[RetryFilesPlan, tuple[str, ...]]:
-    failed = sorted({r.file_name for r in s.gw.snowflake.copy_history(s.spec.staging_table) if r.failed})
+    # A file is failing only while its latest attempt failed (one COPY_HISTORY row per attempt).
+    failed = sorted(r.file_name for r in latest_attempts(s.gw.snowflake.copy_history(s.spec.staging_table)) if r.failed)
     if not failed:
         raise PlanError("No failed files in the last 4 hours; nothing to retry.")
     return (RetryFilesPlan(s.gw.snowflake.definition("PIPE", s.spec.pipe), tuple(failed)),
