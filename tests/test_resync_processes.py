@@ -106,6 +106,11 @@ class SnowflakeServerSide:
 
 @pytest.fixture
 def stack(pg_dsn, redis, slack, tmp_path, monkeypatch):
+    from moto.dms.models import dms_backends
+
+    # moto's DMS backend is per process: a stack seeded earlier in this run (another test file's) would
+    # make this one's seeding fail with ResourceAlreadyExistsFault, whatever order the files run in.
+    dms_backends.reset()
     moto_dms.install()
     monkeypatch.setattr(moto_dms, "RELOAD_POLLS", 12)  # the reload takes a few seconds of polls
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
