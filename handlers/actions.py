@@ -69,7 +69,10 @@ def register(app: App, remediation: Remediation, reporter: SlackReporter, home=N
 
     def decided(answer: Answer, body: dict, client) -> None:
         user = body["user"]["id"]
-        show(answer, client, remediation, reporter, body.get("response_url", ""), user=user)
+        # Without a response_url (the Home) a refusal is said privately in the request's own channel.
+        asked = remediation.approvals.get((body.get("actions") or [{}])[0].get("value", ""))
+        show(answer, client, remediation, reporter, body.get("response_url", ""), user=user,
+             channel=asked.channel if asked else "")
         if body.get("container", {}).get("type") == "view" and home is not None:
             home.publish(client, user)
 
@@ -105,6 +108,7 @@ def show(answer: Answer, client, remediation: Remediation, reporter: SlackReport
         if answer.post_request and req is not None:
             ts = poster.post(req.channel, fallback(req), request_blocks(req), thread_ts=req.thread,
                              response_url=response_url)
+            reporter.cards.on_request(req)  # the table's incident card, if it has one: "requested"
             if ts:
                 remediation.approvals.attach_message(req.id, req.channel, ts)
             else:

@@ -7,7 +7,7 @@ import pytest
 
 from bot.catalog import CatalogError, parse_catalog
 from workflow_helpers import OWNERS, alert, annotation_of, blocks_text, press_in_alerts, workflow_harness
-from syncbot.sandbox.slack import bolt_request, slash_command_body
+from syncbot.sandbox.slack import bolt_request, fill_form, slash_command_body
 
 ALICE = "U0ALICE01"
 MENTIONS = "<!subteam^S0DATAENG>, <@U0CAROL03>"
@@ -57,17 +57,23 @@ def test_a_diagnosis_and_the_fleet_view_name_a_broken_tables_owners(wf):
 
 
 def test_the_card_follows_a_fix_to_resolved(wf):
-    h = wf("pipe-paused")
+    h = wf("stalled")
     card = annotation_of(h, alert(h))
-    press_in_alerts(h, fix_button(card, "resume_pipe"), ALICE, card)
+    forms = len(h.slack.of("views.open"))
+    press_in_alerts(h, fix_button(card, "resync"), ALICE, card)
+    fill_form(h.app, h.slack, h.secret, ALICE, "no CDC file for three hours", since=forms)
+    request = next(c for c in h.slack.of("chat.postMessage") if c.params.get("text", "").startswith("Re-sync table"))
+    approve = next(e for b in request.params["blocks"] if b["type"] == "actions" for e in b["elements"]
+                   if e["text"]["text"] == "Approve")
+    press_in_alerts(h, approve, "U0BOB0002", request)
     h.wiring.worker().work(burst=True)
     states = card_states(h, card)
-    assert any(s.startswith(":gear: fix running: Resume pipe (asked by <@U0ALICE01>)") for s in states)
+    assert states[0].startswith(":hourglass_flowing_sand: Re-sync table requested (asked by <@U0ALICE01>)")
+    assert any(s.startswith(":white_check_mark: Re-sync table approved") for s in states)
+    assert any(s.startswith(":gear: fix running: Re-sync table (asked by <@U0ALICE01>), step 3 of 6") for s in states)
     assert "Resolved* at " in states[-1] and "verified healthy by a fresh diagnosis" in states[-1]
-    final = h.slack.messages[card.ts].params
-    assert '"actions"' not in json.dumps([b for b in final["blocks"] if b.get("block_id") != "syncbot.snooze.orders"
-                                          and b["type"] == "actions" and any(
-                                              e.get("action_id", "").startswith("syncbot.fix.") for e in b["elements"])])
+    final = h.slack.messages[card.ts].params["blocks"]
+    assert not [b for b in final if b["type"] == "actions" and b.get("block_id") == "syncbot.fixes"]  # buttons gone
     assert h.bot.redis.get("syncbot:incident:orders") is None  # the next alert opens a new incident
 
 
@@ -84,14 +90,11 @@ def test_a_fix_that_succeeds_on_a_table_still_broken_does_not_resolve_the_card(w
     assert h.bot.redis.get("syncbot:incident:orders") is not None
 
 
-def test_a_recovery_resolves_the_card(wf):
+def test_a_recovery_still_broken_leaves_the_card_open(wf):
     h = wf("pipe-paused")
     card = annotation_of(h, alert(h))
-    h.sandbox.snowflake.pipes["STAGING.ORDERS_PIPE"]["executionState"] = "RUNNING"
-    alert(h, "Resolved: PUBLIC.ORDERS is fresh again")
-    states = card_states(h, card)
-    if states:  # healthy after the pipe runs again: the card says resolved
-        assert "Resolved" in states[-1]
+    alert(h, "Resolved: PUBLIC.ORDERS is fresh again")  # the alerting tool says so; a fresh diagnosis does not
+    assert card_states(h, card) == [] and h.bot.redis.get("syncbot:incident:orders") is not None
 
 
 @pytest.mark.parametrize("owners, line", [('["U0CAROL03", "carol"]', 7), ('["C0CHANNEL1"]', 7), ('"S0DATA"', 7)])

@@ -54,7 +54,7 @@ def test_a_pending_approval_is_approved_from_the_home(h):
     assert h.slack.of("views.publish")[-1].params["user_id"] == BOB
     [approve, reject] = approve_buttons(home)
     assert approve["value"] == reject["value"] == request_id
-    assert "the 04:00 load skipped a file" in json.dumps(home["blocks"])
+    assert "the 04:00 load skipped a file" in json.dumps(home["blocks"], ensure_ascii=False)
     press_home(h, approve, BOB)
     assert h.wiring.approvals.get(request_id).state is State.APPROVED
     assert any("queued" in t for t in private_to(h, BOB))  # said privately in the request's channel
@@ -66,7 +66,7 @@ def test_a_self_approval_from_the_home_is_refused(h):
     request_id = ask_resync(h)
     home = open_home(h, ALICE)
     assert approve_buttons(home) == []  # her own request is listed, not offered
-    assert "Your open requests" in json.dumps(home["blocks"]) and "Re-sync table" in json.dumps(home["blocks"])
+    assert "Your open requests" in json.dumps(home["blocks"], ensure_ascii=False) and "Re-sync table" in json.dumps(home["blocks"], ensure_ascii=False)
     forged = {"action_id": "syncbot.approve", "value": request_id, "text": {"type": "plain_text", "text": "Approve"}}
     press_home(h, forged, ALICE)  # a button from an old Home, or a crafted click: the Lua script decides
     assert h.wiring.approvals.get(request_id).state is State.REQUESTED
@@ -74,11 +74,11 @@ def test_a_self_approval_from_the_home_is_refused(h):
 
 
 def test_the_home_shows_the_last_fleet_round_without_diagnosing(h, monkeypatch):
-    home = json.dumps(open_home(h, BOB)["blocks"])
+    home = json.dumps(open_home(h, BOB)["blocks"], ensure_ascii=False)
     assert "No fleet round recorded yet" in home
     h.app.dispatch(bolt_request(slash_command_body("", ALICE, CHANNEL, h.slack.response_url()), h.secret))
     monkeypatch.setattr(h.bot.diagnoser, "diagnose_many", lambda *a, **k: pytest.fail("the Home diagnosed"))
-    home = json.dumps(open_home(h, BOB)["blocks"])
+    home = json.dumps(open_home(h, BOB)["blocks"], ensure_ascii=False)
     assert "*orders* — Sync Lagging / Data Missing" in home and "<!subteam^S0DATAENG>" in home
     assert "From the last fleet round" in home and "just now" in home and "opening this Home runs no diagnosis" in home
 

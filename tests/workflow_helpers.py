@@ -55,4 +55,4 @@ def press_in_alerts(h, button, user, message):
 
 
 def blocks_text(params):
-    return json.dumps(params.get("blocks", []))
+    return json.dumps(params.get("blocks", []), ensure_ascii=False)
