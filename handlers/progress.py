@@ -22,7 +22,7 @@ from . import blocks
 from .approval_blocks import STATE_EMOJI, clock_time, fallback, request_blocks
 from .events import link
 from .incident_card import Cards
-from .blocks import mention
+from .blocks import mention, truncate
 from .poster import Poster
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class SlackReporter:
             if callbacks.first_time(self._bot.redis, f"dm:{request.id}:{event}", DM_MARK_TTL_S):
                 where = request.message or request.thread
                 if where and request.channel:
-                    text += " " + link(self.client, Thread(request.channel, where), "See the request")
+                    text = text.rstrip(".") + ". " + link(self.client, Thread(request.channel, where), "See the request")
                 self.poster.direct(request.requester, text)
 
     def finished(self, request: ApprovalRequest | None) -> None:
@@ -110,7 +110,7 @@ def _requester_news(req: ApprovalRequest) -> list[tuple[str, str]]:
                                  f"{', '.join(mention(u) for u in approvers)} at {clock_time(req.approved_at)}."))
     if req.state.final and req.decided_by != req.requester:
         by = f" by {mention(req.decided_by)}" if req.decided_by and req.decided_by != "syncbot" else ""
-        outcome = f": {blocks.escape(req.outcome)}" if req.outcome else "."
+        outcome = f": {blocks.escape(truncate(req.outcome, 500))}" if req.outcome else "."
         news.append((req.state.value, f"{STATE_EMOJI.get(req.state, '')} {what} {req.state}{by} at "
                                       f"{clock_time(req.finished_at)}{outcome}"))
     return news

@@ -83,7 +83,7 @@ class Console:
         elif word in ("press", "click") and rest.split()[:1] and rest.split()[0].isdigit():
             number, _, reason = rest.strip().partition(" ")
             self.press(int(number), reason.strip())
-        elif word == "reason" and rest.strip():
+        elif word == "reason":  # an empty reason too: the form refuses it on its field
             self.answer_form(rest.strip())
         elif word == "snooze" and len(rest.split()) == 2:
             self.snooze(*rest.split())
