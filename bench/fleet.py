@@ -386,15 +386,20 @@ class FakeAurora:
         elif sql == aurora_sql.ROW_COUNTS_SQL:
             self._fleet.backends.trip("aurora", "row counts")
             self._rows = [(schema, table, 50_000, 50_000, None) for schema, table in zip(*params[1:])]
+        elif sql == "SHOW server_version_num":  # the slot query's columns depend on it (pg_replication_slots)
+            self._rows = [("150007",)]
         elif sql == aurora_sql.SLOTS_SQL:
             self._fleet.backends.trip("aurora", "pg_replication_slots")
-            self._rows = [("dms_slot_cdc", "test_decoding", "logical", True, "reserved", 48 * 1024**2)]
+            self._rows = [("dms_slot_cdc", "test_decoding", "app", True, "reserved", None, 48 * 1024**2)]
         else:
             raise AssertionError("the benchmark's Aurora stand-in does not know this statement")
         return self
 
     def fetchall(self) -> list[tuple]:
         return self._rows
+
+    def fetchone(self) -> tuple | None:
+        return self._rows[0] if self._rows else None
 
     def _columns(self, schema: str, table: str) -> list[tuple]:
         spec = self._fleet.by_source.get(f"{schema}.{table}")

@@ -14,7 +14,7 @@ from bot.remediation.service import Remediation
 
 from . import actions, commands, events, home, reasons, snooze
 from .acks import AcksFirst
-from .poster import CANNOT_POST
+from .poster import CANNOT_POST, Poster
 from .progress import SlackReporter
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def build_app(bot: SyncBot, remediation: Remediation, reporter: SlackReporter, *
     events.register(app, bot, acks.after_burst)
 
     @app.error
-    def on_error(error, body, respond):
+    def on_error(error, body):
         # Unexpected failures get a reference users can quote; the details stay in the log.
         ref = uuid.uuid4().hex[:8]
         if isinstance(error, SlackApiError) and error.response.get("error") in CANNOT_POST:
@@ -51,8 +51,9 @@ def build_app(bot: SyncBot, remediation: Remediation, reporter: SlackReporter, *
             log.warning("cannot post in that channel (%s, ref %s): invite the bot there", error.response.get("error"), ref)
         else:
             log.error("unhandled error (ref %s): %s", ref, type(error).__name__, exc_info=error)
-        if respond is not None and (body or {}).get("response_url"):
-            respond(response_type="ephemeral", replace_original=False, text=error_reply(body, ref))
+        url = (body or {}).get("response_url")
+        if url:
+            Poster(client).ephemeral(url, error_reply(body, ref))
 
     return app
 

@@ -15,6 +15,7 @@ from bot.alerts import read
 from bot.catalog import Alerts
 from bot.gateways.dms import DmsGateway
 from handlers.alert_posts import post_of
+from syncbot.sandbox.seams import backend
 from syncbot.sandbox.slack import bolt_request, event_callback_body, event_request, signed_headers
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -34,6 +35,12 @@ def deliver(h, event, retry_num=None):
 
 def replies(h, ts):
     return [c for c in h.slack.of("chat.postMessage") if c.params.get("thread_ts") == ts]
+
+
+def reads(h):
+    """Calls to Snowflake, Aurora and DMS (with its CloudWatch and Logs) so far."""
+    return (h.sandbox.snowflake.calls, backend(h.sandbox.calls, "aurora"),
+            backend(h.sandbox.calls, "dms", "cloudwatch", "logs"))
 
 
 def headers(messages):
@@ -186,14 +193,14 @@ def test_recovery_without_an_earlier_alert_posts_nothing(harness):
 ])
 def test_non_alerts_are_acknowledged_and_ignored(harness, name, changes):
     h = harness("stalled")
-    calls = (h.sandbox.snowflake.calls, h.sandbox.aurora.calls, h.sandbox.gateways.dms.calls)
+    calls = reads(h)
     response = deliver(h, recorded(name, h, **changes))
     assert response.status == 200  # anything else, and Slack would retry it
     assert not h.slack.of("chat.postMessage")
     assert not h.redis.keys("syncbot:alert:*")
     # nothing diagnosed; at most DMS was asked once for the task's resource id and once for its instance
     # (an alarm naming no table)
-    after = (h.sandbox.snowflake.calls, h.sandbox.aurora.calls, h.sandbox.gateways.dms.calls)
+    after = reads(h)
     assert after[:2] == calls[:2] and after[2] - calls[2] <= (2 if name == "not_alert_unknown_table" else 0)
 
 
@@ -231,11 +238,11 @@ def test_task_aliases_come_from_dms_once_an_hour(make_sandbox):
     expected = {sandbox.task_arn.rsplit(":", 1)[-1]: "aurora-snowflake-cdc",
                 "instance:dms-prod/aurora-snowflake-cdc": "aurora-snowflake-cdc"}
     assert aliases.get() == expected  # the unknown task costs only its alias
-    calls = dms.calls
+    calls = backend(sandbox.calls, "dms")
     now[0] = ALIASES_TTL_S - 1
-    assert aliases.get() == expected and dms.calls == calls
+    assert aliases.get() == expected and backend(sandbox.calls, "dms") == calls
     now[0] = ALIASES_TTL_S
-    assert aliases.get() == expected and dms.calls == calls + 2  # two tasks; the instance from the cache
+    assert aliases.get() == expected and backend(sandbox.calls, "dms") == calls + 2  # two tasks; the instance cached
 
 
 # -- the misclassifications of real tools' messages (each failed before the per-table reading) -----------

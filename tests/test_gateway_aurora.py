@@ -1,19 +1,27 @@
 """The Aurora gateway against the machine's real PostgreSQL."""
+from collections import Counter
+
 import psycopg
 import pytest
 
 from bot.gateways import GatewayError, NotFound
 from bot.gateways.aurora import AuroraGateway, PgColumn
+from syncbot.sandbox.seams import counting_connect
+
+@pytest.fixture
+def logins():
+    """The gateway's logins, counted at its connect: it logs in once per read."""
+    return Counter()
 
 
 @pytest.fixture
-def aurora(pg_dsn):
+def aurora(pg_dsn, logins):
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA IF NOT EXISTS sales")
         conn.execute("DROP TABLE IF EXISTS sales.invoices")
         conn.execute("CREATE TABLE sales.invoices (id bigint, code varchar(12), amount numeric(10,3), "
                      "paid boolean, meta jsonb, at timestamptz)")
-    return AuroraGateway(pg_dsn)
+    return AuroraGateway(pg_dsn, connect=counting_connect(psycopg.connect, logins))
 
 
 def test_columns_in_order_with_sizes(aurora):
@@ -48,7 +56,7 @@ def test_unreachable_database_is_a_gateway_error_of_one_trimmed_line():
     assert str(info.value) == lines[0][:300] and "s3cret-pw" not in str(info.value)
 
 
-def test_columns_of_many_tables_in_one_query(aurora, pg_dsn):
+def test_columns_of_many_tables_in_one_query(aurora, pg_dsn, logins):
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS public.refunds")
         conn.execute("CREATE TABLE public.refunds (id bigint, reason text)")
@@ -56,4 +64,4 @@ def test_columns_of_many_tables_in_one_query(aurora, pg_dsn):
     assert found[("sales", "invoices")] == aurora.columns("sales", "invoices")
     assert found[("public", "refunds")] == [PgColumn("id", "bigint", None, 64, 0), PgColumn("reason", "text")]
     assert isinstance(found[("sales", "nope")], NotFound)
-    assert aurora.calls == 2  # one for the three tables, one for the comparison
+    assert logins["aurora", "login"] == 2  # one for the three tables, one for the comparison

@@ -100,14 +100,12 @@ class AuroraGateway:
             "options": f"-c statement_timeout={statement_timeout_ms}",
             "autocommit": True,
         }
-        self.calls = 0
 
     def _rows(self, sql: str, params: tuple = ()) -> list[tuple[Any, ...]]:
         return self._session(lambda conn: conn.execute(sql, params).fetchall())
 
     def _session(self, work: Callable[[Any], Any]) -> Any:
         """One login for `work(connection)`."""
-        self.calls += 1
         try:
             with self._connect(self._dsn, **self._kwargs) as conn:
                 return work(conn)

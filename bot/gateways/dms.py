@@ -169,7 +169,6 @@ class DmsGateway:
         self._dms = dms_client
         self._cw = cloudwatch_client
         self._logs = logs_client
-        self.calls = 0  # backend calls made: tests check that bad input reaches no backend
         # Endpoints and instances change only when someone reconfigures DMS: read once a few minutes.
         self._slow = TtlCache()
 
@@ -201,7 +200,6 @@ class DmsGateway:
 
     def _described(self, operation: str, call: Any, by: str, arn: str, key: str, missing: str) -> dict[str, Any]:
         """One resource by its ARN from a Describe* call with a filter; gone (a fault or no match) is NotFound."""
-        self.calls += 1
         try:
             found = call(Filters=[{"Name": by, "Values": [arn]}])[key]
         except ClientError as exc:
@@ -222,7 +220,6 @@ class DmsGateway:
         return self._task("replication-task-arn", arn)
 
     def _task(self, by: str, identifier: str) -> TaskInfo:
-        self.calls += 1
         try:
             found = self._dms.describe_replication_tasks(
                 Filters=[{"Name": by, "Values": [identifier]}], WithoutSettings=True
@@ -252,7 +249,6 @@ class DmsGateway:
         stats: dict[tuple[str, str], TableStat] = {}
         marker = None
         while True:
-            self.calls += 1
             kwargs: dict[str, Any] = {"ReplicationTaskArn": task_arn, "MaxRecords": 500}
             if marker:
                 kwargs["Marker"] = marker
@@ -304,7 +300,6 @@ class DmsGateway:
                                       "ScanBy": "TimestampAscending"}
             if token:
                 kwargs["NextToken"] = token
-            self.calls += 1
             try:
                 resp = self._cw.get_metric_data(**kwargs)
             except ClientError as exc:
@@ -368,7 +363,6 @@ class DmsGateway:
                                       "endTime": _epoch_ms(end), "limit": TASK_LOG_EVENTS - len(events)}
             if token:
                 kwargs["nextToken"] = token
-            self.calls += 1
             resp = self._logs.filter_log_events(**kwargs)
             events += resp.get("events", [])
             token = resp.get("nextToken")
@@ -380,7 +374,6 @@ class DmsGateway:
 
     def latency_image(self, instance: str, task_resource_id: str, hours: int = 3) -> bytes:
         """The latency graph as a PNG rendered by CloudWatch itself (GetMetricWidgetImage)."""
-        self.calls += 1
         try:
             resp = self._cw.get_metric_widget_image(MetricWidget=latency_widget(instance, task_resource_id, hours),
                                                     OutputFormat="png")
@@ -396,7 +389,6 @@ class DmsGateway:
     # Remediation calls -------------------------------------------------------------------------
 
     def start_task(self, task_arn: str, start_type: str = "resume-processing") -> str:
-        self.calls += 1
         try:
             resp = self._dms.start_replication_task(ReplicationTaskArn=task_arn, StartReplicationTaskType=start_type)
         except ClientError as exc:
@@ -404,7 +396,6 @@ class DmsGateway:
         return resp["ReplicationTask"].get("Status", "")
 
     def stop_task(self, task_arn: str) -> str:
-        self.calls += 1
         try:
             resp = self._dms.stop_replication_task(ReplicationTaskArn=task_arn)
         except ClientError as exc:
@@ -412,7 +403,6 @@ class DmsGateway:
         return resp["ReplicationTask"].get("Status", "")
 
     def reload_table(self, task_arn: str, schema: str, table: str) -> None:
-        self.calls += 1
         try:
             self._dms.reload_tables(
                 ReplicationTaskArn=task_arn,

@@ -21,11 +21,9 @@ class IamGateway:
     def __init__(self, sts_client: Any, iam_client: Any):
         self._sts = sts_client
         self._iam = iam_client
-        self.calls = 0
 
     def caller_arn(self) -> str:
         """sts:GetCallerIdentity needs no permission: it fails only without working credentials."""
-        self.calls += 1
         try:
             return self._sts.get_caller_identity()["Arn"]
         except NoCredentialsError:
@@ -44,7 +42,6 @@ class IamGateway:
         decisions: dict[str, str] = {}
         try:
             for page in self._iam.get_paginator("simulate_principal_policy").paginate(**kwargs):
-                self.calls += 1
                 for result in page.get("EvaluationResults", []):
                     decisions[result["EvalActionName"]] = result["EvalDecision"]
         except ClientError as exc:

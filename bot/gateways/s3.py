@@ -135,7 +135,6 @@ def cdc_key_after(prefix: str, moment: datetime, zone: tzinfo = timezone.utc, na
 class S3Gateway:
     def __init__(self, client: Any):
         self._s3 = client
-        self.calls = 0
 
     def recent_cdc_files(self, bucket: str, prefix: str, now: datetime) -> CdcFiles:
         """The flat layout under `prefix` (kept for callers that name a prefix themselves)."""
@@ -177,7 +176,6 @@ class S3Gateway:
             kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "StartAfter": start_after}
             if token:
                 kwargs["ContinuationToken"] = token
-            self.calls += 1
             try:
                 page = self._s3.list_objects_v2(**kwargs)
             except ClientError as exc:
@@ -200,7 +198,6 @@ class S3Gateway:
 
     def lifecycle_rules(self, bucket: str) -> list[LifecycleRule]:
         """GetBucketLifecycleConfiguration's rules; a bucket without a configuration has none."""
-        self.calls += 1
         try:
             rules = self._s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
         except ClientError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -28,6 +29,7 @@ from bot.gateways.snowflake import (
 
 from . import maintenance, moto_dms, moto_logs, picture
 from .scenarios import SCENARIOS, Scenario, TableWorld
+from .seams import count_aws, counting_connect
 
 # fakesnow's cursor fetches rows through DuckDB's Arrow export, which warns on every such fetch that
 # it copies the rows (a performance hint to fakesnow's authors, nothing a console user can act on).
@@ -179,7 +181,6 @@ class SandboxDms(DmsGateway):
         self.latency, self.rendered = latency, 0
 
     def latency_image(self, instance: str, task_resource_id: str, hours: int = 3) -> bytes:
-        self.calls += 1
         self.rendered += 1
         return picture.bars_png(self.latency)
 
@@ -187,18 +188,23 @@ class SandboxDms(DmsGateway):
 class ScriptedAurora:
     """The Aurora gateway's interface, answered from the scenario (the console needs no database)."""
 
-    def __init__(self, columns: dict[str, list[PgColumn]], slots: list[Slot], rows: dict[str, int] | None = None):
-        """`slots`: pg_replication_slots as the scenario has it (the task's and any others)."""
+    def __init__(self, columns: dict[str, list[PgColumn]], slots: list[Slot], rows: dict[str, int] | None = None,
+                 calls: Counter | None = None):
+        """`slots`: pg_replication_slots as the scenario has it (the task's and any others). `calls`: where
+        its answers are counted, as ("aurora", method), like a real database's logins."""
         self._columns, self._slots, self._rows = columns, slots, rows or {}
-        self.calls = 0
+        self._calls = Counter() if calls is None else calls
+
+    def _count(self, method: str) -> None:
+        self._calls["aurora", method] += 1
 
     def row_counts(self, tables: list[tuple[str, str]]) -> dict[tuple[str, str], RowCount | GatewayError]:
-        self.calls += 1
+        self._count("row_counts")
         return {(schema, table): RowCount(self._rows[f"{schema}.{table}"], True) if f"{schema}.{table}" in self._rows
                 else NotFound(f"Aurora table {schema}.{table} not found") for schema, table in tables}
 
     def columns(self, schema: str, table: str) -> list[PgColumn]:
-        self.calls += 1
+        self._count("columns")
         from bot.gateways import NotFound
 
         try:
@@ -207,24 +213,24 @@ class ScriptedAurora:
             raise NotFound(f"Aurora table {schema}.{table} not found") from None
 
     def columns_many(self, tables: list[tuple[str, str]]) -> dict[tuple[str, str], list[PgColumn] | GatewayError]:
-        self.calls += 1
+        self._count("columns_many")
         return {(schema, table): self._columns.get(f"{schema}.{table}") or NotFound(
                     f"Aurora table {schema}.{table} not found") for schema, table in tables}
 
     def replication_slots(self, server_version: int | None = None) -> list[Slot]:
-        self.calls += 1
+        self._count("replication_slots")
         return list(self._slots)
 
     def row_estimate(self, schema: str, table: str) -> int | None:
-        self.calls += 1
+        self._count("row_estimate")
         return self._rows.get(f"{schema}.{table}", AURORA_ROWS)
 
     def row_count(self, schema: str, table: str) -> int | None:
-        self.calls += 1
+        self._count("row_count")
         return self._rows.get(f"{schema}.{table}", AURORA_ROWS)
 
     def vacuum_stats(self, sources: list[str]) -> dict[str, VacuumStats]:
-        self.calls += 1
+        self._count("vacuum_stats")
         return maintenance.scripted_vacuum(sources, datetime.now(timezone.utc))
 
 
@@ -238,10 +244,11 @@ class Sandbox:
         moto_logs.install()
         self._mock = mock_aws()
         self._mock.start()
-        self.dms_client = _client("dms")
-        self.cloudwatch_client = _client("cloudwatch")
-        self.logs_client = _client("logs")
-        self.s3_client = _client("s3")
+        self.calls: Counter = Counter()  # (backend, operation) -> calls, counted where they leave (seams.py)
+        self.dms_client = _client("dms", self.calls)
+        self.cloudwatch_client = _client("cloudwatch", self.calls)
+        self.logs_client = _client("logs", self.calls)
+        self.s3_client = _client("s3", self.calls)
         self.fakesnow = FakeSnow()
         self.task_arn = self._seed_dms()
         self.seed_task_log()
@@ -447,14 +454,14 @@ class Sandbox:
                       for name, active, wal, retained in s.other_slots]
             return ScriptedAurora({spec.source: [_pg(n, t) for n, t in self._source_columns(spec)]
                                    for spec in self.catalog.tables}, sorted(slots, key=lambda slot: slot.name),
-                                  {spec.source: self._aurora_rows(spec) for spec in self.catalog.tables})
+                                  {spec.source: self._aurora_rows(spec) for spec in self.catalog.tables}, self.calls)
         with psycopg.connect(dsn, autocommit=True) as conn:
             for spec in self.catalog.tables:
                 cols = ", ".join(f"{name} {dtype}" for name, dtype in self._source_columns(spec))
                 conn.execute(f"DROP TABLE IF EXISTS {spec.source}")
                 conn.execute(f"CREATE TABLE {spec.source} ({cols})")
                 conn.execute(f"INSERT INTO {spec.source} (id) SELECT generate_series(1, %s)", (self._aurora_rows(spec),))
-        return AuroraGateway(dsn)
+        return AuroraGateway(dsn, connect=counting_connect(psycopg.connect, self.calls))
 
 
 def _pg(name: str, dtype: str) -> PgColumn:
@@ -468,5 +475,7 @@ def _pg(name: str, dtype: str) -> PgColumn:
     return PgColumn(name, base)
 
 
-def _client(service: str) -> Any:
-    return boto3.client(service, region_name=REGION, aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+def _client(service: str, calls: Counter) -> Any:
+    client = boto3.client(service, region_name=REGION, aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+    count_aws(client, calls)
+    return client
