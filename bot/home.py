@@ -44,6 +44,8 @@ def keep_fleet_round(redis: Any, diags: list[Diagnosis]) -> None:
     """Called after every fleet round: what the Home shows until the next one. Best effort."""
     broken = [{"table": d.table, "section": d.verdict.section.value, "where": d.verdict.where.value,
                "owners": list(d.owners)} for d in worst_first(diags) if d.verdict.section is not Section.HEALTHY]
+    if redis is None:  # a bot assembled without Redis (a one-off diagnosis): nothing to keep it in
+        return
     try:
         redis.set(_FLEET, json.dumps({"at": time.time(), "tables": len(diags), "broken": broken}), ex=FLEET_TTL_S)
     except RedisError:
@@ -67,6 +69,7 @@ class Home:
     running: tuple[ApprovalRequest, ...]
     fleet: FleetRound
     snoozes: tuple[Snooze, ...]
+    owned: frozenset[str] = frozenset()  # broken tables this person owns (directly or by a usergroup)
 
 
 def may_approve(req: ApprovalRequest, user: str, approvers: Approvers) -> bool:
@@ -79,10 +82,12 @@ def may_approve(req: ApprovalRequest, user: str, approvers: Approvers) -> bool:
 def home_for(user: str, approvals: Approvals, approvers: Approvers, snoozes: Snoozes, tables: list[str]) -> Home:
     requests = [r for r in (approvals.get(i) for i in approvals.ids()) if r is not None]
     requests.sort(key=lambda r: r.created_at, reverse=True)
+    fleet = last_fleet_round(approvals.redis)
     return Home(
         user,
-        tuple(r for r in requests if may_approve(r, user, approvers))[:LIST_MAX],
-        tuple(r for r in requests if r.requester == user and not r.state.final)[:LIST_MAX],
-        tuple(r for r in requests if r.state is State.RUNNING)[:LIST_MAX],
-        last_fleet_round(approvals.redis),
-        tuple(snoozes.active(tables))[:LIST_MAX])
+        to_approve=tuple(r for r in requests if may_approve(r, user, approvers))[:LIST_MAX],
+        mine=tuple(r for r in requests if r.requester == user and not r.state.final)[:LIST_MAX],
+        running=tuple(r for r in requests if r.state is State.RUNNING)[:LIST_MAX],
+        fleet=fleet,
+        snoozes=tuple(snoozes.active(tables))[:LIST_MAX],
+        owned=frozenset(b.table for b in fleet.broken if b.owners and approvers.among(user, b.owners)))

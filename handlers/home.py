@@ -22,7 +22,7 @@ from bot.remediation.fixes import FIXES
 from bot.snoozes import Snoozes
 
 from .approval_blocks import STATE_TITLE, clock_time
-from .blocks import escape, mention, truncate
+from .blocks import confirm_dialog, escape, mention, truncate
 from .ids import ActionId
 from .snooze import end_button, snoozed_line
 
@@ -49,7 +49,9 @@ def home_blocks(home: Home, now: float | None = None) -> list[Block]:
     blocks: list[Block] = [HeaderBlock(text="Waiting for your approval")]
     for req in home.to_approve:
         blocks += [_section(_request_line(req)), ActionsBlock(elements=[
-            ButtonElement(text="Approve", action_id=ActionId.APPROVE, value=req.id, style="primary"),
+            ButtonElement(text="Approve", action_id=ActionId.APPROVE, value=req.id, style="primary",
+                          confirm=confirm_dialog("Approve?", f"{FIXES[req.action].label} of {req.table} runs as soon "
+                                                 "as enough approvers agree.", "Approve")),
             ButtonElement(text="Reject", action_id=ActionId.REJECT, value=req.id, style="danger")])]
     if not home.to_approve:
         blocks.append(_section("_Nothing waits for you._"))
@@ -63,7 +65,8 @@ def home_blocks(home: Home, now: float | None = None) -> list[Block]:
         blocks.append(_section("_No fleet round recorded yet: `/sync-status` (no table) runs one._"))
     else:
         lines = [f"• *{escape(b.table)}* — {b.section} — {b.where}"
-                 + (" — " + ", ".join(mention(o) for o in b.owners) if b.owners else "") for b in fleet.broken[:40]]
+                 + (" — " + ", ".join(mention(o) for o in b.owners) if b.owners else "")
+                 + (" · _yours_" if b.table in home.owned else "") for b in fleet.broken[:40]]
         blocks.append(_section("\n".join(lines) if lines else "_Every table was Healthy._"))
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
             text=f"From the last fleet round (`/sync-status`, {fleet.tables} tables) at {clock_time(fleet.at)}, "

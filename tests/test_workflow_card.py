@@ -6,7 +6,7 @@ import json
 import pytest
 
 from bot.catalog import CatalogError, parse_catalog
-from workflow_helpers import OWNERS, alert, annotation_of, blocks_text, press_in_alerts, workflow_harness
+from workflow_helpers import alert, annotation_of, blocks_text, press_in_alerts, workflow_harness
 from syncbot.sandbox.slack import bolt_request, fill_form, slash_command_body
 
 ALICE = "U0ALICE01"

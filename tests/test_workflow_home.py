@@ -73,7 +73,8 @@ def test_a_self_approval_from_the_home_is_refused(h):
     assert any("a second approver has to approve it" in t for t in private_to(h, ALICE))
 
 
-def test_the_home_shows_the_last_fleet_round_without_diagnosing(h, monkeypatch):
+def test_the_home_shows_the_last_fleet_round_without_diagnosing(h, slack, monkeypatch):
+    slack.usergroups["S0DATAENG"] = [BOB]  # Bob owns orders through the usergroup
     home = json.dumps(open_home(h, BOB)["blocks"], ensure_ascii=False)
     assert "No fleet round recorded yet" in home
     h.app.dispatch(bolt_request(slash_command_body("", ALICE, CHANNEL, h.slack.response_url()), h.secret))
@@ -81,6 +82,8 @@ def test_the_home_shows_the_last_fleet_round_without_diagnosing(h, monkeypatch):
     home = json.dumps(open_home(h, BOB)["blocks"], ensure_ascii=False)
     assert "*orders* — Sync Lagging / Data Missing" in home and "<!subteam^S0DATAENG>" in home
     assert "From the last fleet round" in home and "just now" in home and "opening this Home runs no diagnosis" in home
+    assert "<@U0CAROL03> · _yours_" in home
+    assert "_yours_" not in json.dumps(open_home(h, ALICE)["blocks"])
 
 
 def test_a_snooze_is_listed_and_ended_from_the_home(h):

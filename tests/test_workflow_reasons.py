@@ -138,3 +138,16 @@ def test_a_rejection_is_said_on_the_card_and_to_the_requester(harness):
     assert f"*Rejected by* <@{BOB}>" in json.dumps(h.slack.messages[card.ts].params["blocks"])
     [rejected] = dms(h, ALICE)
     assert f"rejected by <@{BOB}>" in rejected
+
+
+def test_an_expired_request_is_said_to_the_requester(harness):
+    from bot.remediation import jobs
+
+    h = harness("stalled")
+    ts, buttons = diagnose(h)
+    click_and_answer(h, buttons["resync"], ALICE, message_ts=ts)
+    [request_id] = [k.decode().rsplit(":", 1)[-1] for k in requests(h)]
+    h.redis.hset(f"syncbot:req:{request_id}", "expires_at", "1")
+    assert len(jobs.expire(h.wiring.runtime)) == 1
+    [expired] = dms(h, ALICE)
+    assert "Re-sync table" in expired and "expired" in expired
