@@ -151,3 +151,26 @@ def test_an_expired_request_is_said_to_the_requester(harness):
     assert len(jobs.expire(h.wiring.runtime)) == 1
     [expired] = dms(h, ALICE)
     assert "Re-sync table" in expired and "expired" in expired
+
+
+def test_the_tests_slack_refuses_forms_slack_refuses(slack):
+    """views.open as Slack answers it: a trigger is needed, a form with an input needs a submit button,
+    a title is at most 24 characters (https://docs.slack.dev/reference/methods/views.open)."""
+    import pytest
+    from slack_sdk.errors import SlackApiError
+
+    from handlers.app import web_client
+
+    client = web_client("xoxb-test", slack.api_url)
+    field = {"type": "input", "block_id": "b", "label": {"type": "plain_text", "text": "Why?"},
+             "element": {"type": "plain_text_input", "action_id": "a"}}
+    good = {"type": "modal", "title": {"type": "plain_text", "text": "Re-sync table"},
+            "submit": {"type": "plain_text", "text": "Ask"}, "blocks": [field]}
+    assert client.views_open(trigger_id="1.2.3", view=good)["ok"]
+    for trigger, view, error in (("", good, "invalid_trigger_id"),
+                                 ("1.2.3", {k: v for k, v in good.items() if k != "submit"}, "invalid_arguments"),
+                                 ("1.2.3", {**good, "title": {"type": "plain_text", "text": "x" * 25}},
+                                  "invalid_arguments")):
+        with pytest.raises(SlackApiError) as refused:
+            client.views_open(trigger_id=trigger, view=view)
+        assert refused.value.response["error"] == error

@@ -148,6 +148,9 @@ class SandboxSlack:
             return {"ok": False, "error": "invalid_trigger_id"}
         if method == "views.publish" and (not params.get("user_id") or view.get("type") != "home"):
             return {"ok": False, "error": "invalid_arguments"}
+        if view.get("type") == "modal" and not view.get("submit") and any(
+                b.get("type") == "input" for b in view.get("blocks", [])):
+            return {"ok": False, "error": "invalid_arguments"}  # "must define submit to use input block"
         titles = [view.get(k, {}).get("text", "") for k in ("title", "submit", "close") if view.get(k)]
         if any(len(t) > self._VIEW_TITLE_MAX for t in titles) or len(view.get("blocks", [])) > 100:
             return {"ok": False, "error": "invalid_arguments"}
