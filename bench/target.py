@@ -43,7 +43,8 @@ def main() -> None:
     wiring = wire(assemble(fleet.catalog, fleet.gateways(), store),
                   client=web_client("xoxb-bench", args.slack_api_url),
                   signing_secret=os.environ["SLACK_SIGNING_SECRET"])
-    server.serve_http(wiring.app, wiring.bot, "127.0.0.1", args.port)
+    # Stopped by the bench with SIGTERM: no load balancer to drain.
+    server.serve_http(wiring.app, wiring.bot, "127.0.0.1", args.port, shutdown=server.Shutdown(0, 1))
 
 
 if __name__ == "__main__":

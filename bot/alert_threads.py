@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from . import metrics
 from .alerts import INSTANCE_ALIAS, Alert, Post, read
 from .catalog import TableSpec
 from .core import SyncBot
@@ -154,11 +155,17 @@ class AlertThreads:
         """The post's alerts and recoveries, per table; nothing outside the catalog's alert channels."""
         if post.channel not in self.channels:
             return ()
-        return read(post, self.bot.catalog, self.aliases.get)
+        found = read(post, self.bot.catalog, self.aliases.get)
+        if not found:
+            metrics.ALERTS.labels("ignored").inc()  # not an alert, or no catalog table in it
+        return found
 
     def first_delivery(self, post: Post) -> bool:
         """True for the one replica that annotates this post; retries and the other replicas get False."""
-        return self.store.first_delivery(Thread(post.channel, post.ts))
+        first = self.store.first_delivery(Thread(post.channel, post.ts))
+        if not first:
+            metrics.ALERTS.labels("ignored").inc()  # a retry, or another replica's
+        return first
 
     def annotate(self, alert: Alert) -> Annotation:
         here = Thread(alert.channel, alert.ts)
@@ -182,6 +189,8 @@ class AlertThreads:
                 lifted.append(snooze)
             self.snoozes.seen(diag)
             shown.append(diag)
+        metrics.ALERTS.labels("annotated").inc(len(fresh))
+        metrics.ALERTS.labels("suppressed").inc(len(earlier))
         opens = tuple(d.table for d in shown if not d.verdict.healthy and not self.incidents.is_open(d.table))
         return Annotation(here, tuple(shown), tuple((t, f) for t, f in earlier if t not in quiet), tuple(silenced),
                           tuple(lifted), opens)

@@ -15,7 +15,12 @@ log = logging.getLogger(__name__)
 
 
 class Unanswered(Exception):
-    """A backend call that gave no usable answer; the message says why, fit to show a user."""
+    """A backend call that gave no usable answer; the message says why, fit to show a user. `reason`
+    is its kind for the metrics (timeout, refused, error): never the message, which may quote data."""
+
+    def __init__(self, message: str, reason: str = "error"):
+        super().__init__(message)
+        self.reason = reason
 
 
 def answer(future: Future, deadline: float, backend: str, timeout: float) -> Any:
@@ -24,9 +29,9 @@ def answer(future: Future, deadline: float, backend: str, timeout: float) -> Any
     try:
         return future.result(timeout=max(0.0, deadline - time.monotonic()))
     except FutureTimeout:
-        raise Unanswered(f"{backend} did not answer within {timeout:g}s") from None
+        raise Unanswered(f"{backend} did not answer within {timeout:g}s", "timeout") from None
     except GatewayError as exc:
-        raise Unanswered(f"{backend}: {exc}") from None
+        raise Unanswered(f"{backend}: {exc}", "refused") from None
     except Exception as exc:  # noqa: BLE001 - one broken backend must not sink the whole answer
         raise Unanswered(unexpected(backend, exc)) from None
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+from pathlib import Path
 from typing import Iterable
-from urllib.parse import quote, unquote
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 MASK = "[redacted]"
 # Shorter values would mask ordinary words in every message; a 1-3 character secret is no secret.
@@ -74,25 +76,55 @@ def secrets_of(settings) -> list[str]:
         value = getattr(settings, name, None)
         if value is not None:
             found += url_secrets(value.get_secret_value())
-    return found
+    return found + libpq_secrets(os.environ)
 
 
 def url_secrets(url: str) -> list[str]:
     """The password of scheme://user:password@host..., found the way a person reads it (up to the last
-    @ before the host), so an unencoded #, / or % in it still counts; also the whole userinfo."""
+    @ before the host), so an unencoded #, / or % in it still counts; also the whole userinfo, and a
+    `password=` query parameter. A user name without a password is no secret (masking it turned
+    `postgres_endpoint_wal_engine.c` into `[redacted]_endpoint_wal_engine.c`)."""
     rest = url.split("://", 1)[1] if "://" in url else ""
-    if "@" not in rest:
-        return []
-    userinfo = rest.rsplit("@", 1)[0]
+    query = parse_qs(urlsplit(url).query) if "?" in url else {}
+    found = [p for p in query.get("password", []) if p]
+    if "@" not in rest.split("?", 1)[0]:
+        return found
+    userinfo = rest.split("?", 1)[0].rsplit("@", 1)[0]
     password = userinfo.split(":", 1)[1] if ":" in userinfo else ""
-    return [userinfo, password] if password else [userinfo]
+    return found + ([userinfo, password] if password else [])
+
+
+def libpq_secrets(environ) -> list[str]:
+    """Aurora passwords given outside the URL, as libpq reads them: PGPASSWORD, and the password field
+    of each line of the password file (PGPASSFILE, default ~/.pgpass; `host:port:db:user:password`,
+    with `\\:` and `\\\\` escaped). https://www.postgresql.org/docs/current/libpq-pgpass.html"""
+    found = [environ["PGPASSWORD"]] if environ.get("PGPASSWORD") else []
+    path = Path(environ.get("PGPASSFILE") or Path.home() / ".pgpass")
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return found
+    for line in lines:
+        if line.strip() and not line.lstrip().startswith("#"):
+            fields = re.split(r"(?<!\\):", line, maxsplit=4)
+            if len(fields) == 5 and fields[4]:
+                found.append(fields[4].replace("\\:", ":").replace("\\\\", "\\"))
+    return found
+
+
+# The attributes every LogRecord has; anything else on a record came from `extra=` or the correlation ids.
+_RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
 class RedactingFilter(logging.Filter):
-    """Masks secrets in a record's message and in its traceback text, for every handler it sits on."""
+    """Masks secrets in every field of a record: its message, its traceback text and every extra field
+    (a JSON log line writes each as its own key), for every handler it sits on."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg, record.args = redact(record.getMessage()), None
+        for key, value in list(vars(record).items()):
+            if key not in _RECORD_ATTRS and value is not None and not isinstance(value, (int, float, bool)):
+                setattr(record, key, redact(value))
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

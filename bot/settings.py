@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     # renews it three times per lease); follow steps poll DMS and Snowflake this often.
     job_lease_seconds: float = Field(30.0, validation_alias="SYNCBOT_JOB_LEASE", gt=1)
     job_poll_seconds: float = Field(30.0, validation_alias="SYNCBOT_JOB_POLL", gt=0)
+    # `syncbot serve` on SIGTERM: /readyz answers 503 for `drain` seconds while requests are still
+    # served (the load balancer stops sending), then new connections are refused and what was
+    # acknowledged is finished within `shutdown` seconds (a diagnosis takes at most the check timeout).
+    drain_seconds: float = Field(5.0, validation_alias="SYNCBOT_DRAIN_SECONDS", ge=0)
+    shutdown_seconds: float = Field(20.0, validation_alias="SYNCBOT_SHUTDOWN_SECONDS", gt=0)
 
     @field_validator("aurora_database_url")
     @classmethod

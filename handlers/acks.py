@@ -9,6 +9,7 @@ backends' load is bounded by the Diagnoser's lanes), so here there is always a f
 ack, not the work that follows it, gets the interpreter first."""
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 import time
@@ -18,6 +19,8 @@ from typing import Any, Callable
 
 from slack_bolt import Ack, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.middleware import Middleware
+
+from bot import logs, metrics
 
 LISTENER_THREADS = 64  # kept free for the next burst; more start as listeners take them
 ACK_TIMEOUT_S = 3.0  # how long Bolt waits for a listener's ack() before answering 404
@@ -52,7 +55,10 @@ class AcksFirst(Middleware):
 
     def process(self, *, req: BoltRequest, resp: BoltResponse,
                 next: Callable[[], BoltResponse]) -> BoltResponse:  # noqa: A002 - Bolt's name
-        self.arrived(req.context)  # on the request's own thread, after the signature check
+        ack = self.arrived(req.context)  # on the request's own thread, after the signature check
+        # The listener's log records carry the Slack request's own id (see _ListenerPool.submit).
+        body = req.body or {}
+        ack.slack_request = body.get("trigger_id") or body.get("event_id") or body.get("envelope_id")
         next()
         return resp
 
@@ -76,6 +82,7 @@ class AcksFirst(Middleware):
         with self._lock:
             self._awaiting.pop(id(ack), None)
         ack.answered()
+        metrics.ACK_SECONDS.observe(time.monotonic() - ack.arrived_at)
         # On the request's own thread (an event's automatic ack, process_before_response) waiting would
         # hold back the HTTP answer itself; on a listener's thread it holds back only the work after it.
         if not on_request_thread:
@@ -114,6 +121,8 @@ class _Ack(Ack):
     def __init__(self, acks: AcksFirst, request_thread: int):
         super().__init__()
         self._acks, self._request_thread = acks, request_thread
+        self.arrived_at = time.monotonic()
+        self.slack_request: str | None = None  # the request's trigger or event id, for the logs
         # Held until the ack is given (or its listener ends); the request's thread waits on it. A plain
         # lock rather than an Event: cheaper, and a burst hands one over per request.
         self._given = threading.Lock()
@@ -134,6 +143,11 @@ class _Ack(Ack):
         return response
 
 
+def _correlated(ack: _Ack | None, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+    with logs.correlated(slack_request=getattr(ack, "slack_request", None)):
+        return fn(*args, **kwargs)
+
+
 class _ListenerPool(Executor):
     """Bolt's listener executor, where every listener starts at once. A listener keeps its thread
     while its diagnosis runs (the backends' load is bounded by the Diagnoser's lanes; a waiting
@@ -149,6 +163,8 @@ class _ListenerPool(Executor):
         self._free = 0  # threads waiting for work that no submitted listener has been promised
         self._low = threading.Event()  # fewer than `reserve` free: the spawner tops them up
         self._spawner: threading.Thread | None = None
+        self._running = 0  # listeners submitted and not yet ended: what a shutdown waits for
+        self._ended = threading.Condition(self._lock)
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         with self._lock:
@@ -159,11 +175,14 @@ class _ListenerPool(Executor):
             self._free -= 0 if now else 1
             if self._free < self._reserve:
                 self._low.set()
+            self._running += 1
         if now:
             self._thread()
         future: Future = Future()
         ack = self._acks.submitted()
-        self._work.put((future, fn, args, kwargs, ack))
+        # Bolt runs listeners after the middleware returned: the listener gets the request's id here,
+        # in a copy of the submitter's context.
+        self._work.put((future, contextvars.copy_context().run, (_correlated, ack, fn, *args), kwargs, ack))
         if ack is not None:
             ack.wait(ACK_TIMEOUT_S)
         return future
@@ -202,3 +221,11 @@ class _ListenerPool(Executor):
                 ack.answered()  # a listener that ended without ack(): Bolt answers for it
             with self._lock:
                 self._free += 1
+                self._running -= 1
+                self._ended.notify_all()
+
+    def idle(self, timeout: float) -> bool:
+        """Waits until every listener submitted so far has ended (a diagnosis acknowledged is posted),
+        at most `timeout` seconds; False if some still run then."""
+        with self._lock:
+            return self._ended.wait_for(lambda: self._running == 0, timeout)

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import logging
 import uuid
+from urllib.parse import urlsplit
 
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryHandler, RetryState
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
+from bot import metrics
 from bot.core import SyncBot
 from bot.remediation.service import Remediation
 
@@ -20,9 +23,29 @@ from .progress import SlackReporter
 log = logging.getLogger(__name__)
 
 
+class SlackErrorCounter(RetryHandler):
+    """Counts every Web API call Slack refuses (`ok: false`) by method and Slack's error code, both from
+    a closed set (slack_sdk's method names, Slack's documented errors). A retry handler because slack_sdk
+    shows every response to its retry handlers and Bolt copies them into the client it makes for each
+    request; it never asks for a retry itself."""
+
+    def can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+                  error: Exception | None = None) -> bool:
+        body = response.body if response is not None and isinstance(response.body, dict) else {}
+        if body.get("ok") is False:
+            method = urlsplit(request.url).path.rsplit("/", 1)[-1]
+            metrics.SLACK_ERRORS.labels(method, str(body.get("error") or "unknown")).inc()
+        return False
+
+    def _can_retry(self, **_: object) -> bool:
+        return False
+
+
 def web_client(token: str | None, base_url: str) -> WebClient:
-    """slack_sdk's own retry handlers: connection resets and 429s with Retry-After."""
+    """slack_sdk's own retry handlers: connection resets and 429s with Retry-After; first, the count of
+    refused calls."""
     return WebClient(token=token, base_url=base_url, retry_handlers=[
+        SlackErrorCounter(),
         ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=2)])
 
 

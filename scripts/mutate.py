@@ -42,6 +42,7 @@ WR = "tests/test_workflow_reasons.py::"
 WS = "tests/test_workflow_snooze.py::"
 WC = "tests/test_workflow_card.py::"
 WH = "tests/test_workflow_home.py::"
+OP = "tests/test_guard_shutdown.py::"
 
 
 @dataclass(frozen=True)
@@ -177,9 +178,9 @@ MUTATIONS = (
     Mutation("process-clock-instead-of-redis-time", (
         (APPROVALS, "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) + tonumber(t[2]) / 1000000\nlocal function",
          "local now = tonumber(redis.call('GET', 'syncbot:mutant-clock'))\nlocal function"),
-        (APPROVALS, "        return self._scripts[name](",
+        (APPROVALS, "        raw = self._scripts[name](",
          "        self.redis.set('syncbot:mutant-clock', __import__('time').time())\n"
-         "        return self._scripts[name](")),
+         "        raw = self._scripts[name](")),
         (A + "test_a_process_clock_far_ahead_takes_over_no_live_lease",
          A + "test_a_process_clock_far_behind_approves_no_expired_request")),
     # -- the job engine ----------------------------------------------------------------------------------
@@ -281,8 +282,8 @@ MUTATIONS = (
       "GatewayError(redact(str(exc)) or",
       D + "test_aurora_errors_reach_users_as_one_trimmed_line",
       "tests/test_gateway_aurora.py::test_unreachable_database_is_a_gateway_error_of_one_trimmed_line"),
-    m("error-reply-without-exception-text", "handlers/app.py", "text=error_reply(body, ref))",
-      "text=f\"{error_reply(body, ref)} ({error})\")",
+    m("error-reply-without-exception-text", "handlers/app.py", "Poster(client).ephemeral(url, error_reply(body, ref))",
+      "Poster(client).ephemeral(url, f\"{error_reply(body, ref)} ({error})\")",
       D + "test_an_unexpected_error_in_a_click_is_answered_without_its_text"),
     # -- the team's workflow (issue 24) -----------------------------------------------------------------
     m("WF-reason-required", SERVICE, "        if people > 1 and (problem := reason_problem(reason)) is not None:",
@@ -321,6 +322,31 @@ MUTATIONS = (
       WH + "test_a_self_approval_from_the_home_is_refused"),
     m("WF-owner-ids-checked", "bot/catalog.py", "        if not isinstance(owner, str) or not _SLACK_ID.match(owner):",
       "        if not isinstance(owner, str):", WC + "test_malformed_owners_stop_start_up_with_the_line_named"),
+    # -- running it as a service (issue 22): shutdown, probes, redaction of every log field ------------------
+    m("OP-handover-gives-the-lease-back", JOBS,
+      '    reply = rt.approvals.release(request.id, request.table, rt.worker_id, lease.token, "worker shutting down")\n'
+      '    if reply.result is not Result.OK:\n        return "taken-over"\n', "",
+      OP + "test_a_stopping_worker_finishes_its_step_changes_nothing_more_and_hands_over"),
+    m("OP-handover-queues-it-again", JOBS, "            rt.enqueue(request)\n", "            pass\n",
+      OP + "test_a_stopping_worker_finishes_its_step_changes_nothing_more_and_hands_over"),
+    m("OP-no-step-after-stop", JOBS, "            if rt.stopping.is_set():\n                raise Stopping()",
+      "            if False:\n                raise Stopping()",
+      OP + "test_a_stopping_worker_starts_no_step_after_the_one_it_finished"),
+    m("OP-no-change-after-stop", RUNTIME, "        if changes and self._rt.stopping.is_set():\n",
+      "        if False:\n", OP + "test_the_fence_refuses_a_change_once_stopping_but_still_renews_the_lease"),
+    m("OP-wait-ends-on-stop", RUNTIME, "        if self.stopping.is_set():\n            raise Stopping()",
+      "        if False:\n            raise Stopping()", OP + "test_a_wait_between_polls_ends_as_soon_as_the_worker_stops"),
+    m("OP-worker-sigterm-sets-stopping", "syncbot/wiring.py", "        self._stopping.set()\n", "",
+      "tests/test_worker_shutdown.py::test_sigterm_hands_a_running_resync_to_the_other_worker_at_once"),
+    m("OP-readyz-503-on-shutdown", "syncbot/server.py", "        if self.stopping.is_set():\n", "        if False:\n",
+      OP + "test_readyz_says_a_shutdown_began_and_a_socket_mode_connection_is_down"),
+    m("OP-serve-finishes-acked-work", "syncbot/server.py", "    if pool is not None and not pool.idle(shutdown.bound_s):",
+      "    if False:", "tests/test_serve_shutdown.py::test_sigterm_drains_then_posts_the_diagnosis_in_flight_and_exits_0"),
+    m("OP-redact-every-log-field", "bot/redaction.py",
+      "            if key not in _RECORD_ATTRS and value is not None and not isinstance(value, (int, float, bool)):",
+      "            if False:", "tests/test_redaction_fields.py::test_every_field_of_a_json_record_is_redacted"),
+    m("OP-redact-pgpassword", "bot/redaction.py", '    found = [environ["PGPASSWORD"]] if environ.get("PGPASSWORD") else []',
+      "    found = []", "tests/test_redaction_fields.py::test_passwords_given_outside_the_url_are_masked"),
 )
 
 

@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 
+from bot import logs, redaction
 from bot.catalog import CatalogError
 from bot.models import Section, Status
 from bot.redaction import redact
@@ -45,15 +46,19 @@ def main(argv: list[str] | None = None) -> int:
 
     worker = sub.add_parser("worker", help="run approved fixes in the background; takes over what a dead worker left")
     worker.add_argument("--queues", help="comma-separated queues to work (default: syncbot-fixes,syncbot-resync)")
+    worker.add_argument("--metrics-port", type=int, metavar="PORT",
+                        help="serve GET /metrics (Prometheus) on this port; off by default (0: any free port)")
+    worker.add_argument("--metrics-host", default="0.0.0.0", help="the address --metrics-port listens on")
 
     serve = sub.add_parser("serve", help="run the Slack app (HTTP, or Socket Mode when SLACK_APP_TOKEN is set)")
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if args.cmd != "serve":
-        logging.getLogger().setLevel(os.environ.get("LOG_LEVEL", "WARNING"))
+    # serve and worker log what they do; the one-shot commands only what went wrong.
+    quiet = args.cmd not in ("serve", "worker")
+    logs.configure(os.environ.get("LOG_LEVEL", "WARNING" if quiet else "INFO"), os.environ.get("SYNCBOT_LOG_FORMAT"))
+    redaction.install_log_filter()
     try:
         return {"console": _console, "diagnose": _diagnose, "maintenance": _maintenance, "doctor": _doctor,
                 "serve": _serve, "audit": _audit, "worker": _worker}[args.cmd](args)
@@ -185,10 +190,12 @@ def _serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     wiring = web(settings, web_client(token, settings.slack_api_url))
+    shutdown = server.Shutdown(settings.drain_seconds, settings.shutdown_seconds)
     if settings.slack_app_token is not None:
-        server.serve_socket_mode(wiring.app, settings.slack_app_token.get_secret_value())
+        server.serve_socket_mode(wiring.app, settings.slack_app_token.get_secret_value(), wiring.bot, args.host,
+                                 args.port, wiring.acks.executor, shutdown)
     else:
-        server.serve_http(wiring.app, wiring.bot, args.host, args.port)
+        server.serve_http(wiring.app, wiring.bot, args.host, args.port, pool=wiring.acks.executor, shutdown=shutdown)
     return 0
 
 
@@ -219,7 +226,7 @@ def _worker(args: argparse.Namespace) -> int:
     if unknown:
         print(f"syncbot: unknown queue(s) {', '.join(unknown)}; known: {', '.join(QUEUES)}", file=sys.stderr)
         return EXIT_USAGE
-    run_worker(parts, names, settings)
+    run_worker(parts, names, settings, args.metrics_port, args.metrics_host)
     return 0
 
 

@@ -10,11 +10,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import prometheus_client
 from rq import Queue, SimpleWorker
 from rq.job import Job
 from slack_bolt import App
 from slack_sdk import WebClient
 
+from bot import logs, metrics
 from bot.core import SyncBot
 from bot.services import build_bot, build_queue_redis
 from bot.settings import Settings
@@ -43,7 +45,31 @@ class WorkerParts:
         """An RQ worker on these queues (all, or `names`) that runs jobs with this runtime. SimpleWorker
         runs them in this process: the gateways' connection pools are not shared across forks."""
         queues = [self.queues[name] for name in (names or QUEUES)]
-        return SimpleWorker(queues, connection=connection or self.runtime.bot.redis, job_class=self.job_class)
+        return _Worker(queues, connection=connection or self.runtime.bot.redis, job_class=self.job_class,
+                       stopping=self.runtime.stopping)
+
+
+class _Worker(SimpleWorker):
+    """RQ's warm shutdown on SIGTERM (finish the job, then exit) would wait hours for a re-sync: here it
+    also tells the running job to stop before its next change and hand its request over."""
+
+    def __init__(self, *args: Any, stopping: threading.Event, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._stopping = stopping
+
+    def handle_warm_shutdown_request(self) -> None:
+        self._stopping.set()
+        super().handle_warm_shutdown_request()
+
+    def subscribe(self) -> None:
+        """RQ's own, with its command channel read in waits of 0.25 s instead of 60: redis-py 8's
+        PubSubWorkerThread.stop() waits for the read in progress, so RQ's teardown held a stopping worker
+        for up to a minute (past a deploy's grace period)."""
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(sleep_time=0.25, daemon=True,
+                                                       exception_handler=self._pubsub_exception_handler)
 
 
 def job_class(runtime: Runtime) -> type[Job]:
@@ -54,9 +80,17 @@ def job_class(runtime: Runtime) -> type[Job]:
         @property
         def func(self) -> Any:
             found = super().func
-            return functools.partial(found, runtime) if self.func_name == jobs.JOB_PATH else found
+            if self.func_name != jobs.JOB_PATH:
+                return found
+            return functools.partial(_logged_as, self.id, functools.partial(found, runtime))
 
     return RuntimeJob
+
+
+def _logged_as(job_id: str, run: Callable[..., Any], *args: Any) -> Any:
+    """The job's log records carry its RQ job id."""
+    with logs.correlated(rq_job=job_id):
+        return run(*args)
 
 
 @dataclass
@@ -97,6 +131,10 @@ def build_worker(bot: SyncBot, client: WebClient, *, inline: bool = False, **run
         # fixes' queue is never stuck behind one (run one worker per queue, or more).
         queues[FIXES[request.action].queue].enqueue(jobs.JOB_PATH, request.id, job_timeout=jobs.JOB_TIMEOUT_S)
 
+    runtime.enqueue = enqueue  # a request handed over on shutdown goes back to its queue at once
+    if not inline:
+        for name, queue in queues.items():
+            metrics.watch_queue(name, lambda queue=queue: queue.count)
     return WorkerParts(runtime, queues, enqueue, runs_here)
 
 
@@ -141,9 +179,14 @@ def worker_from(settings: Settings) -> WorkerParts:
                         statement_timeout_s=max(1, int(settings.job_lease_seconds * 2 / 3)))
 
 
-def run_worker(parts: WorkerParts, names: list[str], settings: Settings) -> None:
+def run_worker(parts: WorkerParts, names: list[str], settings: Settings, metrics_port: int | None = None,
+               metrics_host: str = "0.0.0.0") -> None:
     """Takes over at once what a dead worker left (lease lapsed) or a lost queue entry, starts the worker
-    clock, then works the queues `names` until the process is stopped."""
+    clock, then works the queues `names` until SIGTERM: the running fix stops before its next change
+    and is handed over (bot.remediation.jobs), and the process exits."""
+    if metrics_port is not None:
+        server, _ = prometheus_client.start_http_server(metrics_port, addr=metrics_host)
+        log.info("serving GET /metrics on port %s", server.server_port)
     for warning in parts.runtime.bot.warnings():
         log.warning("%s", warning)
     log.info("worker %s starting on %s; %d stranded request(s) queued again", parts.runtime.worker_id,

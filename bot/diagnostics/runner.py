@@ -18,11 +18,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Callable
 
+from .. import metrics
 from ..catalog import TableSpec
 from ..deadline import Unanswered, answer, unexpected
 from ..gateways import GatewayError, Gateways
 from ..gateways.dms import LATENCY_METRICS, METRIC_QUERIES_PER_CALL, DmsGateway
-from ..models import CheckName, CheckResult, Diagnosis, utcnow
+from ..models import CheckName, CheckResult, Diagnosis, Status, utcnow
 from . import checks, layout, slots, tasklog
 from .verdict import decide
 
@@ -77,6 +78,7 @@ class _InFlight:
         with self._lock:
             if self._answers.get((kind, key)) is future:
                 del self._answers[(kind, key)]
+        future.settled_at = time.monotonic()  # type: ignore[attr-defined] - for the checks' durations
         if isinstance(value, BaseException):
             future.set_exception(value)
         else:
@@ -264,6 +266,14 @@ class _Soft:
         self.future = future
 
 
+def _answered_in(futures: list, started: float) -> float:
+    """Seconds from the round's start until the last of a check's answers was in (an answer still
+    missing counts until now). The checks' calls run side by side, so each has its own time."""
+    now = time.monotonic()
+    times = [getattr(f.future if isinstance(f, _Soft) else f, "settled_at", now) for f in futures]
+    return max(0.0, max(times, default=started) - started)
+
+
 def _one(fn: Callable[[Any], Any]) -> Callable[[list], dict]:
     """A call that answers for a single key, in the shape _need expects."""
     return lambda keys: {keys[0]: fn(keys[0])}
@@ -272,7 +282,12 @@ def _one(fn: Callable[[Any], Any]) -> Callable[[list], dict]:
 def _optional(future: Future) -> Future:
     """A future that answers None where `future` failed: for a read a check can do without."""
     out: Future = Future()
-    future.add_done_callback(lambda done: out.set_result(None if done.cancelled() or done.exception() else done.result()))
+
+    def settle(done: Future) -> None:
+        out.settled_at = getattr(done, "settled_at", time.monotonic())  # type: ignore[attr-defined]
+        out.set_result(None if done.cancelled() or done.exception() else done.result())
+
+    future.add_done_callback(settle)
     return out
 
 
@@ -361,11 +376,12 @@ class Diagnoser:
         round_ = _Round(self._lanes, self._batches, self._inflight, self.gateways, specs, now)
         results = []
         for spec in specs:
-            found = tuple(self._collect(name, backend, need(round_, spec), make, spec, now, deadline)
+            found = tuple(self._collect(name, backend, need(round_, spec), make, spec, now, deadline, started)
                           for name, (backend, need, make) in _PLAN.items())
             verdict, actions = decide(found)
             elapsed = int((time.monotonic() - started) * 1000)
             results.append(Diagnosis(spec.name, spec.source, found, verdict, actions, now, elapsed, spec.owners))
+            metrics.DIAGNOSES.labels(verdict.section.name.lower()).inc()
         return self._with_task_logs(round_, specs, results, now, started, deadline)
 
     def _with_task_logs(self, round_: _Round, specs: list[TableSpec], results: list[Diagnosis], now: datetime,
@@ -393,14 +409,19 @@ class Diagnoser:
             return str(exc)
 
     def _collect(self, name: CheckName, backend: str, futures: list, make: Callable[..., CheckResult],
-                 spec: TableSpec, now: datetime, deadline: float) -> CheckResult:
+                 spec: TableSpec, now: datetime, deadline: float, started: float) -> CheckResult:
+        reason = "inconclusive"
         try:
-            return make(spec, now, *[self._soft(f, deadline) if isinstance(f, _Soft)
-                                     else answer(f, deadline, backend, self.timeout) for f in futures])
+            result = make(spec, now, *[self._soft(f, deadline) if isinstance(f, _Soft)
+                                       else answer(f, deadline, backend, self.timeout) for f in futures])
         except Unanswered as exc:
-            return CheckResult.unknown(name, str(exc))
+            result, reason = CheckResult.unknown(name, str(exc)), exc.reason
         except Exception as exc:  # noqa: BLE001 - a check that breaks must not sink the whole answer
-            return CheckResult.unknown(name, unexpected(backend, exc))
+            result, reason = CheckResult.unknown(name, unexpected(backend, exc)), "error"
+        metrics.CHECK_SECONDS.labels(name.name.lower()).observe(_answered_in(futures, started))
+        if result.status is Status.UNKNOWN:
+            metrics.CHECK_UNKNOWNS.labels(name.name.lower(), reason).inc()
+        return result
 
     def _soft(self, soft: _Soft, deadline: float) -> Any:
         try:

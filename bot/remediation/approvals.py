@@ -23,13 +23,17 @@ expired there and then (a crash of the bot or of the worker clock cannot hold th
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Callable, Self
 
+from .. import metrics
 from ..models import ActionKind
 from .audit import MAXLEN, STREAM
+
+log = logging.getLogger(__name__)
 
 KEY_TTL_S = 7 * 24 * 3600  # requests stay readable for a week; the audit stream keeps the history
 _REQ = "syncbot:req:{}"
@@ -338,6 +342,8 @@ redis.call('HSET', req, 'state', 'running', 'worker', ARGV[2], 'lease_until', to
 if state == 'approved' then
   redis.call('HSET', req, 'started_at', tostring(now))
   audit('running', ARGV[2], '')
+elseif redis.call('HDEL', req, 'handed_over') == 1 then
+  audit('resumed', ARGV[2], 'the previous worker handed it over as it shut down')
 else
   audit('resumed', ARGV[2], 'the previous worker stopped renewing its lease')
 end
@@ -375,6 +381,19 @@ end
 redis.call('HSET', req, 'state', ARGV[4], 'finished_at', tostring(now), 'outcome', ARGV[5], 'live', '')
 if redis.call('GET', KEYS[2]) == redis.call('HGET', req, 'id') then redis.call('DEL', KEYS[2]) end
 audit(ARGV[4], ARGV[2], ARGV[5])
+return {'ok'}
+"""
+
+# KEYS: request, table lock, stream. ARGV: maxlen, worker, token, reason.
+# A worker shutting down gives its lease back between two steps: the lease lapses now, so the next
+# claim takes the request over at once instead of a lease later. The table's lock stays with it.
+_RELEASE = _PRELUDE + """
+if redis.call('EXISTS', req) == 0 then return {'missing'} end
+local state = redis.call('HGET', req, 'state')
+local holds = redis.call('HGET', req, 'worker') == ARGV[2] and redis.call('HGET', req, 'fence') == ARGV[3]
+if state ~= 'running' or not holds then return {'lost', state} end
+redis.call('HSET', req, 'lease_until', tostring(now - 1), 'handed_over', '1')
+audit('handed over', ARGV[2], ARGV[4])
 return {'ok'}
 """
 
@@ -444,17 +463,46 @@ def _decode(d: dict[str, str]) -> ApprovalRequest:
         extra={k: v for k, v in d.items() if k not in known})
 
 
+# (script, its answer) -> the transition it made, for syncbot_approvals_total.
+_TRANSITIONS = {("create", "created"): "requested", ("approve", "approved"): "approved",
+                ("approve", "pending"): "approval_recorded", ("reject", "rejected"): "rejected",
+                ("cancel", "cancelled"): "cancelled", ("expire", "expired"): "expired",
+                ("claim", "expired"): "expired", ("release", "ok"): "handed_over"}
+
+
+def _count(script: str, reply: list[str], args: tuple) -> str:
+    """Counts the transition the script made, if any, and names it."""
+    result, label = reply[0] if reply else "", ""
+    if script == "claim" and result == "claimed":
+        label = "resumed" if len(reply) > 1 and reply[1] == "running" else "running"
+        if label == "resumed":
+            metrics.TAKEOVERS.inc()
+    elif script == "finish" and result == "ok":
+        label = str(args[2])  # the final state it recorded
+    else:
+        label = _TRANSITIONS.get((script, result), "")
+    if label:
+        metrics.APPROVALS.labels(label).inc()
+    return label
+
+
 class Approvals:
     def __init__(self, redis: Any, start_window_s: int = 900):
         self.redis = redis
         self.start_window_s = start_window_s  # approved requests a worker has not started by then expire
         self._scripts = {name: redis.register_script(src) for name, src in (
             ("create", _CREATE), ("approve", _APPROVE), ("reject", _REJECT), ("cancel", _CANCEL),
-            ("claim", _CLAIM), ("fence", _FENCE), ("finish", _FINISH), ("expire", _EXPIRE), ("ask", _ASK))}
+            ("claim", _CLAIM), ("fence", _FENCE), ("finish", _FINISH), ("expire", _EXPIRE), ("ask", _ASK),
+            ("release", _RELEASE))}
         self._stranded = redis.register_script(_STRANDED)
 
     def _run(self, name: str, keys: list[str], *args: Any) -> list:
-        return self._scripts[name](keys=[*keys, STREAM], args=[MAXLEN, *args])
+        raw = self._scripts[name](keys=[*keys, STREAM], args=[MAXLEN, *args])
+        transition = _count(name, _parts(raw) if isinstance(raw, list) else [], args)
+        if transition:
+            request_id = keys[0].rsplit(":", 1)[-1]
+            log.info("request %s: %s", request_id, transition, extra={"request_id": request_id})
+        return raw
 
     def create(self, *, offer_id: str, action: ActionKind, table: str, requester: str, people: int, ttl_s: int,
                steps: tuple[str, ...], facts: tuple[str, ...], plan_hash: str, data: dict[str, Any],
@@ -530,6 +578,11 @@ class Approvals:
     def finish(self, request_id: str, table: str, worker: str, token: str, ok: bool, outcome: str) -> Decided:
         return Decided.of(self._run("finish", [_REQ.format(request_id), _LOCK.format(table.lower())], worker, token,
                                     State.SUCCEEDED.value if ok else State.FAILED.value, outcome))
+
+    def release(self, request_id: str, table: str, worker: str, token: str, reason: str) -> Decided:
+        """OK: the lease is given back (it lapses now) and the next claim takes the request over."""
+        return Decided.of(self._run("release", [_REQ.format(request_id), _LOCK.format(table.lower())], worker, token,
+                                    reason))
 
     def lock_holder(self, table: str) -> str | None:
         holder = self.redis.get(_LOCK.format(table.lower()))

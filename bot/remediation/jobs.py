@@ -18,9 +18,10 @@ from typing import Callable
 
 from redis.exceptions import RedisError
 
+from .. import logs, metrics
 from .approvals import ApprovalRequest, Result
 from .fixes import FIXES
-from .runtime import Lease, LeaseLost, Runtime, StateLost
+from .runtime import Lease, LeaseLost, Runtime, StateLost, Stopping
 from .steps import StepContext, StepFailed
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,13 @@ def run_request(rt: Runtime, request_id: str) -> str:
     request = rt.approvals.get(request_id)
     if request is None:
         return "missing"
+    with logs.correlated(request_id=request_id, table=request.table,
+                         dms_task=str(request.plan_data.get("task_arn") or "") or None):
+        return _run_request(rt, request)
+
+
+def _run_request(rt: Runtime, request: ApprovalRequest) -> str:
+    request_id = request.id
     claim = rt.approvals.claim(request_id, request.table, rt.worker_id, rt.lease_s, rt.lock_ttl_s)
     if claim.result is not Result.CLAIMED:
         if claim.result in (Result.EXPIRED, Result.LOCKED):
@@ -63,12 +71,18 @@ def _run_steps(rt: Runtime, lease: Lease) -> str:
             done = list(now.progress)
             if now.step_done >= index:
                 continue
+            if rt.stopping.is_set():
+                raise Stopping()  # between two steps: the next one is another worker's
             resumed = now.step_started >= index
             at = lease.fence(f"{step.name}: started", changes=step.changes, step_started=index)
+            log.info("step %s: started%s", step.name, " (resumed)" if resumed else "", extra={"step": step.name})
             line = step.run(StepContext(rt.bot.gateways, lease, resumed, at, rt))
             done.append(line)
             lease.fence(f"{step.name}: done", step_done=index, live="", progress=json.dumps(done))
+            log.info("step %s: done: %s", step.name, line, extra={"step": step.name})
             rt.reporter.request_changed(rt.approvals.get(request.id))
+    except Stopping:
+        return _hand_over(rt, lease)
     except LeaseLost as exc:
         log.warning("request %s: stopping, the lease is gone (%s)", request.id, exc)
         return "taken-over"
@@ -85,6 +99,23 @@ def _run_steps(rt: Runtime, lease: Lease) -> str:
         reason = str(exc) if isinstance(exc, StepFailed) else f"{type(exc).__name__}: {exc}"
         return _end(rt, lease, False, _failure(fix.label, reason, done))
     return _end(rt, lease, True, "; ".join(done) or f"{fix.label} done")
+
+
+def _hand_over(rt: Runtime, lease: Lease) -> str:
+    """Shutting down: the lease is given back and the request queued again, so a worker that keeps
+    running takes it over now rather than once the lease lapsed; it resumes at the step not done."""
+    request = lease.request
+    reply = rt.approvals.release(request.id, request.table, rt.worker_id, lease.token, "worker shutting down")
+    if reply.result is not Result.OK:
+        return "taken-over"
+    log.info("request %s: handed over as the worker shuts down", request.id)
+    metrics.FIXES.labels(request.action.value, "handed_over").inc()
+    if rt.enqueue is not None:
+        try:
+            rt.enqueue(request)
+        except Exception as exc:  # noqa: BLE001 - its lease has lapsed: any worker's recovery queues it
+            log.warning("request %s: could not queue it again (%s); recovery will", request.id, type(exc).__name__)
+    return "handed-over"
 
 
 def _failure(label: str, reason: str, done: list[str]) -> str:
@@ -106,6 +137,7 @@ def _end(rt: Runtime, lease: Lease, ok: bool, outcome: str) -> str:
     if reply.result is not Result.OK:
         return "taken-over"
     done = rt.approvals.get(request.id)
+    metrics.FIXES.labels(request.action.value, done.state.value).inc()
     rt.reporter.request_changed(done)
     rt.reporter.finished(done)
     after = FIXES[request.action].diagnose_after
@@ -132,6 +164,7 @@ def recover(rt: Runtime, enqueue: Callable[[ApprovalRequest], None], grace_s: fl
     for request_id in ids:
         request = rt.approvals.get(request_id)
         if request is not None:
+            metrics.RECOVERIES.inc()
             enqueue(request)
     return ids
 

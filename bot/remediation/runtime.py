@@ -44,6 +44,10 @@ class LeaseLost(Exception):
     """Another worker holds the request now (or it was cancelled): this one stops, touching nothing."""
 
 
+class Stopping(Exception):
+    """The worker is shutting down (SIGTERM): it makes no new change and hands the request over."""
+
+
 class StateLost(Exception):
     """The request's record vanished from Redis mid-run (a restart without persistence, a flush)."""
 
@@ -67,7 +71,21 @@ class Runtime:
     # after another worker took over and started the reload.
     statement_timeout_s: int = 20
     lock_ttl_s: int = 6 * 3600
-    sleep: Callable[[float], None] = time.sleep
+    # None: waits between polls end early when the worker is asked to stop (tests pass a fake sleep).
+    sleep: Callable[[float], None] | None = None
+    # Set by the worker's SIGTERM handler: no new change starts; a waiting step stops at once.
+    stopping: threading.Event = field(default_factory=threading.Event)
+    # Where a request handed over on shutdown is queued again (the worker's queues; None: recovery finds it).
+    enqueue: Callable[[ApprovalRequest], None] | None = None
+
+    def pause(self, seconds: float) -> None:
+        """A wait between polls; raises Stopping if the worker is asked to stop meanwhile."""
+        if self.sleep is not None:
+            self.sleep(seconds)
+        else:
+            self.stopping.wait(seconds)
+        if self.stopping.is_set():
+            raise Stopping()
 
     @property
     def heartbeat_s(self) -> float:
@@ -96,6 +114,8 @@ class Lease:
         LeaseLost or StateLost otherwise. Call it right before every side effect."""
         if self.lost:
             raise LeaseLost(self.lost)
+        if changes and self._rt.stopping.is_set():
+            raise Stopping()  # shutting down: no new change, ever
         reply = self._rt.approvals.fence(self.request.id, self.request.table, self._rt.worker_id, self.token,
                                          self._rt.lease_s, self._rt.lock_ttl_s, detail, changes, **fields)
         if reply.result is Result.MISSING:

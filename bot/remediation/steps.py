@@ -33,7 +33,8 @@ class StepContext:
         self.rt.reporter.request_changed(self.rt.approvals.get(self.lease.request.id))
 
     def wait(self, seconds: float) -> None:
-        self.rt.sleep(seconds)
+        """Between polls; ends early, raising Stopping, when the worker shuts down."""
+        self.rt.pause(seconds)
 
 
 @dataclass(frozen=True)
