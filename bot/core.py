@@ -15,6 +15,7 @@ from .models import ActionKind, Diagnosis, worst_first
 from .home import keep_fleet_round
 from .offers import Offer, OfferStore
 from .pictures import Picture, latency_picture
+from .redis_conn import topology
 from .remediation.fixes import EVERYWHERE
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,21 @@ class SyncBot:
             aof = str(self.redis.info("persistence").get("aof_enabled", "0")) == "1"
         except Exception:  # noqa: BLE001 - readiness reports the outage itself
             return []
-        return [] if aof else ["Redis persistence (appendonly) is off: a Redis restart loses approvals and "
-                               "re-sync checkpoints. Run Redis with appendonly yes."]
+        found = [] if aof else ["Redis persistence (appendonly) is off: a Redis restart loses approvals and "
+                                "re-sync checkpoints. Run Redis with appendonly yes."]
+        seen = self.redis_topology()
+        if seen.get("sentinel") and not seen.get("replicas"):
+            found.append(f"Redis primary {seen['primary']} has no replica online: no approval or step can be "
+                         "confirmed, so every fix is refused until one is back.")
+        return found
+
+    def redis_topology(self) -> dict:
+        """The primary reached (through Sentinel or REDIS_URL) and its online replicas, for /readyz."""
+        try:
+            found = topology(self.redis)
+        except Exception as exc:  # noqa: BLE001 - readiness reports, never raises
+            return {"error": type(exc).__name__}
+        return {"primary": found.primary, "replicas": list(found.replicas), "sentinel": found.via_sentinel}
 
     def readiness(self) -> dict[str, str]:
         try:

@@ -21,6 +21,7 @@ from .gateways.s3 import S3Gateway
 from .gateways.snowflake import SnowflakeGateway
 from .models import Status, utcnow
 from .redaction import redact
+from .redis_conn import topology
 from .text_output import MARK
 from .settings import Settings
 
@@ -90,7 +91,7 @@ def examine(settings: Settings, backends: Backends, slack: Callable[[], list[Lin
     lines.append(catalog_line)
     probes: list[Callable[[], list[Line]]] = [
         slack,
-        lambda: [_redis(backends)],
+        lambda: _redis_lines(backends, settings.min_replicas),
         lambda: _aurora(backends.aurora, catalog),
         lambda: _snowflake(backends.snowflake, catalog, settings.snowflake_database),
         lambda: _aws(backends, catalog, read_only, now),
@@ -127,6 +128,32 @@ def _catalog(path: str) -> tuple[Catalog | None, Line]:
                           "point SYNCBOT_CATALOG at the catalog file" if unreadable else
                           "correct the line named (the README's catalog reference lists every key)")
     return catalog, Line("Catalog", "catalog", Status.OK, f"{path}: {len(catalog.tables)} tables")
+
+
+def _redis_lines(backends: Backends, needed: int) -> list[Line]:
+    """Redis itself, then (when it answers) the primary found and its replicas."""
+    first = _redis(backends)
+    return [first] if first.status is Status.FAILING else [first, _replicas(backends, needed)]
+
+
+def _replicas(backends: Backends, needed: int) -> Line:
+    """The primary found and its replicas: each transition waits for `needed` of them (WAIT)."""
+    try:
+        seen = topology(backends.redis)
+    except Exception as exc:  # noqa: BLE001 - _redis already says it does not answer
+        return Line("Redis", "replicas", Status.WARNING, f"replication could not be read ({type(exc).__name__})",
+                    "allow INFO replication, so the doctor can see the replicas")
+    where = f"primary {seen.primary}" + (" (found through Sentinel)" if seen.via_sentinel else "")
+    online = f"{len(seen.replicas)} replica(s) online" + (f": {', '.join(seen.replicas)}" if seen.replicas else "")
+    if len(seen.replicas) < needed:
+        return Line("Redis", "replicas", Status.FAILING, f"{where}, {online}; every transition must be confirmed "
+                    f"by {needed} (SYNCBOT_REDIS_MIN_REPLICAS), so every fix is refused",
+                    "start the replicas, or lower SYNCBOT_REDIS_MIN_REPLICAS (a failover may then lose approvals)")
+    if not seen.replicas:
+        return Line("Redis", "replicas", Status.WARNING if seen.via_sentinel else Status.OK,
+                    f"{where}, no replica: a failover is not covered",
+                    "run replicas behind Redis Sentinel (REDIS_SENTINELS) to survive losing this host")
+    return Line("Redis", "replicas", Status.OK, f"{where}, {online}; {needed} must confirm each transition")
 
 
 def _redis(backends: Backends) -> Line:

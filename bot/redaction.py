@@ -68,7 +68,7 @@ def secrets_of(settings) -> list[str]:
     malformed URL: it is exactly the kind a driver would echo."""
     found = []
     for name in ("slack_bot_token", "slack_signing_secret", "slack_app_token", "snowflake_password",
-                 "snowflake_private_key_file_pwd"):
+                 "snowflake_private_key_file_pwd", "redis_sentinel_password"):
         value = getattr(settings, name, None)
         if value is not None:
             found.append(value.get_secret_value())

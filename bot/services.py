@@ -24,6 +24,7 @@ from .gateways.dms import DmsGateway
 from .gateways.iam import IamGateway
 from .gateways.s3 import S3Gateway
 from .gateways.snowflake import SnowflakeGateway
+from . import redis_conn
 from .settings import Settings
 
 # botocore's standard retry mode (throttling and transient errors, with backoff), short timeouts so a
@@ -72,15 +73,15 @@ def build_gateways(settings: Settings) -> Gateways:
 
 
 def build_redis(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=2, socket_connect_timeout=2)
+    """The primary (through Sentinel when configured: bot/redis_conn.py)."""
+    return redis_conn.connect(settings)
 
 
 def build_queue_redis(settings: Settings) -> redis.Redis:
     """For RQ's worker loop: it waits for jobs with a blocking pop of several minutes, which a 2 s socket
     timeout turns into "could not connect" and an exponential back-off (a new worker then sat idle for a
     minute before taking over a dead one's re-sync). Keepalives and health checks find a dead Redis."""
-    return redis.Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=None, socket_connect_timeout=2,
-                                socket_keepalive=True, health_check_interval=30)
+    return redis_conn.connect(settings, blocking=True)
 
 
 def build_bot(settings: Settings) -> SyncBot:

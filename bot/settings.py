@@ -81,6 +81,14 @@ class Settings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
 
     redis_url: SecretStr = SecretStr("redis://localhost:6379/0")
+    # Redis Sentinel: "host:port,host:port" of the sentinels and the monitored name. REDIS_URL still
+    # gives the database, password and TLS; its host is then unused.
+    redis_sentinels: str | None = None
+    redis_sentinel_master: str = "mymaster"
+    redis_sentinel_password: SecretStr | None = None
+    # Replicas that must confirm (WAIT) each transition someone acts on; default 1 with Sentinel, else 0.
+    redis_min_replicas: int | None = Field(None, validation_alias="SYNCBOT_REDIS_MIN_REPLICAS", ge=0)
+    redis_wait_ms: int = Field(1000, validation_alias="SYNCBOT_REDIS_WAIT_MS", gt=0)
     aurora_database_url: SecretStr | None = None
 
     snowflake_account: str | None = None
@@ -126,6 +134,29 @@ class Settings(BaseSettings):
         if problem := redis_problem(value.get_secret_value()):
             raise ValueError(f"not a valid redis:// URL: {problem}; {ENCODING_HINT}")
         return value
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinels(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            for item in value.split(","):
+                host, _, port = item.strip().rpartition(":")
+                if not host or not port.isdigit():
+                    raise ValueError("a comma-separated list of host:port, e.g. s1:26379,s2:26379,s3:26379")
+        return value
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        if not self.redis_sentinels or not self.redis_sentinels.strip():
+            return []
+        pairs = [item.strip().rpartition(":") for item in self.redis_sentinels.split(",")]
+        return [(host.strip("[]"), int(port)) for host, _, port in pairs]
+
+    @property
+    def min_replicas(self) -> int:
+        if self.redis_min_replicas is not None:
+            return self.redis_min_replicas
+        return 1 if self.sentinel_addresses else 0
 
     @field_validator("snowflake_account")
     @classmethod

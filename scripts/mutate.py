@@ -62,6 +62,8 @@ RUNTIME = "bot/remediation/runtime.py"
 RESYNC = "bot/remediation/fixes/resync.py"
 SERVICE = "bot/remediation/service.py"
 FIX = "bot/remediation/fix.py"
+HA = "tests/test_redis_failover.py::"
+RS = "tests/test_redis_settings.py::"
 
 RESTART = "bot/remediation/fixes/restart_task.py"
 
@@ -266,6 +268,19 @@ MUTATIONS = (
       J + "test_a_queue_failure_after_approval_keeps_it_approved_and_recovery_runs_it_once"),
     m("recovery-queues-once-across-replicas", "syncbot/wiring.py", "1, nx=True, ex=every_s", "1, ex=every_s",
       J + "test_a_queue_failure_after_approval_keeps_it_approved_and_recovery_runs_it_once"),
+    # -- Redis failover (Sentinel, WAIT) --------------------------------------------------------------------
+    m("SN-wait-acks-checked", "bot/redis_conn.py", "if int(acks) < rules.min_replicas:", "if False:",
+      HA + "test_a_replica_that_confirms_nothing_refuses_every_click",
+      HA + "test_a_claim_no_replica_confirms_is_not_acted_on"),
+    m("SN-one-replica-by-default-with-sentinel", "bot/settings.py", "return 1 if self.sentinel_addresses else 0",
+      "return 0", RS + "test_sentinels_make_one_replica_the_default_and_none_without_them"),
+    m("SN-primary-through-sentinel", "bot/redis_conn.py", "if not settings.sentinel_addresses:", "if True:",
+      RS + "test_through_sentinel_the_url_still_gives_database_password_and_tls"),
+    m("SN-fence-retried-only-within-the-lease", RUNTIME,
+      "if not rt.failover_wait or time.monotonic() + FAILOVER_PAUSE_S >= self._held_until \\\n",
+      "if not rt.failover_wait \\\n", HA + "test_a_worker_whose_writes_no_replica_confirms_changes_nothing"),
+    m("SN-worker-rides-out-a-failover", "syncbot/wiring.py", "failover_wait=bool(settings.sentinel_addresses))",
+      "failover_wait=False)", HA + "test_a_failover_inside_the_truncate"),
     # -- diagnosis -------------------------------------------------------------------------------------------
     m("stalled-by-latency-or-slot", "bot/diagnostics/verdict.py", "(stale or latency_high or slot_problem)", "stale",
       D + "test_a_running_task_without_files_is_stalled_by_latency_or_the_slot_even_while_fresh"),

@@ -78,7 +78,8 @@ def wsgi_app(app: App | None, bot: SyncBot, life: Lifecycle | None = None) -> Ca
             deps = {**bot.readiness(), **life.states()}
             ready = all(state == "ok" for state in deps.values())
             return _json(start_response, 200 if ready else 503,
-                         {"ready": ready, "dependencies": deps, "warnings": bot.warnings() if ready else []})
+                         {"ready": ready, "dependencies": deps, "warnings": bot.warnings() if ready else [],
+                          "redis": bot.redis_topology() if ready else {}})
         if environ.get("REQUEST_METHOD") == "GET" and path == "/metrics":
             body, content_type = metrics.exposition()
             start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import prometheus_client
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, SimpleWorker
 from rq.job import Job
 from slack_bolt import App
@@ -18,6 +21,8 @@ from slack_sdk import WebClient
 
 from bot import logs, metrics
 from bot.core import SyncBot
+from bot import redis_conn
+from bot.redis_conn import Replication
 from bot.services import build_bot, build_queue_redis
 from bot.settings import Settings
 from bot.remediation import jobs
@@ -116,9 +121,12 @@ class Wiring:
         return self.parts.worker(names, connection)
 
 
-def build_worker(bot: SyncBot, client: WebClient, *, inline: bool = False, **runtime_options: Any) -> WorkerParts:
-    """`inline`: one queue that runs each job as it is queued, in this process (the console)."""
-    runtime = Runtime(bot, Approvals(bot.redis), SlackReporter(client, bot), **runtime_options)
+def build_worker(bot: SyncBot, client: WebClient, *, inline: bool = False,
+                 replication: Replication = Replication(), **runtime_options: Any) -> WorkerParts:
+    """`inline`: one queue that runs each job as it is queued, in this process (the console).
+    `replication`: how many replicas confirm each transition (bot/redis_conn.py)."""
+    runtime = Runtime(bot, Approvals(bot.redis, replication=replication), SlackReporter(client, bot),
+                      **runtime_options)
     runs_here = job_class(runtime)
     if inline:
         queue = Queue("syncbot-inline", connection=bot.redis, is_async=False, job_class=runs_here)
@@ -139,9 +147,10 @@ def build_worker(bot: SyncBot, client: WebClient, *, inline: bool = False, **run
 
 
 def wire(bot: SyncBot, *, client: WebClient, signing_secret: str, inline: bool = False,
-         process_before_response: bool = False, **runtime_options: Any) -> Wiring:
+         process_before_response: bool = False, replication: Replication = Replication(),
+         **runtime_options: Any) -> Wiring:
     acks = AcksFirst()
-    parts = build_worker(bot, client, inline=inline, **runtime_options)
+    parts = build_worker(bot, client, inline=inline, replication=replication, **runtime_options)
     runtime = parts.runtime
     approvers = Approvers(bot.catalog.access, bot.redis, usergroup_members(client))
     remediation = Remediation(bot, runtime.approvals, approvers, parts.enqueue)
@@ -153,7 +162,7 @@ def wire(bot: SyncBot, *, client: WebClient, signing_secret: str, inline: bool =
 def web(settings: Settings, client: WebClient) -> Wiring:
     """`syncbot serve`: the bot built from settings."""
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
-    return wire(build_bot(settings), client=client, signing_secret=secret)
+    return wire(build_bot(settings), client=client, signing_secret=secret, replication=redis_conn.replication(settings))
 
 
 def recover(parts: WorkerParts) -> list[str]:
@@ -176,7 +185,9 @@ def worker_from(settings: Settings) -> WorkerParts:
     # Snowflake's statement bound on TRUNCATE stays below the lease (see bot.remediation.runtime.Runtime).
     return build_worker(build_bot(settings), web_client(token, settings.slack_api_url),
                         lease_s=settings.job_lease_seconds, poll_s=settings.job_poll_seconds,
-                        statement_timeout_s=max(1, int(settings.job_lease_seconds * 2 / 3)))
+                        statement_timeout_s=max(1, int(settings.job_lease_seconds * 2 / 3)),
+                        replication=redis_conn.replication(settings),
+                        failover_wait=bool(settings.sentinel_addresses))
 
 
 def run_worker(parts: WorkerParts, names: list[str], settings: Settings, metrics_port: int | None = None,
@@ -189,11 +200,23 @@ def run_worker(parts: WorkerParts, names: list[str], settings: Settings, metrics
         log.info("serving GET /metrics on port %s", server.server_port)
     for warning in parts.runtime.bot.warnings():
         log.warning("%s", warning)
-    log.info("worker %s starting on %s; %d stranded request(s) queued again", parts.runtime.worker_id,
-             ", ".join(names), len(recover(parts)))
+    try:
+        log.info("worker %s starting on %s; %d stranded request(s) queued again", parts.runtime.worker_id,
+                 ", ".join(names), len(recover(parts)))
+    except RedisError as exc:  # Redis failing over: the clock's next tick does it
+        log.warning("worker %s starting on %s; Redis unavailable (%s)", parts.runtime.worker_id, ", ".join(names),
+                    type(exc).__name__)
     threading.Thread(target=clock, args=(parts, min(10.0, settings.job_lease_seconds)), daemon=True,
                      name="clock").start()
-    parts.worker(names, connection=build_queue_redis(settings)).work()
+    while True:
+        try:
+            parts.worker(names, connection=build_queue_redis(settings)).work()
+            return
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            # RQ retries a lost connection only while it waits for a job; anywhere else in its loop
+            # (its own registration, a failover then) it raises: start a new RQ worker on the primary.
+            log.warning("RQ's worker loop lost Redis (%s); starting it again", type(exc).__name__)
+            time.sleep(1)
 
 
 def clock(parts: WorkerParts, every_s: float = 10.0) -> None:

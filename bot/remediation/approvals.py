@@ -31,6 +31,7 @@ from typing import Any, Callable, Self
 
 from .. import metrics
 from ..models import ActionKind
+from ..redis_conn import Replication, confirmed
 from .audit import MAXLEN, STREAM
 
 log = logging.getLogger(__name__)
@@ -487,9 +488,11 @@ def _count(script: str, reply: list[str], args: tuple) -> str:
 
 
 class Approvals:
-    def __init__(self, redis: Any, start_window_s: int = 900):
+    def __init__(self, redis: Any, start_window_s: int = 900, replication: Replication = Replication()):
         self.redis = redis
         self.start_window_s = start_window_s  # approved requests a worker has not started by then expire
+        # Every transition is confirmed by this many replicas before anyone is told or acts on it.
+        self.replication = replication
         self._scripts = {name: redis.register_script(src) for name, src in (
             ("create", _CREATE), ("approve", _APPROVE), ("reject", _REJECT), ("cancel", _CANCEL),
             ("claim", _CLAIM), ("fence", _FENCE), ("finish", _FINISH), ("expire", _EXPIRE), ("ask", _ASK),
@@ -497,7 +500,11 @@ class Approvals:
         self._stranded = redis.register_script(_STRANDED)
 
     def _run(self, name: str, keys: list[str], *args: Any) -> list:
-        raw = self._scripts[name](keys=[*keys, STREAM], args=[MAXLEN, *args])
+        """One script, and WAIT behind it on the same connection when replicas must confirm it: raises
+        NotConfirmed (a RedisError) when they do not, so every caller fails closed as on an outage."""
+        script = self._scripts[name]
+        raw = confirmed(self.redis, self.replication,
+                        lambda target: script(keys=[*keys, STREAM], args=[MAXLEN, *args], client=target))
         transition = _count(name, _parts(raw) if isinstance(raw, list) else [], args)
         if transition:
             request_id = keys[0].rsplit(":", 1)[-1]

@@ -47,7 +47,13 @@ def run_request(rt: Runtime, request_id: str) -> str:
 
 def _run_request(rt: Runtime, request: ApprovalRequest) -> str:
     request_id = request.id
-    claim = rt.approvals.claim(request_id, request.table, rt.worker_id, rt.lease_s, rt.lock_ttl_s)
+    try:
+        claim = rt.approvals.claim(request_id, request.table, rt.worker_id, rt.lease_s, rt.lock_ttl_s)
+    except RedisError as exc:
+        # Unreachable, or no replica confirmed the grant (a failover could hand it to another worker):
+        # run nothing. If the claim stands, its lease lapses and the recovery queues it again.
+        log.error("request %s: claim not confirmed (%s); nothing ran", request_id, type(exc).__name__)
+        return "interrupted"
     if claim.result is not Result.CLAIMED:
         if claim.result in (Result.EXPIRED, Result.LOCKED):
             _tell_finished(rt, request_id)

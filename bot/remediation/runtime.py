@@ -15,9 +15,11 @@ from redis.exceptions import RedisError
 
 from ..core import SyncBot
 from ..models import Diagnosis
-from .approvals import ApprovalRequest, Approvals, Result
+from .approvals import ApprovalRequest, Approvals, Fenced, Result
 
 log = logging.getLogger(__name__)
+
+FAILOVER_PAUSE_S = 0.25  # between fences tried again while Redis fails over
 
 
 class Reporter(Protocol):
@@ -77,6 +79,11 @@ class Runtime:
     stopping: threading.Event = field(default_factory=threading.Event)
     # Where a request handed over on shutdown is queued again (the worker's queues; None: recovery finds it).
     enqueue: Callable[[ApprovalRequest], None] | None = None
+    # Redis behind Sentinel fails over in seconds: a fence that cannot reach Redis (or whose write no
+    # replica confirmed) is tried again until this worker's lease would have lapsed, so the step goes
+    # on against the new primary from the checkpoint that primary holds. False: give up at once (a single
+    # Redis, where nothing fails over).
+    failover_wait: bool = False
 
     def pause(self, seconds: float) -> None:
         """A wait between polls; raises Stopping if the worker is asked to stop meanwhile."""
@@ -98,6 +105,7 @@ class Lease:
     def __init__(self, rt: Runtime, request: ApprovalRequest, token: str):
         self._rt, self.request, self.token = rt, request, token
         self.lost = ""
+        self._held_until = time.monotonic() + rt.lease_s  # by this process's clock: the claim just passed
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"lease-{request.id}", daemon=True)
 
@@ -116,14 +124,35 @@ class Lease:
             raise LeaseLost(self.lost)
         if changes and self._rt.stopping.is_set():
             raise Stopping()  # shutting down: no new change, ever
-        reply = self._rt.approvals.fence(self.request.id, self.request.table, self._rt.worker_id, self.token,
-                                         self._rt.lease_s, self._rt.lock_ttl_s, detail, changes, **fields)
+        reply = self._fence_through_failover(detail, changes, fields)
         if reply.result is Result.MISSING:
             raise StateLost(self.request.id)
         if reply.result is not Result.OK:
             self.lost = reply.reason or "lease lost"
             raise LeaseLost(self.lost)
         return reply.now
+
+    def _fence_through_failover(self, detail: str, changes: bool, fields: dict) -> Fenced:
+        """The fence, tried again while Redis is unreachable or unconfirmed and the lease may still be
+        this worker's. Safe to repeat: the script itself refuses a lapsed lease or another's token, by
+        the server's clock, and the new primary holds only confirmed grants."""
+        rt = self._rt
+        while True:
+            started = time.monotonic()
+            try:
+                reply = rt.approvals.fence(self.request.id, self.request.table, rt.worker_id, self.token,
+                                           rt.lease_s, rt.lock_ttl_s, detail, changes, **fields)
+            except RedisError as exc:
+                if not rt.failover_wait or time.monotonic() + FAILOVER_PAUSE_S >= self._held_until \
+                        or rt.stopping.is_set():
+                    raise
+                log.warning("request %s: Redis unavailable or unconfirmed (%s); trying the fence again",
+                            self.request.id, type(exc).__name__)
+                time.sleep(FAILOVER_PAUSE_S)
+                continue
+            if reply.result is Result.OK:
+                self._held_until = started + rt.lease_s
+            return reply
 
     def _beat(self) -> None:
         while not self._stop.wait(self._rt.heartbeat_s):

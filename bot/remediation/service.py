@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 from ..core import SyncBot
 from ..gateways import GatewayError
 from ..models import ActionKind
+from ..redis_conn import NotConfirmed
 from .access import Approvers
 from .approvals import ApprovalRequest, Approvals, Created, Result, State
 from .fix import PlanError
@@ -24,6 +25,8 @@ STALE = ("That button is no longer valid (it expired or was not made by me). "
 REASON_MAX = 500  # characters: what the approval card, the audit trail and the DMs carry
 STORE_DOWN = ("I can't reach the approval store (Redis), so I won't run any fix: approvals and "
               "exactly-once execution depend on it. Diagnosis still works; follow the runbook by hand.")
+NOT_RECORDED = ("Not recorded, try again: the approval store (Redis) could not confirm this on a replica, so it "
+                "could be lost if Redis fails over, and nothing was run on it. Click again in a moment.")
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,9 @@ class Remediation:
     def _guarded(flow: Callable[[], Answer]) -> Answer:
         try:
             return flow()
+        except NotConfirmed:
+            log.warning("no Redis replica confirmed a transition; refusing a fix until one does")
+            return _refuse(NOT_RECORDED)
         except RedisError:
             log.warning("approval store unreachable; refusing a fix")
             return _refuse(STORE_DOWN)
