@@ -63,14 +63,21 @@ class Incidents:
         if found is None:
             return None
         found = replace(found, state=state)
-        self.redis.set(_key(table), json.dumps(asdict(found)), xx=True, keepttl=True)
+        try:
+            self.redis.set(_key(table), json.dumps(asdict(found)), xx=True, keepttl=True)
+        except RedisError:  # the card is drawn anyway; its stored state catches up at the next change
+            log.warning("could not record %s's incident state", table)
         return found
 
     def close(self, table: str) -> Incident | None:
         """Ends the incident (a fresh diagnosis found it Healthy): the next alert opens a new one."""
         found = self.get(table)
         if found is not None:
-            self.redis.delete(_key(table))
+            try:
+                self.redis.delete(_key(table))
+            except RedisError:
+                log.warning("could not close %s's incident", table)
+                return None
         return found
 
 

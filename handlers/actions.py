@@ -70,9 +70,8 @@ def register(app: App, remediation: Remediation, reporter: SlackReporter, home=N
     def decided(answer: Answer, body: dict, client) -> None:
         user = body["user"]["id"]
         # Without a response_url (the Home) a refusal is said privately in the request's own channel.
-        asked = remediation.approvals.get((body.get("actions") or [{}])[0].get("value", ""))
-        show(answer, client, remediation, reporter, body.get("response_url", ""), user=user,
-             channel=asked.channel if asked else "")
+        channel = remediation.channel_of((body.get("actions") or [{}])[0].get("value", ""))
+        show(answer, client, remediation, reporter, body.get("response_url", ""), user=user, channel=channel)
         if body.get("container", {}).get("type") == "view" and home is not None:
             home.publish(client, user)
 

@@ -109,6 +109,14 @@ class Remediation:
     def cancel(self, request_id: str, user: str) -> Answer:
         return self._guarded(lambda: self._cancel(request_id, user))
 
+    def channel_of(self, request_id: str) -> str:
+        """The request's channel, "" if unknown or Redis cannot say (the answer already says so)."""
+        try:
+            request = self.approvals.get(request_id)
+        except RedisError:
+            return ""
+        return request.channel if request else ""
+
     @staticmethod
     def _guarded(flow: Callable[[], Answer]) -> Answer:
         try:
