@@ -5,7 +5,10 @@ Slack's retries and every replica get the same answer:
   it thinks undelivered (X-Slack-Retry-Num) and any replica may receive each try;
 - one full diagnosis per table per suppression window: SET NX GET on the table atomically either makes
   this alert the first of its burst or returns the first one's thread, which the others link to;
-- the first alert's thread is remembered for a day, so a recovery can be noted there.
+- the first alert's thread is remembered for a day, so a recovery can be noted there;
+- a snoozed table's alerts get no annotation while it is no worse than when it was snoozed (a worse
+  one lifts the snooze and is annotated in full); the first annotation of a broken table opens its
+  incident (bot.incidents), whose card the glue keeps current and on which the owners are mentioned.
 
 These marks fail closed: if Redis cannot be reached nothing is marked and nothing is posted, and a mark
 is final even if posting then fails (the error is logged). A missed annotation is better than duplicates.
@@ -25,7 +28,9 @@ from .catalog import TableSpec
 from .core import SyncBot
 from .gateways import GatewayError
 from .gateways.dms import DmsGateway
+from .incidents import Incident, Incidents
 from .models import Diagnosis, worst_first
+from .snoozes import Snooze, Snoozes
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +66,12 @@ class Annotation:
     thread: Thread
     diagnoses: tuple[Diagnosis, ...]
     earlier: tuple[tuple[str, Thread], ...]
+    silenced: tuple[Snooze, ...] = ()  # snoozed tables, no worse than when snoozed: nothing is said of them
+    lifted: tuple[Snooze, ...] = ()  # snoozes this alert ended: the table got worse
+    opens: tuple[str, ...] = ()  # tables whose incident this annotation opens (its card; owners mentioned)
+
+    def lifted_for(self, table: str) -> Snooze | None:
+        return next((s for s in self.lifted if s.table == table), None)
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,7 @@ class RecoveryNote:
 
     thread: Thread
     diagnoses: tuple[Diagnosis, ...]
+    resolved: tuple[Incident, ...] = ()  # incidents a Healthy diagnosis here ended: their cards say so
 
 
 class ThreadStore:
@@ -136,6 +148,8 @@ class AlertThreads:
         self.channels = frozenset(bot.catalog.alerts.channels)
         self.store = ThreadStore(bot.redis, bot.catalog.alerts.suppression_minutes)
         self.aliases = TaskAliases(bot.gateways.dms, list(bot.catalog.tasks()))
+        self.snoozes = Snoozes(bot.redis)
+        self.incidents = Incidents(bot.redis)
 
     def read(self, post: Post) -> tuple[Alert, ...]:
         """The post's alerts and recoveries, per table; nothing outside the catalog's alert channels."""
@@ -163,18 +177,35 @@ class AlertThreads:
                 fresh.append(spec)
             else:
                 earlier.append((spec.name, first))
+        silenced = [s for s in self.snoozes.active([t for t, _ in earlier])]  # a repeat is never worse
+        quiet = {s.table for s in silenced}
+        shown, lifted = [], []
+        for diag in self._diagnose(fresh):
+            snooze = self.snoozes.get(diag.table)
+            if snooze is not None and not snooze.worse(diag):
+                silenced.append(snooze)
+                continue
+            if snooze is not None and self.snoozes.end(diag.table, "syncbot", "lifted"):
+                lifted.append(snooze)
+            self.snoozes.seen(diag)
+            shown.append(diag)
         metrics.ALERTS.labels("annotated").inc(len(fresh))
         metrics.ALERTS.labels("suppressed").inc(len(earlier))
-        return Annotation(here, self._diagnose(fresh), tuple(earlier))
+        opens = tuple(d.table for d in shown if not d.verdict.healthy and not self.incidents.is_open(d.table))
+        return Annotation(here, tuple(shown), tuple((t, f) for t, f in earlier if t not in quiet), tuple(silenced),
+                          tuple(lifted), opens)
 
     def recover(self, alert: Alert) -> list[RecoveryNote]:
         """Recoveries of tables never alerted here (or over a day ago) have no thread and are left alone."""
         threads = {spec.name: self.store.thread_of(spec.name) for spec in alert.tables}
         noted = [spec for spec in alert.tables if threads[spec.name] is not None]
         by_thread: dict[Thread, list[Diagnosis]] = {}
+        resolved: dict[Thread, list[Incident]] = {}
         for diag in self._diagnose(noted):
             by_thread.setdefault(threads[diag.table], []).append(diag)
-        return [RecoveryNote(thread, tuple(diags)) for thread, diags in by_thread.items()]
+            if diag.verdict.healthy and (ended := self.incidents.close(diag.table)) is not None:
+                resolved.setdefault(threads[diag.table], []).append(ended)
+        return [RecoveryNote(thread, tuple(diags), tuple(resolved.get(thread, ()))) for thread, diags in by_thread.items()]
 
     def _diagnose(self, specs: list[TableSpec]) -> tuple[Diagnosis, ...]:
         # One round for all the alert's tables: a task's tables share their DMS and Aurora calls.

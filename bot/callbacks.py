@@ -25,3 +25,12 @@ def recall(store: redis.Redis, request_id: str) -> str | None:
     except RedisError:
         return None
     return url.decode() if url else None
+
+
+def first_time(store: redis.Redis, key: str, ttl_s: int) -> bool:
+    """True once per key (SET NX) across replicas and retries; False where Redis cannot say (fail closed:
+    a missed notice rather than a repeated one)."""
+    try:
+        return bool(store.set(f"syncbot:once:{key}", "1", nx=True, ex=ttl_s))
+    except RedisError:
+        return False

@@ -33,8 +33,8 @@ _DEFAULT_KEYS = {
 # Optional overrides: unset, the task itself says them (its ReplicationInstanceArn, its S3 target
 # endpoint's BucketName and BucketFolder); set, they win, and the diagnosis says where they differ.
 _OVERRIDE_KEYS = ("dms_instance", "s3_bucket", "s3_prefix")
-_TABLE_KEYS = {"name", "source", "staging_table", "final_table", "pipe", "merge_task"} | set(_DEFAULT_KEYS) | set(
-    _OVERRIDE_KEYS)
+_TABLE_KEYS = {"name", "source", "staging_table", "final_table", "pipe", "merge_task", "owners"} | set(
+    _DEFAULT_KEYS) | set(_OVERRIDE_KEYS)
 _ACCESS_KEYS = {"approvers", "approval_ttl_minutes", "policies"}
 _FIX_KINDS = {kind.value for kind in ActionKind}
 _ALERT_KEYS = {"channels", "suppression_minutes"}
@@ -65,6 +65,9 @@ class TableSpec:
     s3_bucket: str | None
     s3_prefix: str | None
     freshness_threshold_minutes: int
+    # Who answers for the table: Slack user ids (U…/W…) or usergroup ids (S…), named when it is not
+    # Healthy. A table's own list replaces [defaults]'.
+    owners: tuple[str, ...] = ()
 
     @property
     def source_schema(self) -> str:
@@ -171,7 +174,7 @@ def parse_catalog(text: str, origin: str = "syncbot.toml") -> Catalog:
     _reject_unknown(data, _TOP_KEYS, where, "")
     defaults = dict(_DEFAULT_KEYS)
     given_defaults = data.get("defaults", {})
-    _reject_unknown(given_defaults, set(_DEFAULT_KEYS) | set(_OVERRIDE_KEYS), where, "[defaults]")
+    _reject_unknown(given_defaults, set(_DEFAULT_KEYS) | set(_OVERRIDE_KEYS) | {"owners"}, where, "[defaults]")
     defaults.update(given_defaults)
     tables = tuple(_table(raw, defaults, where, i) for i, raw in enumerate(data.get("tables", [])))
     if not tables:
@@ -211,6 +214,12 @@ def _table(raw: dict, defaults: dict, where: _Locator, index: int) -> TableSpec:
                                ("s3_bucket", _BUCKET, "an S3 bucket name"), ("s3_prefix", _PREFIX, "an S3 prefix")):
         if key in values:
             check(key, isinstance(values[key], str) and bool(pattern.match(values[key])), what)
+    owners = values.get("owners", [])
+    check("owners", isinstance(owners, list), "a list of Slack user or usergroup ids")
+    for owner in owners:
+        if not isinstance(owner, str) or not _SLACK_ID.match(owner):
+            raise CatalogError(f"{where.key_line('owners', index)}: owner {owner!r} is not a Slack user (U…, W…) "
+                               "or usergroup (S…) id")
     minutes = values["freshness_threshold_minutes"]
     check("freshness_threshold_minutes", isinstance(minutes, int) and 0 < minutes <= 60 * 24 * 30, "1..43200")
     return TableSpec(
@@ -226,6 +235,7 @@ def _table(raw: dict, defaults: dict, where: _Locator, index: int) -> TableSpec:
         s3_bucket=values.get("s3_bucket"),
         s3_prefix=values.get("s3_prefix"),
         freshness_threshold_minutes=minutes,
+        owners=tuple(owners),
     )
 
 

@@ -12,6 +12,7 @@ from .diagnostics.runner import Diagnoser
 from .diagnostics.verdict import resync_refused
 from .gateways import Gateways
 from .models import ActionKind, Diagnosis, worst_first
+from .home import keep_fleet_round
 from .offers import Offer, OfferStore
 from .pictures import Picture, latency_picture
 from .redis_conn import topology
@@ -44,7 +45,10 @@ class SyncBot:
         return self.diagnoser.diagnose(spec)
 
     def diagnose_all(self) -> list[Diagnosis]:
-        return worst_first(self.diagnoser.diagnose_many(list(self.catalog.tables)))
+        """A fleet round; kept for the App Home, which shows the last one rather than running its own."""
+        diags = worst_first(self.diagnoser.diagnose_many(list(self.catalog.tables)))
+        keep_fleet_round(self.redis, diags)
+        return diags
 
     def latency_picture(self, spec: TableSpec) -> Picture | None:
         return latency_picture(self.gateways, spec)

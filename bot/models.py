@@ -97,6 +97,7 @@ class Diagnosis:
     actions: tuple[ActionKind, ...]
     generated_at: datetime
     elapsed_ms: int = 0
+    owners: tuple[str, ...] = ()  # the catalog's owners of the table (Slack user or usergroup ids)
 
     def check(self, name: CheckName) -> CheckResult | None:
         return next((c for c in self.checks if c.name is name), None)

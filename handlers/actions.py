@@ -22,6 +22,7 @@ from .ids import FIX_ACTION, FIX_PREFIX, ActionId
 from .blocks import mention
 from .poster import Poster
 from .progress import SlackReporter
+from .reasons import open_reason_form
 
 log = logging.getLogger(__name__)
 # A request made a moment ago by someone else may not have its message yet (its poster is between the
@@ -31,13 +32,14 @@ NOT_A_MEMBER = ("\nI am not a member of this channel, so I answered through Slac
                 "cannot be drawn here. `/invite` me to the channel, or follow `syncbot audit --table {table}`.")
 
 
-def register(app: App, remediation: Remediation, reporter: SlackReporter) -> None:
+def register(app: App, remediation: Remediation, reporter: SlackReporter, home=None) -> None:
+    """`home`: the App Home publisher, to draw a person's Home again after they decided there."""
     @app.action(FIX_ACTION)
     def fix_clicked(ack, action, body, client):
         ack()
         kind = ActionKind(action["action_id"][len(FIX_PREFIX):])  # the listener's regex admits only known kinds
         answer = remediation.click(action.get("value", ""), kind, body["user"]["id"], _thread(body))
-        show(answer, client, remediation, reporter, body.get("response_url", ""))
+        answer_click(answer, body, client, remediation, reporter)
 
     @app.action(ActionId.MORE)
     def more_chosen(ack, action, body, client):
@@ -46,25 +48,42 @@ def register(app: App, remediation: Remediation, reporter: SlackReporter) -> Non
         # like a button's.
         value = (action.get("selected_option") or {}).get("value", "")
         answer = remediation.choose(value, body["user"]["id"], _thread(body))
-        show(answer, client, remediation, reporter, body.get("response_url", ""))
+        answer_click(answer, body, client, remediation, reporter)
 
+    # The same buttons on the request's message and on the App Home: a Home click has no channel and no
+    # response_url, so its answer goes to the request's channel privately, and the Home is drawn again.
     @app.action(ActionId.APPROVE)
     def approve_clicked(ack, action, body, client):
         ack()
-        show(remediation.approve(action.get("value", ""), body["user"]["id"]), client, remediation, reporter,
-             body.get("response_url", ""))
+        decided(remediation.approve(action.get("value", ""), body["user"]["id"]), body, client)
 
     @app.action(ActionId.REJECT)
     def reject_clicked(ack, action, body, client):
         ack()
-        show(remediation.reject(action.get("value", ""), body["user"]["id"]), client, remediation, reporter,
-             body.get("response_url", ""))
+        decided(remediation.reject(action.get("value", ""), body["user"]["id"]), body, client)
 
     @app.action(ActionId.CANCEL)
     def cancel_clicked(ack, action, body, client):
         ack()
-        show(remediation.cancel(action.get("value", ""), body["user"]["id"]), client, remediation, reporter,
-             body.get("response_url", ""))
+        decided(remediation.cancel(action.get("value", ""), body["user"]["id"]), body, client)
+
+    def decided(answer: Answer, body: dict, client) -> None:
+        user = body["user"]["id"]
+        # Without a response_url (the Home) a refusal is said privately in the request's own channel.
+        channel = remediation.channel_of((body.get("actions") or [{}])[0].get("value", ""))
+        show(answer, client, remediation, reporter, body.get("response_url", ""), user=user, channel=channel)
+        if body.get("container", {}).get("type") == "view" and home is not None:
+            home.publish(client, user)
+
+
+def answer_click(answer: Answer, body: dict, client, remediation: Remediation, reporter: SlackReporter) -> None:
+    """A fix that needs two people and no reason yet: the form asking why (the core already pointed
+    to an open request for the same fix, if there was one); otherwise what the click did."""
+    if answer.needs_reason is not None and body.get("trigger_id"):
+        open_reason_form(client, body["trigger_id"], answer.needs_reason, body.get("response_url", ""),
+                         body["user"]["id"])
+        return
+    show(answer, client, remediation, reporter, body.get("response_url", ""))
 
 
 def _thread(body: dict) -> str:
@@ -72,7 +91,8 @@ def _thread(body: dict) -> str:
     return container.get("thread_ts") or container.get("message_ts", "")
 
 
-def show(answer: Answer, client, remediation: Remediation, reporter: SlackReporter, response_url: str) -> None:
+def show(answer: Answer, client, remediation: Remediation, reporter: SlackReporter, response_url: str, *,
+         channel: str = "", user: str = "") -> None:
     """Tells the channel (a new approval request) and then the clicker what really happened. Where
     the bot cannot post, the request goes out through the click's response_url, which the worker
     also keeps for the outcome; a failure to post is said, never hidden behind "nothing changed"."""
@@ -87,12 +107,14 @@ def show(answer: Answer, client, remediation: Remediation, reporter: SlackReport
         if answer.post_request and req is not None:
             ts = poster.post(req.channel, fallback(req), request_blocks(req), thread_ts=req.thread,
                              response_url=response_url)
+            reporter.cards.on_request(req)  # the table's incident card, if it has one: "requested"
             if ts:
                 remediation.approvals.attach_message(req.id, req.channel, ts)
             else:
                 note = NOT_A_MEMBER.format(table=req.table)
         elif answer.changed and req is not None and req.people > 1 and not req.message:
             # The request went out through a response_url (the bot is not in the channel): nothing to redraw.
+            reporter.tell_requester(req)
             note = NOT_A_MEMBER.format(table=req.table)
         elif answer.changed and req is not None:
             reporter.request_changed(req)
@@ -108,7 +130,8 @@ def show(answer: Answer, client, remediation: Remediation, reporter: SlackReport
         text += "\n" + resync_pending_text(answer.resync_pending, _where(client, answer.resync_pending.request))
     if answer.ask:
         text += " Ask one of " + ", ".join(mention(who) for who in answer.ask) + "."
-    poster.ephemeral(response_url, text)
+    poster.ephemeral(response_url, text, channel=channel or (req.channel if req else ""),
+                     user=user or (answer.already_open.asker if answer.already_open else ""))
 
 
 def _posted(remediation: Remediation, req: ApprovalRequest) -> ApprovalRequest:

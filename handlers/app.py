@@ -15,7 +15,7 @@ from bot import metrics
 from bot.core import SyncBot
 from bot.remediation.service import Remediation
 
-from . import actions, commands, events
+from . import actions, commands, events, home, reasons, snooze
 from .acks import AcksFirst
 from .poster import CANNOT_POST, Poster
 from .progress import SlackReporter
@@ -58,7 +58,11 @@ def build_app(bot: SyncBot, remediation: Remediation, reporter: SlackReporter, *
               listener_executor=acks.executor)
     app.use(acks)
     commands.register(app, bot, remediation, reporter, acks.after_burst)
-    actions.register(app, remediation, reporter)
+    publisher = home.HomePublisher(bot, remediation.approvals, remediation.approvers)
+    actions.register(app, remediation, reporter, publisher)
+    reasons.register(app, remediation, reporter)
+    snooze.register(app, bot, lambda user: publisher.publish(client, user))
+    home.register(app, publisher)
     events.register(app, bot, acks.after_burst)
 
     @app.error

@@ -27,18 +27,20 @@ STATE_EMOJI = {State.REQUESTED: ":hourglass_flowing_sand:", State.APPROVED: ":wh
 STEPS_BUDGET = MESSAGE_TEXT_BUDGET - 4500
 
 
-def _at(epoch: float) -> str:
+def clock_time(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%H:%M UTC") if epoch else "?"
 
 
 def request_blocks(req: ApprovalRequest) -> list[Block]:
     label = FIXES[req.action].label
     blocks: list[Block] = [HeaderBlock(text=truncate(f"{label} {req.table}: {STATE_TITLE.get(req.state, req.state)}", 150))]
-    who = (f"{STATE_EMOJI.get(req.state, '')} *Requested by* {mention(req.requester)} at {_at(req.created_at)} · "
+    who = (f"{STATE_EMOJI.get(req.state, '')} *Requested by* {mention(req.requester)} at {clock_time(req.created_at)} · "
            f"needs {req.people} people (the requester and {req.people - 1} approver)")
     if req.state is State.REQUESTED:
-        who += f" · *expires* {_at(req.expires_at)}"
-    blocks.append(SectionBlock(text=MarkdownTextObject(text=who)))
+        who += f" · *expires* {clock_time(req.expires_at)}"
+    if req.reason:
+        who += f"\n*Why:* {escape(req.reason)}"
+    blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(who, 3000))))
     # Every step an approver agrees to, over several sections if need be, within the message's budget.
     blocks += code_sections("*What will run*", [f"{i}. {s}" for i, s in enumerate(req.plan_steps, 1)], STEPS_BUDGET)
     if req.plan_facts:
@@ -91,17 +93,17 @@ def _decisions(req: ApprovalRequest) -> str:
     lines = []
     others = [u for u in req.approved_by if u != req.requester]
     if others:
-        lines.append("*Approved by* " + ", ".join(mention(u) for u in others) + f" at {_at(req.approved_at)}")
+        lines.append("*Approved by* " + ", ".join(mention(u) for u in others) + f" at {clock_time(req.approved_at)}")
     if req.state in (State.REJECTED, State.CANCELLED):
         by = "syncbot" if req.decided_by == "syncbot" else mention(req.decided_by)
-        lines.append(f"*{'Rejected' if req.state is State.REJECTED else 'Cancelled'} by* {by} at {_at(req.finished_at)}")
+        lines.append(f"*{'Rejected' if req.state is State.REJECTED else 'Cancelled'} by* {by} at {clock_time(req.finished_at)}")
     if req.state is State.EXPIRED:
-        lines.append(f"*Expired* at {_at(req.finished_at)}: approved, but no worker started it in time"
-                     if req.approved_at else f"*Expired* at {_at(req.expires_at)} without enough approvals")
+        lines.append(f"*Expired* at {clock_time(req.finished_at)}: approved, but no worker started it in time"
+                     if req.approved_at else f"*Expired* at {clock_time(req.expires_at)} without enough approvals")
     if req.started_at:
-        lines.append(f"*Started* {_at(req.started_at)}")
+        lines.append(f"*Started* {clock_time(req.started_at)}")
     if req.state in (State.SUCCEEDED, State.FAILED):
-        lines.append(f"*Finished* {_at(req.finished_at)}")
+        lines.append(f"*Finished* {clock_time(req.finished_at)}")
     return "\n".join(lines)
 
 
@@ -116,7 +118,7 @@ def open_request_text(seen: OpenRequest, where: str) -> str:
     label = FIXES[req.action].label
     who = "You" if req.requester == seen.asker else mention(req.requester)
     text = (f":information_source: *{label}* on `{escape(req.table)}` is already asked for: {who} asked at "
-            f"{_at(req.created_at)}, and it is {_standing(req)}. Nothing new was made. {where}")
+            f"{clock_time(req.created_at)}, and it is {_standing(req)}. Nothing new was made. {where}")
     if seen.may_approve:
         text += ": you can approve it there."
     elif req.state is State.REQUESTED and req.requester == seen.asker:
@@ -134,14 +136,14 @@ def resync_pending_text(seen: OpenRequest, where: str) -> str:
     req = seen.request
     undo = "reject" if req.state is State.REQUESTED else "cancel"
     return (f":warning: A re-sync of `{escape(req.table)}` is pending: {mention(req.requester)} asked at "
-            f"{_at(req.created_at)}, and it is {_standing(req)}. It truncates and reloads the table, redoing what "
+            f"{clock_time(req.created_at)}, and it is {_standing(req)}. It truncates and reloads the table, redoing what "
             f"this fix changes; if this fix is enough, {undo} it. {where}.")
 
 
 def _standing(req: ApprovalRequest) -> str:
     if req.state is State.REQUESTED:
         return (f"waiting for approval ({1 + len(req.approved_by)} of {req.people} people so far, until "
-                f"{_at(req.expires_at)})")
+                f"{clock_time(req.expires_at)})")
     if req.state is State.APPROVED:
-        return f"approved at {_at(req.approved_at)} and waiting for a worker to start it"
-    return f"running since {_at(req.started_at)}"
+        return f"approved at {clock_time(req.approved_at)} and waiting for a worker to start it"
+    return f"running since {clock_time(req.started_at)}"

@@ -46,13 +46,17 @@ def truncate(text: str, limit: int = SECTION_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def diagnosis_blocks(diag: Diagnosis, offers: list[Offer]) -> list[Block]:
+def diagnosis_blocks(diag: Diagnosis, offers: list[Offer], owners: bool = True) -> list[Block]:
+    """`owners`: a table that is not Healthy mentions its owners (an alert's annotation does it once
+    per incident, on its card, and passes False)."""
     v = diag.verdict
     head = f"{diag.table}: {v.section}"
     blocks: list[Block] = [HeaderBlock(text=truncate(head, 150))]
     lines = [f"{EMOJI[overall(diag)]} *{escape(v.summary)}*",
              f"*Where:* {v.where}   ·   *Runbook:* {RUNBOOK_REF[v.section]}"]
     lines += [f"• {escape(r)}" for r in v.reasons]
+    if owners and diag.owners and not v.healthy:
+        lines.append("*Owners:* " + ", ".join(mention(o) for o in diag.owners))
     blocks.append(SectionBlock(block_id=BlockId.VERDICT,
                                text=MarkdownTextObject(text=truncate("\n".join(lines), VERDICT_LIMIT))))
     blocks.append(DividerBlock())
@@ -168,7 +172,7 @@ def fleet_blocks(diags: list[Diagnosis]) -> list[Block]:
     ordered = worst_first(diags)
     unhealthy = sum(1 for d in ordered if overall(d) is not Status.OK)
     blocks: list[Block] = [HeaderBlock(text=f"Sync status: {len(ordered)} tables, {unhealthy} need attention")]
-    lines = [verdict_line(d) for d in ordered]
+    lines = [verdict_line(d, owners=True) for d in ordered]
     shown = used = in_chunk = 0
     chunk: list[str] = []
     for line in lines:
@@ -190,10 +194,13 @@ def fleet_blocks(diags: list[Diagnosis]) -> list[Block]:
     return blocks
 
 
-def verdict_line(diag: Diagnosis) -> str:
-    """One table's state in one line: the fleet view and recovery notes."""
+def verdict_line(diag: Diagnosis, owners: bool = False) -> str:
+    """One table's state in one line: the fleet view (with a broken table's owners) and recovery notes."""
     line = f"{EMOJI[overall(diag)]} *{escape(diag.table)}* — {diag.verdict.section}"
-    return line if diag.verdict.healthy else f"{line} — {diag.verdict.where}"
+    if diag.verdict.healthy:
+        return line
+    named = f" — {', '.join(mention(o) for o in diag.owners)}" if owners and diag.owners else ""
+    return f"{line} — {diag.verdict.where}{named}"
 
 
 def verdict_lines(diags: list[Diagnosis], prefix: str = "", limit: int = PLAIN_TEXT_LIMIT) -> str:

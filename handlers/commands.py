@@ -18,6 +18,7 @@ from . import actions, blocks, maintenance, pictures
 from .ids import COMMAND
 from .poster import Poster
 from .progress import SlackReporter
+from .reasons import open_reason_form
 
 log = logging.getLogger(__name__)
 MAX_ARG = 128
@@ -26,8 +27,9 @@ HELP = f"""*{COMMAND}* runs the Aurora → DMS → S3 → Snowpipe → Snowflake
 • `{COMMAND} <table>`: every check for one table (by name, Aurora `schema.table`, or final table), with fix buttons
 • `{COMMAND}`: every catalog table on one screen, worst first
 • `{COMMAND} maintenance`: vacuum, WAL retention, the DMS instance and S3 clean-up, each with its fix
-• `{COMMAND} resync <table>`: ask for the runbook's re-sync (truncate, then a DMS reload) of any table, whatever
-  its diagnosis says; a second approver must approve it in the thread (also in every diagnosis's ⋯ menu)
+• `{COMMAND} resync <table> <reason…>`: ask for the runbook's re-sync (truncate, then a DMS reload) of any table,
+  whatever its diagnosis says, and say why (without a reason a form asks for it); a second approver must approve it
+  in the thread (also in every diagnosis's ⋯ menu)
 • `{COMMAND} help`: this message"""
 
 
@@ -46,6 +48,7 @@ class RequestKind(StrEnum):
 class Request:
     kind: RequestKind
     arg: str = ""
+    reason: str = ""  # resync: why, as typed after the table
 
 
 def parse(text: str | None) -> Request:
@@ -57,9 +60,12 @@ def parse(text: str | None) -> Request:
     if len(words) == 1 and words[0].lower() == "maintenance":
         return Request(RequestKind.MAINTENANCE)
     if words[0].lower() == "resync":
-        if len(words) != 2:
-            return Request(RequestKind.MALFORMED, f"`{COMMAND} resync` takes one table name.")
-        return _table(RequestKind.RESYNC, words[1])
+        if len(words) < 2:
+            return Request(RequestKind.MALFORMED, f"`{COMMAND} resync` takes a table name and why.")
+        found = _table(RequestKind.RESYNC, words[1])
+        # The reason as typed after the table (its own spacing kept); its length is the core's to judge.
+        reason = (text or "").strip().split(None, 2)[2] if len(words) > 2 else ""
+        return Request(found.kind, found.arg, reason) if found.kind is RequestKind.RESYNC else found
     if len(words) > 1:
         return Request(RequestKind.MALFORMED, f"`{COMMAND}` takes one table name, not {len(words)} words.")
     return _table(RequestKind.TABLE, words[0])
@@ -104,7 +110,7 @@ def register(app: App, bot: SyncBot, remediation: Remediation, reporter: SlackRe
                 return
             if request.kind is RequestKind.RESYNC:
                 ack(response_type="ephemeral", text=f"Preparing the re-sync request for *{spec.name}*…")
-                request_resync(bot, remediation, reporter, spec.name, command, client)
+                request_resync(bot, remediation, reporter, spec.name, request.reason, command, client)
                 return
             ack(response_type="ephemeral", text=f"Running the runbook checks for *{spec.name}*…")
             diag = bot.diagnose(spec)
@@ -115,11 +121,17 @@ def register(app: App, bot: SyncBot, remediation: Remediation, reporter: SlackRe
             pictures.post_latency_picture(client, bot, spec, channel, ts)
 
 
-def request_resync(bot: SyncBot, remediation: Remediation, reporter: SlackReporter, table: str, command: dict,
-                   client) -> None:
-    """The same two-person request the ⋯ menu makes, asked for by whoever typed it."""
-    answer = remediation.request(table, ActionKind.RESYNC, command["user_id"], command["channel_id"])
-    actions.show(answer, client, remediation, reporter, command.get("response_url", ""))
+def request_resync(bot: SyncBot, remediation: Remediation, reporter: SlackReporter, table: str, reason: str,
+                   command: dict, client) -> None:
+    """The same two-person request the ⋯ menu makes, asked for by whoever typed it; without a reason,
+    the form asks for one (the command's trigger_id opens it)."""
+    answer = remediation.request(table, ActionKind.RESYNC, command["user_id"], command["channel_id"], reason)
+    if answer.needs_reason is not None and command.get("trigger_id"):
+        open_reason_form(client, command["trigger_id"], answer.needs_reason, command.get("response_url", ""),
+                         command["user_id"])
+        return
+    actions.show(answer, client, remediation, reporter, command.get("response_url", ""),
+                 channel=command["channel_id"], user=command["user_id"])
 
 
 def unknown_table_text(typed: str, close: list[str], known: list[str]) -> str:

@@ -33,3 +33,13 @@ class ActionId(StrEnum):
     CANCEL = "syncbot.cancel"
     # The diagnosis's overflow menu: the fixes offered for any table whatever the verdict (the re-sync).
     MORE = "syncbot.more"
+    SNOOZE = "syncbot.snooze"  # an alert annotation's Snooze menu: the value is the length
+    UNSNOOZE = "syncbot.unsnooze"  # End a snooze (thread or App Home): the value is the table
+
+
+class ViewId(StrEnum):
+    """callback_ids of the bot's forms (views), and the block and action ids of their inputs."""
+
+    REASON = "syncbot.reason"  # why a two-person fix should run
+    REASON_BLOCK = "syncbot.reason.block"
+    REASON_INPUT = "syncbot.reason.input"

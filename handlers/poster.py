@@ -27,13 +27,15 @@ class Poster:
         self.client = client
 
     def post(self, channel: str, text: str, blocks: list[Block] | None = None, *, thread_ts: str | None = None,
-             response_url: str | Callable[[], str | None] = "") -> str | None:
+             response_url: str | Callable[[], str | None] = "", broadcast: bool = False) -> str | None:
         """The message's ts, or None where the bot may not post (see the module's docstring).
-        `response_url` may be a function, asked only when it is needed."""
+        `response_url` may be a function, asked only when it is needed. `broadcast`: a thread reply
+        also shown in the channel (reply_broadcast)."""
         payload = to_dicts(blocks) if blocks else None
+        extra = {"reply_broadcast": True} if broadcast and thread_ts else {}
         try:
             return self.client.chat_postMessage(channel=channel, thread_ts=thread_ts or None, text=text,
-                                                blocks=payload)["ts"]
+                                                blocks=payload, **extra)["ts"]
         except SlackApiError as exc:
             error = exc.response.get("error")
             if error not in CANNOT_POST:
@@ -56,9 +58,32 @@ class Poster:
             log.warning("chat.update of %s in %s failed: %s", ts, channel, exc.response.get("error"))
             return False
 
-    def ephemeral(self, response_url: str, text: str) -> bool:
-        """Shown only to whoever typed the command or clicked, through the interaction's response_url."""
-        return self.respond(response_url, text, None, in_channel=False)
+    def direct(self, user: str, text: str) -> bool:
+        """A direct message from the app: conversations.open gives the DM channel with `user`
+        (https://api.slack.com/methods/conversations.open, scope im:write), then chat.postMessage there.
+        Best effort: a notice, never what decides anything."""
+        try:
+            channel = self.client.conversations_open(users=user)["channel"]["id"]
+            self.client.chat_postMessage(channel=channel, text=text)
+            return True
+        except SlackApiError as exc:
+            log.warning("could not send a direct message to %s: %s", user, exc.response.get("error"))
+            return False
+
+    def ephemeral(self, response_url: str, text: str, *, channel: str = "", user: str = "") -> bool:
+        """Shown only to whoever typed the command or clicked, through the interaction's response_url;
+        without one (a form's submission has none), or where it fails, chat.postEphemeral to `user` in
+        `channel` (https://api.slack.com/methods/chat.postEphemeral: only a member of the channel sees it)."""
+        if response_url and self.respond(response_url, text, None, in_channel=False):
+            return True
+        if not (channel and user):
+            return False
+        try:
+            self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+            return True
+        except SlackApiError as exc:
+            log.warning("could not tell %s privately in %s: %s", user, channel, exc.response.get("error"))
+            return False
 
     @staticmethod
     def respond(url: str, text: str, payload: list | None, in_channel: bool) -> bool:

@@ -38,6 +38,10 @@ X = "tests/test_dms_fixes.py::"
 V = "tests/test_dms_verdicts.py::"
 S = "tests/test_dms_slots.py::"
 C = "tests/test_dms_scenarios.py::"
+WR = "tests/test_workflow_reasons.py::"
+WS = "tests/test_workflow_snooze.py::"
+WC = "tests/test_workflow_card.py::"
+WH = "tests/test_workflow_home.py::"
 OP = "tests/test_guard_shutdown.py::"
 
 
@@ -315,6 +319,43 @@ MUTATIONS = (
       "    floor = MIN_GAP_ROWS\n", "tests/test_small_tables.py::test_a_fresh_lookup_table_missing_40_percent_is_data_missing"),
     m("SF-old-pipe-error-is-history", "bot/diagnostics/checks.py", "            and pipe.last_error_at < pipe.last_ingested_at)",
       "            and False)", "tests/test_pipe_answers.py::test_an_error_older_than_the_last_ingest_is_history"),
+    # -- the team's workflow (issue 24) -----------------------------------------------------------------
+    m("WF-reason-required", SERVICE, "        if people > 1 and (problem := reason_problem(reason)) is not None:",
+      "        if False:", WR + "test_the_core_refuses_a_two_person_fix_without_a_reason",
+      WR + "test_the_button_opens_the_form_and_an_empty_or_long_reason_is_refused_on_the_field"),
+    m("WF-reason-refused-on-the-field", "handlers/reasons.py",
+      "        if (problem := reason_problem(reason)) is not None:\n            ack(", "        if False:\n            ack(",
+      WR + "test_the_button_opens_the_form_and_an_empty_or_long_reason_is_refused_on_the_field"),
+    m("WF-pointer-before-the-form", SERVICE,
+      "        if (open_request := self.approvals.open_request(spec.name, kind, asker=user)) is not None:",
+      "        if False and (open_request := self.approvals.open_request(spec.name, kind, asker=user)) is not None:",
+      WR + "test_an_open_request_is_pointed_to_before_any_form_opens"),
+    m("WF-dm-once-per-event", "handlers/progress.py",
+      "            if callbacks.first_time(self._bot.redis, f\"dm:{request.id}:{event}\", DM_MARK_TTL_S):",
+      "            if True:", WR + "test_the_card_says_who_approved_and_the_requester_is_told_each_step"),
+    m("WF-snooze-lifted-when-worse", "bot/snoozes.py",
+      "        return bool(failing - set(self.failing)) or RANK[diag.verdict.section] > RANK[self.section]",
+      "        return False", WS + "test_what_lifts_a_snooze", WS + "test_a_worse_table_lifts_the_snooze_and_is_annotated_in_full"),
+    m("WF-snooze-silences", "bot/alert_threads.py", "            if snooze is not None and not snooze.worse(diag):",
+      "            if False:", WS + "test_every_annotation_has_the_menu_and_a_snooze_silences_the_next_alert"),
+    m("WF-resolved-only-when-healthy", "handlers/incident_card.py",
+      "            self.show(diag.table, verified_state(req, diag), resolved=diag.verdict.healthy)",
+      "            self.show(diag.table, verified_state(req, diag), resolved=True)",
+      WC + "test_a_fix_that_succeeds_on_a_table_still_broken_does_not_resolve_the_card"),
+    m("WF-resolved-says-healthy-only", "handlers/incident_card.py", "    if diag.verdict.healthy:\n        return f\":large_green_circle:",
+      "    if True:\n        return f\":large_green_circle:",
+      WC + "test_a_fix_that_succeeds_on_a_table_still_broken_does_not_resolve_the_card"),
+    m("WF-owners-once-per-incident", "bot/alert_threads.py",
+      "        opens = tuple(d.table for d in shown if not d.verdict.healthy and not self.incidents.is_open(d.table))",
+      "        opens = tuple(d.table for d in shown if not d.verdict.healthy)",
+      WC + "test_the_first_annotation_is_the_card_and_mentions_the_owners_once_per_incident"),
+    m("WF-home-only-pending", "bot/home.py", "    return (req.state is State.REQUESTED and req.expires_at > time.time() and user != req.requester",
+      "    return (req.expires_at > time.time() and user != req.requester",
+      WH + "test_a_pending_approval_is_approved_from_the_home"),
+    m("WF-home-not-own", "bot/home.py", "and user != req.requester\n", "\n",
+      WH + "test_a_self_approval_from_the_home_is_refused"),
+    m("WF-owner-ids-checked", "bot/catalog.py", "        if not isinstance(owner, str) or not _SLACK_ID.match(owner):",
+      "        if not isinstance(owner, str):", WC + "test_malformed_owners_stop_start_up_with_the_line_named"),
     # -- running it as a service (issue 22): shutdown, probes, redaction of every log field ------------------
     m("OP-handover-gives-the-lease-back", JOBS,
       '    reply = rt.approvals.release(request.id, request.table, rt.worker_id, lease.token, "worker shutting down")\n'

@@ -17,7 +17,8 @@ from handlers.app import web_client
 
 from . import terminal
 from .sandbox.slack import (
-    SandboxSlack, block_actions_body, bolt_request, event_callback_body, event_request, slash_command_body,
+    SandboxSlack, block_actions_body, bolt_request, event_callback_body, event_request, home_action_body,
+    slash_command_body, submit_view,
 )
 from .sandbox.pipeline import Sandbox
 from .sandbox.scenarios import SCENARIOS
@@ -26,7 +27,11 @@ from .wiring import wire
 CHANNEL = "C0INCIDNT"
 USAGE = """Type as in Slack:
   /sync-status orders        diagnose one table (try also: /sync-status, /sync-status help)
-  press N                    press button N of the messages shown
+  press N [reason…]          press button N of the messages shown (a fix that needs two people asks why:
+                             give the reason after N, or answer the form with `reason …`)
+  reason <text>              submit the open form with <text>
+  snooze <table> 1h|4h|tomorrow   choose that in the Snooze menu of the table's latest alert annotation
+  home                       open your App Home (requests to approve, yours, running fixes, broken tables, snoozes)
   as U0BOB0002               act as another Slack user (approvers: {approvers})
   alert <text>               an integration posts <text> in the alert channel ({alerts})
   alert @file.json           replay a recorded message event there (e.g. tests/payloads/grafana_mixed.json)
@@ -53,6 +58,8 @@ class Console:
         self._where: dict[str, tuple[str, str | None]] = {}  # message ts -> (channel, thread it is in)
         self._seen = 0
         self._drawn: dict[str, list[str]] = {}  # message ts -> lines last drawn
+        self._form: dict[str, Any] | None = None  # the form (views.open) waiting for an answer
+        self._home_values: set[str] = set()  # values of the buttons drawn on the App Home
 
     def close(self) -> None:
         self.slack.close()
@@ -73,8 +80,15 @@ class Console:
         word, _, rest = line.partition(" ")
         if word.startswith("/"):
             self.command(word, rest)
-        elif word in ("press", "click") and rest.strip().isdigit():
-            self.press(int(rest))
+        elif word in ("press", "click") and rest.split()[:1] and rest.split()[0].isdigit():
+            number, _, reason = rest.strip().partition(" ")
+            self.press(int(number), reason.strip())
+        elif word == "reason":  # an empty reason too: the form refuses it on its field
+            self.answer_form(rest.strip())
+        elif word == "snooze" and len(rest.split()) == 2:
+            self.snooze(*rest.split())
+        elif word == "home":
+            self.home()
         elif word == "as" and rest.strip():
             self.user = rest.strip()
             self.print(f"(now acting as {self.user})")
@@ -130,15 +144,49 @@ class Console:
         self.print(f"--- {who} posted in #{channel} (replayed from {path}) ---\n  {first}")
         return event
 
-    def press(self, number: int) -> None:
+    def home(self) -> None:
+        event = {"type": "app_home_opened", "user": self.user, "channel": "D0CONSOLE", "tab": "home",
+                 "event_ts": f"{time.time():.6f}"}
+        self.app.dispatch(event_request(event_callback_body(event), self.secret))
+        self.show_new()
+
+    def snooze(self, table: str, length: str) -> None:
+        value = f"{length}|{table}"
+        for number in range(len(self.buttons), 0, -1):  # the latest annotation's menu
+            if self.buttons[number - 1].get("value") == value:
+                self.press(number)
+                return
+        self.print(f"(no Snooze menu for {table} with {length} shown: an alert annotation of it carries one)")
+
+    def answer_form(self, text: str) -> None:
+        if self._form is None:
+            self.print("(no form is open)")
+            return
+        view, self._form = self._form, None
+        first = next(b for b in view["blocks"] if b["type"] == "input")
+        response = submit_view(self.app, self.secret, view, {first["block_id"]: {first["element"]["action_id"]: text}},
+                               self.user)
+        if response.body and response.body.startswith("{"):  # refused on the field: the form stays open
+            errors = json.loads(response.body).get("errors", {})
+            self.print("(the form says) " + "; ".join(errors.values()))
+            self._form = view
+        self.show_new()
+
+    def press(self, number: int, reason: str = "") -> None:
         if not 1 <= number <= len(self.buttons):
             self.print(f"(no button {number}; {len(self.buttons)} shown)")
             return
         button = self.buttons[number - 1]
         if "confirm" in button:
             self.print(f"(Slack's confirm dialog: {terminal.mrkdwn(button['confirm']['text']['text'])} → confirmed)")
+        if button.get("value", "") in self._home_values:  # the App Home: no channel, no response_url
+            action = {"action_id": button["action_id"], "block_id": "home", "value": button.get("value", ""),
+                      "text": button["text"]}
+            self.app.dispatch(bolt_request(home_action_body(action, self.user), self.secret))
+            self.show_new()
+            return
         if button.get("selected"):
-            action = {"type": "overflow", "action_id": button["action_id"], "block_id": "syncbot.fixes",
+            action = {"type": button.get("menu_type", "overflow"), "action_id": button["action_id"], "block_id": "syncbot.fixes",
                       "selected_option": {"text": button["text"], "value": button["value"]}}
         else:
             action = {"action_id": button["action_id"], "block_id": "syncbot.fixes", "value": button.get("value", ""),
@@ -146,6 +194,8 @@ class Console:
         ts = self._button_message.get(button.get("value", ""), "")
         channel, thread = self._where.get(ts, (CHANNEL, None))
         self.dispatch(block_actions_body(action, self.user, channel, ts, self.slack.response_url(), thread_ts=thread))
+        if reason and self._form is not None:
+            self.answer_form(reason)
 
     def dispatch(self, body: str) -> None:
         response = self.app.dispatch(bolt_request(body, self.secret))
@@ -168,6 +218,20 @@ class Console:
                     self._where[call.ts] = (p.get("channel", CHANNEL), p.get("thread_ts"))
                 self.show_blocks(p, call.ts if call.method == "chat.postMessage" else p.get("ts", ""),
                                  update=call.method == "chat.update")
+            elif call.method == "views.publish" and p.get("user_id") == self.user:
+                view = p["view"] if isinstance(p["view"], dict) else json.loads(p["view"])
+                self.print(f"--- your App Home ({self.user}) ---")
+                before = len(self.buttons)
+                self.print("\n".join(terminal.render(view["blocks"], self.buttons)))
+                self._home_values |= {b.get("value", "") for b in self.buttons[before:]}
+            elif call.method == "views.open":
+                view = p["view"] if isinstance(p["view"], dict) else json.loads(p["view"])
+                self._form = view
+                self.print(f"--- syncbot opened a form: {view['title']['text']} ---")
+                self.print("\n".join(terminal.render([b for b in view["blocks"] if b["type"] != "input"], [])))
+                for block in view["blocks"]:
+                    if block["type"] == "input":
+                        self.print(f"  [{block['label']['text']}] answer with: reason <text>")
             elif call.method == "files.completeUploadExternal":
                 for shared in json.loads(p.get("files", "[]")):
                     size = len(self.slack.uploads.get(shared["id"], b""))

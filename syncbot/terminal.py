@@ -31,6 +31,9 @@ def render(blocks: list[dict[str, Any]], buttons: list[dict[str, Any]]) -> list[
             lines.append(f"== {block['text']['text']} ==")
         elif kind == "section":
             lines += ["  " + line for line in mrkdwn(block["text"]["text"]).splitlines()]
+            if (accessory := block.get("accessory") or {}).get("type") == "button":  # e.g. End snooze
+                buttons.append(accessory)
+                lines.append(f"  Buttons: [{len(buttons)}] {accessory['text']['text']}   (type `press N`)")
         elif kind == "divider":
             lines.append("  " + "-" * 60)
         elif kind == "context":
@@ -39,12 +42,13 @@ def render(blocks: list[dict[str, Any]], buttons: list[dict[str, Any]]) -> list[
             labels = []
             for element in block["elements"]:
                 # An overflow menu's options are pressed like buttons (each carries its menu's action id).
-                options = ([{**option, "action_id": element["action_id"], "selected": True}
-                            for option in element["options"]] if element.get("type") == "overflow" else [element])
+                menu = element.get("type") in ("overflow", "static_select")
+                options = ([{**option, "action_id": element["action_id"], "selected": True,
+                             "menu_type": element["type"]} for option in element["options"]] if menu else [element])
                 for option in options:
                     buttons.append(option)
                     danger = " !" if option.get("style") == "danger" else ""
-                    more = " (⋯ menu)" if option.get("selected") else ""
+                    more = {"overflow": " (⋯ menu)", "static_select": " (menu)"}.get(option.get("menu_type", ""), "")
                     labels.append(f"[{len(buttons)}] {option['text']['text']}{danger}{more}")
             lines.append("  Buttons: " + "   ".join(labels) + "   (type `press N`)")
     return lines

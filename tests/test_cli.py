@@ -53,7 +53,7 @@ def test_bad_catalog_stops_with_the_line(tmp_path):
 
 
 def test_console_runs_a_two_person_resync_to_completion():
-    script = "/sync-status orders\npress 2\npress 3\nas U0BOB0002\npress 3\n"
+    script = "/sync-status orders\npress 2 stalled since 04:00\npress 3\nas U0BOB0002\npress 3\n"
     result = run("console", "--scenario", "stalled", stdin=script)
     assert result.returncode == 0, result.stderr
     out = result.stdout

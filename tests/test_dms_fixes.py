@@ -23,7 +23,7 @@ def plan(h, kind):
 
 
 def approve(h, kind, people=2):
-    asked = h.wiring.remediation.request("orders", kind, ALICE, CHANNEL)
+    asked = h.wiring.remediation.request("orders", kind, ALICE, CHANNEL, "the reload the runbook asks for")
     assert asked.ok, asked.text
     if people > 1:
         approved = h.wiring.remediation.approve(asked.request.id, BOB)
@@ -80,7 +80,7 @@ def test_a_resync_of_a_cdc_only_task_is_refused_before_approval(make_sandbox, re
     from conftest import Harness
 
     h = Harness(make_sandbox("cdc-only-rows-missing", real_aurora=False), redis, slack)
-    asked = h.wiring.remediation.request("orders", ActionKind.RESYNC, ALICE, CHANNEL)
+    asked = h.wiring.remediation.request("orders", ActionKind.RESYNC, ALICE, CHANNEL, "rows lost overnight")
     assert not asked.ok and "MigrationType is cdc" in asked.text and "full-load task" in asked.text
     assert asked.request is None and truncates(h) == []
 

@@ -40,7 +40,7 @@ def worker(h, **options):
 
 def approved_resync(h):
     remediation = h.wiring.remediation
-    asked = remediation.request("orders", ActionKind.RESYNC, ALICE, CHANNEL)
+    asked = remediation.request("orders", ActionKind.RESYNC, ALICE, CHANNEL, "rows lost overnight")
     assert asked.ok and asked.request.state is State.REQUESTED, asked.text
     approved = remediation.approve(asked.request.id, BOB)
     assert approved.ok and "queued" in approved.text, approved.text
@@ -342,7 +342,7 @@ def test_cancel_before_the_worker_starts_means_nothing_runs(harness):
 def test_only_approvers_or_the_requester_may_reject(harness):
     h = harness("stalled")
     remediation = h.wiring.remediation
-    asked = remediation.request("orders", ActionKind.RESYNC, ALICE, CHANNEL)
+    asked = remediation.request("orders", ActionKind.RESYNC, ALICE, CHANNEL, "rows lost overnight")
     refused = remediation.reject(asked.request.id, MALLORY)
     assert not refused.ok and refused.text == "Only approvers can reject."
     assert request(h, asked.request.id).state is State.REQUESTED

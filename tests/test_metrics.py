@@ -53,7 +53,7 @@ def test_metrics_move_with_a_diagnosis_an_approval_and_a_fix(harness, slack):
                         > value(before, "syncbot_slack_api_errors_total", method="chat.postMessage",
                                 error="not_in_channel"), 20)
 
-        asked = h.wiring.remediation.request("orders", ActionKind.RESYNC, ALICE, "C0INCIDNT")
+        asked = h.wiring.remediation.request("orders", ActionKind.RESYNC, ALICE, "C0INCIDNT", "rows lost overnight")
         assert h.wiring.remediation.approve(asked.request.id, BOB).ok
         h.wiring.worker().work(burst=True)
         assert h.wiring.approvals.get(asked.request.id).state is State.SUCCEEDED

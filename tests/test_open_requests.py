@@ -29,7 +29,7 @@ def replica(h):
 
 
 def resync_command(h, user, app=None):
-    body = slash_command_body("resync orders", user, CHANNEL, h.slack.response_url())
+    body = slash_command_body("resync orders rows lost overnight", user, CHANNEL, h.slack.response_url())
     assert (app or h.app).dispatch(bolt_request(body, h.secret)).status == 200
 
 
@@ -215,7 +215,7 @@ def test_audit_command_records_the_refused_ask(harness, monkeypatch, capsys):
 
 
 def test_console_shows_the_pointer():
-    script = "/sync-status resync orders\nas U0BOB0002\n/sync-status resync orders\n"
+    script = "/sync-status resync orders rows lost overnight\nas U0BOB0002\n/sync-status resync orders\n"
     result = run("console", "--scenario", "healthy", stdin=script)
     assert result.returncode == 0, result.stderr
     out = result.stdout

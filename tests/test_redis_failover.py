@@ -80,7 +80,7 @@ class Web:
         self.base = f"http://127.0.0.1:{self.server.server_port}"
 
     def ask_resync(self):
-        body = slash_command_body("resync orders", ALICE, "C0INCIDNT", self.slack.response_url())
+        body = slash_command_body("resync orders rows lost overnight", ALICE, "C0INCIDNT", self.slack.response_url())
         assert post(self.base + "/slack/events", body, signed_headers(body, self.secret))[0] == 200
         assert wait_for(lambda: self.slack.of("chat.postMessage"), 20)
         message = self.slack.of("chat.postMessage")[0]
@@ -191,7 +191,7 @@ def on_ha(ha, redis, make_sandbox, slack):
 def test_a_replica_that_confirms_nothing_refuses_every_click(on_ha):
     sandbox, wiring, partition = on_ha
     remediation = wiring.remediation
-    asked = remediation.request("orders", ActionKind.RESYNC, ALICE, CHANNEL)
+    asked = remediation.request("orders", ActionKind.RESYNC, ALICE, CHANNEL, "rows lost overnight")
     assert asked.ok, asked.text
     partition()
     approved = remediation.approve(asked.request.id, BOB)
@@ -210,7 +210,7 @@ def test_a_worker_whose_writes_no_replica_confirms_changes_nothing(on_ha, monkey
 
     sandbox, wiring, partition = on_ha
     remediation = wiring.remediation
-    asked = remediation.request("orders", ActionKind.RESYNC, ALICE, CHANNEL)
+    asked = remediation.request("orders", ActionKind.RESYNC, ALICE, CHANNEL, "rows lost overnight")
     assert remediation.approve(asked.request.id, BOB).ok
     runtime = wiring.runtime
     monkeypatch.setattr(runtime, "failover_wait", failover_wait)
@@ -238,7 +238,7 @@ def test_a_claim_no_replica_confirms_is_not_acted_on(on_ha):
 
     sandbox, wiring, partition = on_ha
     remediation = wiring.remediation
-    asked = remediation.request("orders", ActionKind.RESYNC, ALICE, CHANNEL)
+    asked = remediation.request("orders", ActionKind.RESYNC, ALICE, CHANNEL, "rows lost overnight")
     assert remediation.approve(asked.request.id, BOB).ok
     partition()
     assert jobs.run_request(wiring.runtime, asked.request.id) == "interrupted"

@@ -7,10 +7,11 @@ import pytest
 
 from bot.gateways.snowflake import latest_attempts
 from bot.remediation import audit, jobs
-from syncbot.sandbox.slack import block_actions_body, bolt_request, slash_command_body
+from syncbot.sandbox.slack import block_actions_body, bolt_request, fill_form, slash_command_body
 
 CHANNEL = "C0INCIDNT"
 ALICE, BOB, CAROL, MALLORY = "U0ALICE01", "U0BOB0002", "U0CAROL03", "U0MALLORY"
+REASON = "orders lost rows overnight"  # what the form asking why a two-person fix should run is given
 
 
 def diagnose(h, table="orders", user=ALICE):
@@ -28,8 +29,10 @@ def click(h, button, user, message_ts="1.000001", thread_ts=None, app=None, stat
     if thread_ts:
         body["container"]["thread_ts"] = thread_ts
     raw = __import__("urllib.parse").parse.urlencode({"payload": json.dumps(body)})
+    forms = len(h.slack.of("views.open"))
     response = (app or h.app).dispatch(bolt_request(raw, h.secret))
     assert response.status == status
+    fill_form(app or h.app, h.slack, h.secret, user, REASON, since=forms)  # a two-person fix asks why first
     return h.slack.of("response_url")[-1].params["text"]
 
 
@@ -438,7 +441,9 @@ def menu(message):
 def choose(h, overflow, option, user, message_ts, app=None):
     action = {"type": "overflow", "action_id": overflow["action_id"], "block_id": "b", "selected_option": option}
     body = block_actions_body(action, user, CHANNEL, message_ts, h.slack.response_url())
+    forms = len(h.slack.of("views.open"))
     assert (app or h.app).dispatch(bolt_request(body, h.secret)).status == 200
+    fill_form(app or h.app, h.slack, h.secret, user, REASON, since=forms)
     return h.slack.of("response_url")[-1].params["text"]
 
 
@@ -460,7 +465,7 @@ def test_a_healthy_table_offers_the_resync_in_its_menu_not_among_the_fixes(harne
 
 def test_resync_command_asks_for_the_same_two_person_request(harness):
     h = harness("healthy")
-    h.app.dispatch(bolt_request(slash_command_body("resync orders", ALICE, CHANNEL, h.slack.response_url()), h.secret))
+    h.app.dispatch(bolt_request(slash_command_body(f"resync orders {REASON}", ALICE, CHANNEL, h.slack.response_url()), h.secret))
     message, buttons = approval_message(h)
     assert message.params.get("thread_ts") is None  # the request itself starts the thread
     assert "TRUNCATE TABLE PUBLIC.ORDERS" in json.dumps(message.params["blocks"])
@@ -472,8 +477,7 @@ def test_resync_command_asks_for_the_same_two_person_request(harness):
 
 
 @pytest.mark.parametrize("text, expected", [("resync nosuchtable", "I don't know a table called `nosuchtable`"),
-                                            ("resync", "`/sync-status resync` takes one table name."),
-                                            ("resync orders payments", "takes one table name")])
+                                            ("resync", "`/sync-status resync` takes a table name and why.")])
 def test_resync_command_refuses_bad_input_and_changes_nothing(harness, text, expected):
     h = harness("healthy")
     response = h.app.dispatch(bolt_request(slash_command_body(text, ALICE, CHANNEL, h.slack.response_url()), h.secret))

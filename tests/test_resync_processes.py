@@ -238,7 +238,7 @@ def test_resync_survives_sigkill_in_truncate_and_during_the_reload(stack, redis,
     side, task = stack["side"], _task(stack["task_arn"])
     try:
         # Asked for by command (no check says the table is corrupted), approved by a second person.
-        body = slash_command_body("resync orders", "U0ALICE01", "C0INCIDNT", slack.response_url())
+        body = slash_command_body("resync orders rows lost overnight", "U0ALICE01", "C0INCIDNT", slack.response_url())
         assert post(base + "/slack/events", body, signed_headers(body, secret))[0] == 200
         assert wait_for(lambda: slack.of("chat.postMessage"), 20)
         request = slack.of("chat.postMessage")[0]

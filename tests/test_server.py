@@ -12,7 +12,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from bot.services import assemble
 from handlers.app import web_client
-from syncbot.sandbox.slack import signed_headers, slash_command_body
+from syncbot.sandbox.slack import signed_headers, slash_command_body, view_submission_body
 from syncbot.server import wsgi_app
 from syncbot.wiring import wire
 
@@ -135,6 +135,13 @@ def test_two_person_resync_over_signed_http(make_sandbox, slack, redis):
         resync = next(e for b in diag.params["blocks"] if b["type"] == "actions" for e in b["elements"]
                       if e["action_id"] == "syncbot.fix.resync")
         click_over_http(base, secret, slack, resync, "U0ALICE01", diag.ts)
+        assert wait_for(lambda: slack.of("views.open"))  # a two-person fix asks why first: the form
+        form = slack.of("views.open")[0].params["view"]
+        form = json.loads(form) if isinstance(form, str) else form
+        field = next(b for b in form["blocks"] if b["type"] == "input")
+        body = view_submission_body(form, {field["block_id"]: {field["element"]["action_id"]: "stalled 3 h"}},
+                                    "U0ALICE01")
+        assert post(base + "/slack/events", body, signed_headers(body, secret))[0] == 200
         assert wait_for(lambda: len(slack.of("chat.postMessage")) == 2)
         request = slack.of("chat.postMessage")[1]
         approve = next(e for b in request.params["blocks"] if b["type"] == "actions" for e in b["elements"]

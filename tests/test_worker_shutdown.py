@@ -93,7 +93,7 @@ def test_sigterm_hands_a_running_resync_to_the_other_worker_at_once(clean_dms, s
     workers = {name: start_worker(stack, name, "--metrics-port", "0", "--metrics-host", "127.0.0.1") for name in ("blue", "green")}
     try:
         assert wait_for(lambda: all(logged(stack, n, "starting on") for n in workers), 60)
-        body = slash_command_body("resync orders", "U0ALICE01", "C0INCIDNT", slack.response_url())
+        body = slash_command_body("resync orders rows lost overnight", "U0ALICE01", "C0INCIDNT", slack.response_url())
         assert post(base + "/slack/events", body, signed_headers(body, secret))[0] == 200
         assert wait_for(lambda: slack.of("chat.postMessage"), 20)
         message = slack.of("chat.postMessage")[0]

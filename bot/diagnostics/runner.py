@@ -380,7 +380,7 @@ class Diagnoser:
                           for name, (backend, need, make) in _PLAN.items())
             verdict, actions = decide(found)
             elapsed = int((time.monotonic() - started) * 1000)
-            results.append(Diagnosis(spec.name, spec.source, found, verdict, actions, now, elapsed))
+            results.append(Diagnosis(spec.name, spec.source, found, verdict, actions, now, elapsed, spec.owners))
             metrics.DIAGNOSES.labels(verdict.section.name.lower()).inc()
         return self._with_task_logs(round_, specs, results, now, started, deadline)
 

@@ -22,6 +22,11 @@ class Approvers:
     def allows(self, user: str) -> bool:
         return user in self._users or any(user in self._members(group) for group in self._groups)
 
+    def among(self, user: str, ids: tuple[str, ...]) -> bool:
+        """Whether `user` is one of `ids` (user ids, or usergroup ids expanded and cached as approvers'
+        are): a table's owners, for instance."""
+        return user in ids or any(user in self._members(group) for group in ids if group.startswith("S"))
+
     @property
     def ids(self) -> tuple[str, ...]:
         """Who to ask: user ids, then usergroup ids (S…), as the catalog lists them."""

@@ -237,7 +237,7 @@ redis.call('HSET', req, unpack(fields))
 redis.call('EXPIRE', req, ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
-audit('requested', ARGV[4], '')
+audit('requested', ARGV[4], redis.call('HGET', req, 'reason') or '')
 -- A one-person fix is approved by asking for it (the requester is an approver, checked before).
 if num('people') <= 1 then
   redis.call('HSET', req, 'state', 'approved', 'approved_at', tostring(now), 'approved_by', ARGV[4],
@@ -431,6 +431,7 @@ class ApprovalRequest:
     channel: str = ""
     thread: str = ""  # the chat thread the request belongs to (an opaque reference from the glue)
     message: str = ""  # the request's own message, drawn again at every transition
+    reason: str = ""  # why the requester asked (required for fixes that need two people)
     approved_by: tuple[str, ...] = ()
     decided_by: str = ""
     outcome: str = ""
@@ -447,7 +448,7 @@ class ApprovalRequest:
 
 
 _FLOATS = ("created_at", "expires_at", "approved_at", "start_by", "started_at", "finished_at")
-_STRINGS = ("channel", "thread", "message", "decided_by", "outcome", "live")
+_STRINGS = ("channel", "thread", "message", "reason", "decided_by", "outcome", "live")
 
 
 def _decode(d: dict[str, str]) -> ApprovalRequest:
@@ -512,12 +513,13 @@ class Approvals:
 
     def create(self, *, offer_id: str, action: ActionKind, table: str, requester: str, people: int, ttl_s: int,
                steps: tuple[str, ...], facts: tuple[str, ...], plan_hash: str, data: dict[str, Any],
-               channel: str, thread: str) -> Created:
+               channel: str, thread: str, reason: str = "") -> Created:
         """A new request, or the open one for this table and fix, or an old button's (see Created)."""
         request_id = secrets.token_urlsafe(12)
         fields = {"id": request_id, "action": action.value, "table": table, "requester": requester, "people": people,
                   "state": State.REQUESTED.value, "plan_steps": json.dumps(steps), "plan_facts": json.dumps(facts),
                   "plan_hash": plan_hash, "plan_data": json.dumps(data), "channel": channel, "thread": thread,
+                  "reason": reason,
                   "approved_by": "", "progress": "[]", "step_done": -1, "step_started": -1, "lease_until": 0,
                   "fence": 0, "start_window_s": self.start_window_s}
         flat = [v for pair in fields.items() for v in pair]
@@ -603,6 +605,10 @@ class Approvals:
         longer than `grace_s` ago and never claimed (the queue entry was lost)."""
         return [request_id for request_id in self._ids()
                 if self._stranded(keys=[_REQ.format(request_id)], args=[grace_s])]
+
+    def ids(self) -> list[str]:
+        """Every request still stored (a week), for listings such as the App Home."""
+        return self._ids()
 
     def _ids(self) -> list[str]:
         return [key.decode().rsplit(":", 1)[-1] for key in self.redis.scan_iter(match=_REQ.format("*"), count=500)

@@ -146,8 +146,12 @@ def _end(rt: Runtime, lease: Lease, ok: bool, outcome: str) -> str:
     metrics.FIXES.labels(request.action.value, done.state.value).inc()
     rt.reporter.request_changed(done)
     rt.reporter.finished(done)
-    if ok and FIXES[request.action].diagnose_after and (spec := rt.bot.find(request.table)) is not None:
-        rt.reporter.diagnosis(done, rt.bot.diagnose(spec))
+    after = FIXES[request.action].diagnose_after
+    if ok and (after or rt.reporter.follows(request.table)) and (spec := rt.bot.find(request.table)) is not None:
+        diag = rt.bot.diagnose(spec)  # fresh: only it may say the table is resolved
+        if after:
+            rt.reporter.diagnosis(done, diag)
+        rt.reporter.verified(done, diag)
     return done.state.value
 
 

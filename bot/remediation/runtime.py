@@ -33,6 +33,14 @@ class Reporter(Protocol):
 
     def state_lost(self, request: ApprovalRequest, what_ran: tuple[str, ...]) -> None: ...
 
+    def follows(self, table: str) -> bool:
+        """True when something shown (an incident's card) waits for a fresh diagnosis after a fix."""
+        ...
+
+    def verified(self, request: ApprovalRequest, diag: Diagnosis) -> None:
+        """The fresh diagnosis after a successful fix, for what follows the table."""
+        ...
+
 
 class LeaseLost(Exception):
     """Another worker holds the request now (or it was cancelled): this one stops, touching nothing."""

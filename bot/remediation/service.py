@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 STALE = ("That button is no longer valid (it expired or was not made by me). "
          "Run `/sync-status <table>` again for fresh buttons.")
+REASON_MAX = 500  # characters: what the approval card, the audit trail and the DMs carry
 STORE_DOWN = ("I can't reach the approval store (Redis), so I won't run any fix: approvals and "
               "exactly-once execution depend on it. Diagnosis still works; follow the runbook by hand.")
 NOT_RECORDED = ("Not recorded, try again: the approval store (Redis) could not confirm this on a replica, so it "
@@ -38,6 +39,29 @@ class OpenRequest:
 
 
 @dataclass(frozen=True)
+class ReasonNeeded:
+    """A fix that needs two people was asked for without a reason: the glue asks for one (a form) and
+    asks again with it. Nothing was made; the offer stays usable."""
+
+    offer_id: str
+    kind: ActionKind
+    table: str
+    label: str
+    what: str  # what it will do, in one sentence (the plan itself is worked out once the reason is in)
+    thread: str
+    channel: str
+
+
+def reason_problem(reason: str) -> str | None:
+    """Why a reason is refused, or None: required, plain text, at most REASON_MAX characters."""
+    if not reason.strip():
+        return "Say why this should run: the approvers and the audit trail need a reason."
+    if len(reason.strip()) > REASON_MAX:
+        return f"The reason is {len(reason.strip())} characters; at most {REASON_MAX}."
+    return None
+
+
+@dataclass(frozen=True)
 class Answer:
     ok: bool
     text: str  # shown privately to whoever clicked
@@ -48,6 +72,7 @@ class Answer:
     already_open: OpenRequest | None = None  # the ask made nothing: this request for the same fix is open
     resync_pending: OpenRequest | None = None  # a re-sync of the same table awaits approval or a worker
     made_room: ApprovalRequest | None = None  # an overdue request for the same fix, expired by this ask
+    needs_reason: ReasonNeeded | None = None  # nothing made: ask for a reason, then ask again with it
 
 
 def _refuse(text: str, request: ApprovalRequest | None = None, changed: bool = False,
@@ -61,16 +86,19 @@ class Remediation:
         self.bot, self.approvals, self.approvers = bot, approvals, approvers
         self._enqueue = enqueue
 
-    def click(self, offer_id: str, kind: ActionKind, user: str, thread: str) -> Answer:
-        return self._guarded(lambda: self._click(offer_id, (kind,), user, thread))
+    def click(self, offer_id: str, kind: ActionKind, user: str, thread: str, reason: str = "") -> Answer:
+        """`reason`: why, required (see reason_problem) for a fix that needs two people; without one the
+        answer's `needs_reason` says what to ask for."""
+        return self._guarded(lambda: self._click(offer_id, (kind,), user, thread, reason))
 
-    def choose(self, offer_id: str, user: str, thread: str) -> Answer:
+    def choose(self, offer_id: str, user: str, thread: str, reason: str = "") -> Answer:
         """Picked from the diagnosis's overflow menu, which holds only the fixes offered everywhere."""
-        return self._guarded(lambda: self._click(offer_id, EVERYWHERE, user, thread))
+        return self._guarded(lambda: self._click(offer_id, EVERYWHERE, user, thread, reason))
 
-    def request(self, table: str, kind: ActionKind, user: str, channel: str) -> Answer:
-        """Typed rather than clicked (`/sync-status resync <table>`): the same request a button makes."""
-        return self._guarded(lambda: self._click(self.bot.offers.create(table, kind, channel).id, (kind,), user, ""))
+    def request(self, table: str, kind: ActionKind, user: str, channel: str, reason: str = "") -> Answer:
+        """Typed rather than clicked (`/sync-status resync <table> <reason>`): the same request a button makes."""
+        return self._guarded(lambda: self._click(self.bot.offers.create(table, kind, channel).id, (kind,), user, "",
+                                                 reason))
 
     def approve(self, request_id: str, user: str) -> Answer:
         return self._guarded(lambda: self._approve(request_id, user))
@@ -80,6 +108,14 @@ class Remediation:
 
     def cancel(self, request_id: str, user: str) -> Answer:
         return self._guarded(lambda: self._cancel(request_id, user))
+
+    def channel_of(self, request_id: str) -> str:
+        """The request's channel, "" if unknown or Redis cannot say (the answer already says so)."""
+        try:
+            request = self.approvals.get(request_id)
+        except RedisError:
+            return ""
+        return request.channel if request else ""
 
     @staticmethod
     def _guarded(flow: Callable[[], Answer]) -> Answer:
@@ -94,7 +130,7 @@ class Remediation:
 
     # -- the flows ---------------------------------------------------------------------------------
 
-    def _click(self, offer_id: str, kinds: tuple[ActionKind, ...], user: str, thread: str) -> Answer:
+    def _click(self, offer_id: str, kinds: tuple[ActionKind, ...], user: str, thread: str, reason: str) -> Answer:
         offer = self.bot.offers.get(offer_id)
         if offer is None or offer.action not in kinds:
             return _refuse(STALE)
@@ -114,17 +150,25 @@ class Remediation:
             return _refuse(f"Another fix (request {holder}) is running on `{spec.name}`; nothing else runs on the "
                            "table until it ends. Follow it in its thread.")
         fix = FIXES[kind]
+        people = fix.people_required(self.bot.catalog.access)
+        # After the open-request pointer (asking again makes nothing, so needs no reason) and before the
+        # plan (slow backends): a form asking why can open within the click's few seconds.
+        if people > 1 and (problem := reason_problem(reason)) is not None:
+            if reason.strip():
+                return _refuse(problem)
+            return Answer(False, problem, needs_reason=ReasonNeeded(
+                offer.id, kind, spec.name, fix.label, fix.confirm_text(spec.name), thread, offer.channel))
         try:
             plan = fix.plan(spec, self.bot.gateways, list(self.bot.catalog.tables))
         except PlanError as exc:
             return _refuse(str(exc))
         except GatewayError as exc:
             return _refuse(f"I could not prepare {fix.label} for `{spec.name}`: {exc}. Nothing was run.")
-        people = fix.people_required(self.bot.catalog.access)
         reply = self.approvals.create(
             offer_id=offer.id, action=kind, table=spec.name, requester=user, people=people,
             ttl_s=self.bot.catalog.access.approval_ttl_minutes * 60, steps=plan.steps, facts=plan.facts,
-            plan_hash=plan.hash, data=plan.data.to_json(), channel=offer.channel, thread=thread)
+            plan_hash=plan.hash, data=plan.data.to_json(), channel=offer.channel, thread=thread,
+            reason=reason.strip()[:REASON_MAX])
         return self._created(reply, kind, spec.name, user)
 
     def _created(self, reply: Created, kind: ActionKind, table: str, user: str) -> Answer:

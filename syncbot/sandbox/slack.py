@@ -36,6 +36,8 @@ class SandboxSlack:
         self.calls: list[Posted] = []
         self.uploads: dict[str, bytes] = {}  # file id -> bytes sent to its upload URL (files_upload_v2 step 2)
         self.messages: dict[str, Posted] = {}
+        self.views: dict[str, dict[str, Any]] = {}  # view id -> the view as last opened or published
+        self.homes: dict[str, dict[str, Any]] = {}  # user -> their published App Home
         self._lock = threading.Lock()
         self._seq = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -77,6 +79,10 @@ class SandboxSlack:
     def members(self, usergroup: str) -> list[str]:
         return []
 
+    def time_zone(self, user: str) -> str:
+        """users.info's `tz` (an IANA name) for `user`."""
+        return "UTC"
+
     def answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         ts = f"{int(time.time())}.{self._next():06d}"
         call = Posted(method, params, ts)
@@ -86,6 +92,11 @@ class SandboxSlack:
             return {"ok": False, "error": error}
         if method == "auth.test":
             return {"ok": True, "user_id": self.bot_user, "bot_id": "B0SYNCBOT", "team_id": "T0SANDBOX"}
+        if method == "users.info":
+            user = params.get("user", "")
+            if not user:
+                return {"ok": False, "error": "user_not_found"}
+            return {"ok": True, "user": {"id": user, "tz": self.time_zone(user)}}
         if method == "usergroups.users.list":
             return {"ok": True, "users": self.members(params.get("usergroup", ""))}
         if method == "chat.postMessage":
@@ -106,6 +117,13 @@ class SandboxSlack:
             if missing:
                 return {"ok": False, "error": "file_not_found"}
             return {"ok": True, "files": [{"id": f["id"], "title": f.get("title", "")} for f in files]}
+        if method in ("views.open", "views.publish"):
+            return self._view(method, params)
+        if method == "conversations.open":  # a DM with the app: one per user, as Slack keeps it
+            users = params.get("users", "")
+            if not users or "," in users:
+                return {"ok": False, "error": "users_list_not_supplied" if not users else "not_allowed"}
+            return {"ok": True, "channel": {"id": "D" + users[1:]}}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": ts}
         if method == "chat.getPermalink":
@@ -115,6 +133,32 @@ class SandboxSlack:
             return {"ok": True, "channel": channel,
                     "permalink": f"https://sandbox.slack.com/archives/{channel}/p{message_ts.replace('.', '')}"}
         return {"ok": True}
+
+
+    _VIEW_TITLE_MAX = 24  # https://api.slack.com/reference/surfaces/views: title, submit, close
+
+    def _view(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """views.open needs the click's trigger_id; views.publish a user_id and a home view. What Slack
+        refuses (a modal title over 24 characters, more than 100 blocks) is refused here too."""
+        view = params.get("view")
+        view = json.loads(view) if isinstance(view, str) else view
+        if not isinstance(view, dict):
+            return {"ok": False, "error": "invalid_arguments"}
+        if method == "views.open" and not params.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        if method == "views.publish" and (not params.get("user_id") or view.get("type") != "home"):
+            return {"ok": False, "error": "invalid_arguments"}
+        if view.get("type") == "modal" and not view.get("submit") and any(
+                b.get("type") == "input" for b in view.get("blocks", [])):
+            return {"ok": False, "error": "invalid_arguments"}  # "must define submit to use input block"
+        titles = [view.get(k, {}).get("text", "") for k in ("title", "submit", "close") if view.get(k)]
+        if any(len(t) > self._VIEW_TITLE_MAX for t in titles) or len(view.get("blocks", [])) > 100:
+            return {"ok": False, "error": "invalid_arguments"}
+        view_id = f"V0SANDBOX{self._next():03d}"
+        self.views[view_id] = view
+        if method == "views.publish":
+            self.homes[params["user_id"]] = view
+        return {"ok": True, "view": {**view, "id": view_id}}
 
 
 def _handler(fake: SandboxSlack) -> type[BaseHTTPRequestHandler]:
@@ -198,6 +242,46 @@ def block_actions_body(action: dict[str, Any], user: str, channel: str, message_
         "channel": {"id": channel, "name": "incident"},
         "message": {"type": "message", "ts": message_ts, "user": "U0SYNCBOT"},
         "response_url": response_url,
+        "actions": [{"type": "button", **action, "action_ts": f"{time.time():.6f}"}],
+    }
+    return urllib.parse.urlencode({"payload": json.dumps(payload)})
+
+
+def view_submission_body(view: dict[str, Any], values: dict[str, dict[str, Any]], user: str) -> str:
+    """A form's submission as Slack posts it: the view as opened, with what was typed in its state."""
+    state = {"values": {block: {action: {"type": "plain_text_input", "value": value}
+                                for action, value in actions.items()} for block, actions in values.items()}}
+    payload = {"type": "view_submission", "team": {"id": "T0SANDBOX", "domain": "sandbox"},
+               "user": {"id": user, "username": user.lower(), "team_id": "T0SANDBOX"}, "api_app_id": "A0SYNCBOT",
+               "token": "legacy-unused", "trigger_id": f"{int(time.time())}.3.ghi",
+               "view": {**view, "id": view.get("id", "V0SANDBOX"), "state": state}}
+    return urllib.parse.urlencode({"payload": json.dumps(payload)})
+
+
+def submit_view(app: Any, secret: str, view: dict[str, Any], values: dict[str, dict[str, Any]], user: str) -> Any:
+    """Submits a form opened with views.open (as recorded) into the app: Bolt's response."""
+    return app.dispatch(bolt_request(view_submission_body(view, values, user), secret))
+
+
+def fill_form(app: Any, slack: SandboxSlack, secret: str, user: str, text: str, since: int = 0) -> Any | None:
+    """Types `text` into the first input of the newest form opened (views.open) after call `since` of
+    them and submits it: Bolt's response, or None when no form was opened."""
+    opened = slack.of("views.open")[since:]
+    if not opened:
+        return None
+    view = opened[-1].params["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    first = next(b for b in view["blocks"] if b["type"] == "input")
+    return submit_view(app, secret, view, {first["block_id"]: {first["element"]["action_id"]: text}}, user)
+
+
+def home_action_body(action: dict[str, Any], user: str) -> str:
+    """A click on the App Home: no channel, no response_url, the container is the view."""
+    payload = {
+        "type": "block_actions", "team": {"id": "T0SANDBOX", "domain": "sandbox"},
+        "user": {"id": user, "username": user.lower(), "team_id": "T0SANDBOX"},
+        "api_app_id": "A0SYNCBOT", "token": "legacy-unused", "trigger_id": f"{int(time.time())}.4.jkl",
+        "container": {"type": "view", "view_id": "V0HOME"}, "view": {"id": "V0HOME", "type": "home"},
         "actions": [{"type": "button", **action, "action_ts": f"{time.time():.6f}"}],
     }
     return urllib.parse.urlencode({"payload": json.dumps(payload)})
