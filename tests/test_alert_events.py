@@ -39,7 +39,7 @@ def replies(h, ts):
 
 def reads(h):
     """Calls to Snowflake, Aurora and DMS (with its CloudWatch and Logs) so far."""
-    return (h.sandbox.snowflake.calls, backend(h.sandbox.calls, "aurora"),
+    return (backend(h.sandbox.calls, "snowflake"), backend(h.sandbox.calls, "aurora"),
             backend(h.sandbox.calls, "dms", "cloudwatch", "logs"))
 
 

@@ -8,11 +8,14 @@ import pytest
 import sqlglot
 from fakesnow.instance import FakeSnow
 
+from collections import Counter
+
 from bot.gateways import GatewayError, NotFound
 from bot.gateways.snowflake import (
     COPY_HISTORY_SQL, PIPE_STATUS_SQL, Refused, SnowflakeGateway, column_types_many_sql, copy_histories_sql,
     newest_many_sql, parse_load_record, parse_pipe_status, pipe_statuses_sql,
 )
+from syncbot.sandbox.seams import counting_cursors
 
 
 @pytest.fixture
@@ -25,8 +28,10 @@ def snow():
     return fake
 
 
-def gateway(fake, pool=4):
-    return SnowflakeGateway(lambda: fake.connect(database="SYNC", schema="PUBLIC"), pool)
+def gateway(fake, pool=4, calls=None):
+    """`calls`: where its statements are counted, at the cursor (syncbot.sandbox.seams)."""
+    connect = lambda: fake.connect(database="SYNC", schema="PUBLIC")  # noqa: E731
+    return SnowflakeGateway(connect if calls is None else counting_cursors(connect, calls), pool)
 
 
 def test_columns_from_information_schema(snow):
@@ -120,26 +125,28 @@ def test_pool_bounds_concurrent_connections():
 def test_columns_of_many_tables_in_one_statement(snow):
     cur = snow.connect(database="SYNC", schema="PUBLIC").cursor()
     cur.execute("CREATE TABLE STAGING.ORDERS_CDC (OP VARCHAR(1), ID NUMBER(19,0))")
-    gw = gateway(snow)
+    calls = Counter()
+    gw = gateway(snow, calls=calls)
     found = gw.column_types_many(["PUBLIC.ORDERS", "STAGING.ORDERS_CDC", "PUBLIC.NOPE"])
     assert {n: c.data_type for n, c in found["PUBLIC.ORDERS"].items()} == gw.columns("PUBLIC.ORDERS")
     assert {n: c.data_type for n, c in found["STAGING.ORDERS_CDC"].items()} == {"OP": "TEXT", "ID": "NUMBER"}
     assert isinstance(found["PUBLIC.NOPE"], NotFound) and "PUBLIC.NOPE" in str(found["PUBLIC.NOPE"])
-    assert gw.calls == 2  # the comparison's own columns() call included
+    assert calls["snowflake", "statement"] == 2  # the comparison's own columns() call included
 
 
 def test_newest_of_many_tables_keeps_each_type_and_isolates_a_missing_table(snow):
     cur = snow.connect(database="SYNC", schema="PUBLIC").cursor()
     cur.execute("CREATE TABLE PUBLIC.CUSTOMERS (ID NUMBER(19,0), UPDATED_AT TIMESTAMP_TZ)")
     cur.execute("INSERT INTO PUBLIC.CUSTOMERS VALUES (1, '2026-11-26 03:00:00+02:00')")
-    gw = gateway(snow)
+    calls = Counter()
+    gw = gateway(snow, calls=calls)
     found = gw.newest_many([("PUBLIC.ORDERS", "UPDATED_AT"), ("PUBLIC.GONE", "UPDATED_AT"),
                             ("PUBLIC.CUSTOMERS", "UPDATED_AT")])
     assert found[("PUBLIC.ORDERS", "UPDATED_AT")] == datetime(2026, 11, 26, 2, 30, tzinfo=timezone.utc)
     assert found[("PUBLIC.CUSTOMERS", "UPDATED_AT")] == datetime(2026, 11, 26, 1, 0, tzinfo=timezone.utc)
     assert isinstance(found[("PUBLIC.GONE", "UPDATED_AT")], NotFound)
     # The refused statement of three was split: [ORDERS] and [GONE, CUSTOMERS], then [GONE] and [CUSTOMERS].
-    assert gw.calls == 1 + 4
+    assert calls["snowflake", "statement"] == 1 + 4
 
 
 class Recording:

@@ -3,6 +3,7 @@ over HTTP to fakesnow's server: a refused statement keeps its connection (no new
 is dropped, a refused batched read costs its re-split and nothing more, and a login makes no platform
 detection calls (sts:GetCallerIdentity, cloud metadata)."""
 import uuid
+from collections import Counter
 from datetime import datetime, timezone
 
 import pytest
@@ -13,6 +14,7 @@ import fakesnow.server as fakesnow_server
 from bot.gateways import NotFound
 from bot.gateways.snowflake import Refused, SnowflakeGateway, connection_broken
 from bot.settings import Settings
+from syncbot.sandbox.seams import counting_cursors
 from syncbot.sandbox.snowflake_server import serving
 
 
@@ -24,7 +26,7 @@ def server():
 
 @pytest.fixture
 def logins(server):
-    """A gateway on a database of its own, and the logins it made."""
+    """A gateway on a database of its own, the logins it made, and its statements counted."""
     database = f"T{uuid.uuid4().hex[:8]}"
     made = []
 
@@ -33,17 +35,18 @@ def logins(server):
         made.append(conn)
         return conn
 
-    gw = SnowflakeGateway(connect, pool_size=2)
+    calls = Counter()  # its statements, counted at the cursor
+    gw = SnowflakeGateway(counting_cursors(connect, calls), pool_size=2)
     gw.execute("CREATE TABLE PUBLIC.ORDERS (ID NUMBER(19,0), UPDATED_AT TIMESTAMP_NTZ)")
     gw.execute("INSERT INTO PUBLIC.ORDERS VALUES (1, '2026-11-26 02:30:00')")
     for i in range(7):
         gw.execute(f"CREATE TABLE PUBLIC.T{i} (UPDATED_AT TIMESTAMP_NTZ)")
         gw.execute(f"INSERT INTO PUBLIC.T{i} VALUES ('2026-11-26 0{i}:00:00')")
-    return gw, made
+    return gw, made, calls
 
 
 def test_a_refused_statement_keeps_its_connection(logins):
-    gw, made = logins
+    gw, made, _ = logins
     with pytest.raises(NotFound, match="does not exist"):
         gw.query("SELECT MAX(UPDATED_AT) FROM PUBLIC.NOPE")
     with pytest.raises(Refused):
@@ -53,7 +56,7 @@ def test_a_refused_statement_keeps_its_connection(logins):
 
 
 def test_a_broken_connection_is_dropped_and_the_next_read_logs_in_again(logins):
-    gw, made = logins
+    gw, made, _ = logins
     fakesnow_server.sessions.clear()  # the server forgot every session: an expired login
     with pytest.raises(Exception, match="401"):
         gw.query("SELECT COUNT(*) FROM PUBLIC.ORDERS")
@@ -62,15 +65,15 @@ def test_a_broken_connection_is_dropped_and_the_next_read_logs_in_again(logins):
 
 
 def test_a_refused_batch_costs_its_re_split_and_no_login(logins):
-    gw, made = logins
+    gw, made, calls = logins
     pairs = [(f"PUBLIC.T{i}", "UPDATED_AT") for i in range(7)]
     pairs.insert(5, ("PUBLIC.GONE", "UPDATED_AT"))
-    before = gw.calls
+    before = calls["snowflake", "statement"]
     found = gw.newest_many(pairs)
     assert isinstance(found[("PUBLIC.GONE", "UPDATED_AT")], NotFound)
     assert found[("PUBLIC.T6", "UPDATED_AT")] == datetime(2026, 11, 26, 6, tzinfo=timezone.utc)
     assert sum(not isinstance(v, NotFound) for v in found.values()) == 7
-    assert gw.calls - before == 1 + 2 + 2 + 2  # 8 -> 4+4 -> 2+2 -> 1+1: the refusal pinned in 3 halvings
+    assert calls["snowflake", "statement"] - before == 1 + 2 + 2 + 2  # 8 -> 4+4 -> 2+2 -> 1+1: the refusal pinned in 3 halvings
     assert len(made) == 1  # every statement of the re-split on the one warm connection
 
 

@@ -218,7 +218,6 @@ class SnowflakeGateway:
         self._idle: queue.LifoQueue = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(pool_size)
         self._read_timeout = {"timeout": max(1, math.ceil(read_timeout_s))} if read_timeout_s else {}
-        self.calls = 0
         self._roots: dict[str, str] = {}  # task (upper case, as given) -> its graph's root task id
 
     @contextmanager
@@ -255,7 +254,6 @@ class SnowflakeGateway:
         self._run(sql, params, {})
 
     def _run(self, sql: str, params: tuple, timeout: dict[str, int]) -> list[tuple]:
-        self.calls += 1
         try:
             with self._cursor() as cur:  # it sees the connector's own error, to judge the connection
                 cur.execute(sql, params, **timeout)
@@ -385,7 +383,6 @@ class SnowflakeGateway:
 
     def _described(self, sql: str) -> list[dict[str, Any]]:
         """Rows of a SHOW command as dicts by lower-case column name (SHOW's columns vary by release)."""
-        self.calls += 1
         try:
             with self._cursor() as cur:
                 cur.execute(sql, **self._read_timeout)
@@ -428,7 +425,6 @@ class SnowflakeGateway:
 
     def execute_bounded(self, sql: str, timeout_s: int) -> None:
         """`sql` on one connection whose session carries STATEMENT_TIMEOUT_IN_SECONDS = timeout_s."""
-        self.calls += 1
         try:
             with self._cursor() as cur:
                 cur.execute(f"ALTER SESSION SET STATEMENT_TIMEOUT_IN_SECONDS = {timeout_s:d}")
@@ -471,7 +467,6 @@ class SnowflakeGateway:
         """The `definition` of a PIPE (its COPY statement) or a TASK (its SQL), from DESCRIBE."""
         if kind not in ("PIPE", "TASK"):
             raise ValueError(kind)
-        self.calls += 1
         statement = f"DESCRIBE {kind} {ddl_name(name)}"
         try:
             with self._cursor() as cur:

@@ -30,7 +30,7 @@ from bot.gateways.snowflake import (
 
 from . import maintenance, moto_dms, moto_logs, picture
 from .scenarios import SCENARIOS, Scenario, TableWorld
-from .seams import count_aws, counting_connect
+from .seams import count_aws, counting_connect, counting_cursors
 
 # fakesnow's cursor fetches rows through DuckDB's Arrow export, which warns on every such fetch that
 # it copies the rows (a performance hint to fakesnow's authors, nothing a console user can act on).
@@ -90,8 +90,12 @@ class SandboxSnowflake(SnowflakeGateway):
     """Real SQL against fakesnow for tables; Snowpipe's telemetry and pipe DDL from memory."""
 
     def __init__(self, fake: FakeSnow, pipes: dict[str, dict], history: dict[str, list[LoadRecord]],
-                 definitions: dict[tuple[str, str], str], tasks: dict[str, dict] | None = None):
-        super().__init__(lambda: fake.connect(database="SYNC", schema="PUBLIC"))
+                 definitions: dict[tuple[str, str], str], tasks: dict[str, dict] | None = None,
+                 calls: Counter | None = None):
+        """`calls`: where its statements and its faked reads are counted (seams.py), a faked read as the
+        one statement it stands for."""
+        self._calls = Counter() if calls is None else calls
+        super().__init__(counting_cursors(lambda: fake.connect(database="SYNC", schema="PUBLIC"), self._calls))
         self.pipes, self.history, self.definitions = pipes, history, definitions
         # Merge tasks as SHOW TASKS and TASK_HISTORY would show them (fakesnow has neither):
         # name -> {"state", "schedule", "runs": [TaskRun, newest first]}.
@@ -103,18 +107,18 @@ class SandboxSnowflake(SnowflakeGateway):
         self.statement_timeouts: list[int] = []  # STATEMENT_TIMEOUT_IN_SECONDS of bounded statements
 
     def pipe_status(self, pipe: str) -> PipeStatus:
-        self.calls += 1
+        self._calls["snowflake", "pipe_status"] += 1
         from bot.gateways.snowflake import parse_pipe_status
 
         return parse_pipe_status(json.dumps(self.pipes[pipe.upper()]))
 
     def copy_history(self, table: str, hours: int = 4) -> list[LoadRecord]:
-        self.calls += 1
+        self._calls["snowflake", "copy_history"] += 1
         cutoff = datetime.now(timezone.utc) - timedelta(hours=hours)
         return [r for r in self.history.get(table.upper(), []) if r.last_load_time and r.last_load_time >= cutoff]
 
     def pipe_loads(self, table: str, pipe: str, days: int = 14) -> list[LoadRecord]:
-        self.calls += 1
+        self._calls["snowflake", "pipe_loads"] += 1
         cutoff = datetime.now(timezone.utc) - timedelta(days=days)
         name = pipe.upper().split(".")[-1]
         return [r for r in self.history.get(table.upper(), []) if r.pipe == name and "LOAD" in r.file_name
@@ -134,18 +138,18 @@ class SandboxSnowflake(SnowflakeGateway):
     # pipe costs only its own answer.
 
     def pipe_statuses(self, pipes: list[str]) -> dict[str, PipeStatus | GatewayError]:
-        self.calls += 1
+        self._calls["snowflake", "pipe_statuses"] += 1
         return {pipe: parse_pipe_status(json.dumps(self.pipes[pipe.upper()])) if pipe.upper() in self.pipes
                 else NotFound(f"Pipe '{pipe}' does not exist or not authorized.") for pipe in pipes}
 
     def copy_histories(self, tables: list[str], hours: int = 4) -> dict[str, list[LoadRecord] | GatewayError]:
-        self.calls += 1
+        self._calls["snowflake", "copy_histories"] += 1
         cutoff = datetime.now(timezone.utc) - timedelta(hours=hours)
         return {table: [r for r in self.history.get(table.upper(), []) if r.last_load_time and r.last_load_time >= cutoff]
                 for table in tables}
 
     def task_states(self, tasks: list[str]) -> dict[str, TaskState | None]:
-        self.calls += 1
+        self._calls["snowflake", "task_states"] += 1
         found: dict[str, TaskState | None] = {}
         for task in tasks:
             entry = self.tasks.get(task.upper())
@@ -161,7 +165,7 @@ class SandboxSnowflake(SnowflakeGateway):
     def task_histories(self, tasks: list[str], hours: int = 24) -> dict[str, list[TaskRun] | GatewayError]:
         """As TASK_HISTORY(TASK_NAME=>…, ROOT_TASK_ID=>…) answers: every database's runs of a task of that
         name ("runs" here, "elsewhere" the cloned database's), narrowed to this task's graph by its root id."""
-        self.calls += 1
+        self._calls["snowflake", "task_histories"] += 1
         found: dict[str, list[TaskRun] | GatewayError] = {}
         for task in tasks:
             entry = self.tasks.get(task.upper(), {})
@@ -206,7 +210,7 @@ class SandboxSnowflake(SnowflakeGateway):
         self.execute(sql)
 
     def definition(self, kind: str, name: str) -> str:
-        self.calls += 1
+        self._calls["snowflake", "definition"] += 1
         from bot.gateways import NotFound
 
         found = self.definitions.get((kind, name.upper()))
@@ -311,7 +315,8 @@ class Sandbox:
         self.seed_task_log()
         self._seed_s3()
         pipes, history, definitions = self._seed_snowflake()
-        self.snowflake = SandboxSnowflake(self.fakesnow, pipes, history, definitions, self._tasks())
+        self.snowflake = SandboxSnowflake(self.fakesnow, pipes, history, definitions, self._tasks(),
+                                          self.calls)
         self.snowflake.delivered = self._delivered
         self.full_load_loads: dict[str, int] = {}
         moto_dms.reload_hooks.append(self._reload_done)

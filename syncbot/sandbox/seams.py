@@ -32,6 +32,36 @@ def counting_connect(connect: Callable[..., Any], calls: Counter, backend: str =
     return counted
 
 
-def backend(calls: Counter, *names: str) -> int:
-    """The calls made to any of the backends `names` ("dms", "cloudwatch", "logs"...)."""
-    return sum(n for (name, _), n in calls.items() if name in names)
+def backend(calls: Counter, *names: str, logins: bool = True) -> int:
+    """The calls made to any of the backends `names` ("dms", "cloudwatch", "logs"...); without
+    `logins`, only what was asked once logged in (statements, reads)."""
+    return sum(n for (name, op), n in calls.items() if name in names and (logins or op != "login"))
+
+
+def counting_cursors(connect: Callable[[], Any], calls: Counter, backend: str = "snowflake") -> Callable[[], Any]:
+    """`connect` whose logins count as (backend, "login") and whose cursors' statements as (backend,
+    "statement"): the Snowflake gateway's pool sees the connector's own connections, only counted."""
+    def counted() -> Any:
+        calls[backend, "login"] += 1
+        return _Connection(connect(), calls, backend)
+
+    return counted
+
+
+class _Delegate:
+    def __init__(self, inner: Any, calls: Counter, backend: str):
+        self._inner, self._calls, self._backend = inner, calls, backend
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class _Connection(_Delegate):
+    def cursor(self, *args: Any, **kwargs: Any) -> Any:
+        return _Cursor(self._inner.cursor(*args, **kwargs), self._calls, self._backend)
+
+
+class _Cursor(_Delegate):
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        self._calls[self._backend, "statement"] += 1
+        return self._inner.execute(*args, **kwargs)
