@@ -44,7 +44,8 @@ def test_a_plain_resume_of_a_child_task_is_refused_by_the_sandbox_as_by_snowflak
 
 
 def test_a_resync_of_files_loaded_before_copies_what_snowpipe_skips():
-    said = console_says("resync-loaded-before", "/sync-status orders", "press 1", "as U0BOB0002", "press 2")
+    said = console_says("resync-loaded-before", "/sync-status orders", "press 1 orders reloaded after a bad deploy",
+                        "as U0BOB0002", "press 2")
     assert "FILES = (<the reloaded LOAD… files Snowpipe skips>)" in said
     assert ("COPY INTO STAGING.ORDERS_CDC: 2 rewritten full-load files Snowpipe skips (LOAD00000001.csv, "
             "LOAD00000002.csv); 1 with new names left to Snowpipe") in said
