@@ -30,9 +30,8 @@ SKIP = shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info", ".py
 A = "tests/test_guard_approvals.py::"
 J = "tests/test_guard_jobs.py::"
 D = "tests/test_guard_diagnostics.py::"
-R = "tests/test_remediation.py::"
 O = "tests/test_guard_open_requests.py::"
-S = "tests/test_open_requests.py::"
+Q = "tests/test_open_requests.py::"
 F = "tests/test_fixes.py::"
 X = "tests/test_dms_fixes.py::"
 V = "tests/test_dms_verdicts.py::"
@@ -98,17 +97,17 @@ MUTATIONS = (
     m("create-once-per-offer", APPROVALS, "if existing then return {'exists', freed, existing} end\n", "",
       A + "test_an_offer_makes_one_request_whatever_the_number_of_concurrent_creates",
       O + "test_an_old_button_of_an_ended_request_stays_used",
-      R + "test_pause_pipe_runs_once_for_an_approver_and_is_said_in_the_thread"),
+      "tests/test_one_person_fixes.py::test_pause_pipe_runs_once_for_an_approver_and_is_said_in_the_thread"),
     # one open request per table and fix kind
     m("create-one-open-request-per-table-and-fix", APPROVALS,
       "local refused = already_open(KEYS[4], KEYS[5], ARGV[6], ARGV[4])\nif refused then return refused end\n", "",
       O + "test_concurrent_asks_on_two_replicas_make_one_request_and_point_the_rest_to_it",
       O + "test_two_concurrent_asks_make_one_request_and_one_pointer",
-      S + "test_two_asks_that_both_passed_the_quick_look_still_make_one_request",
+      Q + "test_two_asks_that_both_passed_the_quick_look_still_make_one_request",
       A + "test_an_offer_makes_one_request_whatever_the_number_of_concurrent_creates"),
     m("open-request-refuses-every-ask", APPROVALS, "  if holder and holds(holder_key) then", "  if false then",
       O + "test_different_fix_kinds_and_tables_stay_independent",
-      S + "test_the_pointer_follows_the_request_until_it_ends_and_then_a_new_one_is_made",
+      Q + "test_the_pointer_follows_the_request_until_it_ends_and_then_a_new_one_is_made",
       J + "test_eight_concurrent_clicks_on_two_replicas_make_one_request_that_runs_once"),
     m("slot-read-again-when-changed", APPROVALS, "  if (holder or '') ~= holder_read then return {'retry'} end\n", "",
       O + "test_a_slot_read_that_went_stale_before_the_script_is_read_again"),
@@ -132,12 +131,12 @@ MUTATIONS = (
     m("claim-state-check", APPROVALS, "elseif state ~= 'running' or num('lease_until') >= now then",
       "elseif num('lease_until') >= now then",
       A + "test_claim_takes_only_an_approved_request_or_a_running_one_whose_lease_lapsed",
-      R + "test_self_approval_and_non_approvers_are_refused"),
+      "tests/test_approvals.py::test_self_approval_and_non_approvers_are_refused"),
     m("claim-lease-check", APPROVALS, "elseif state ~= 'running' or num('lease_until') >= now then",
       "elseif state ~= 'running' then",
       A + "test_concurrent_claims_on_two_replicas_give_the_request_to_one_worker",
       A + "test_a_live_lease_of_another_worker_is_not_taken_over",
-      J + "test_a_job_delivered_twice_at_once_runs_once", R + "test_a_queued_job_delivered_twice_runs_once"),
+      J + "test_a_job_delivered_twice_at_once_runs_once", "tests/test_approvals.py::test_a_queued_job_delivered_twice_runs_once"),
     m("claim-start-window", APPROVALS, "  if num('start_by') <= now then", "  if false then",
       A + "test_an_approved_request_not_started_within_its_window_expires_by_claim_or_by_clock"),
     m("expire-start-window", APPROVALS, "  if state == 'approved' and due('start_by') then", "  if false then",
@@ -171,12 +170,12 @@ MUTATIONS = (
       J + "test_cancel_is_refused_once_the_first_truncate_started"),
     m("approve-deadline", APPROVALS, "if num('expires_at') <= now then", "if false then",
       A + "test_a_process_clock_far_behind_approves_no_expired_request",
-      R + "test_expired_request_cannot_be_approved"),
+      "tests/test_approvals.py::test_expired_request_cannot_be_approved"),
     m("approve-self", APPROVALS, "if redis.call('HGET', req, 'requester') == ARGV[2] then return {'self'} end\n", "",
       A + "test_approve_refuses_the_requester_and_a_changed_plan"),
     m("approve-plan-hash", APPROVALS, "if redis.call('HGET', req, 'plan_hash') ~= ARGV[3] then", "if false then",
       A + "test_approve_refuses_the_requester_and_a_changed_plan",
-      R + "test_approval_does_not_carry_over_to_a_changed_plan"),
+      "tests/test_approvals.py::test_approval_does_not_carry_over_to_a_changed_plan"),
     Mutation("process-clock-instead-of-redis-time", (
         (APPROVALS, "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) + tonumber(t[2]) / 1000000\nlocal function",
          "local now = tonumber(redis.call('GET', 'syncbot:mutant-clock'))\nlocal function"),
@@ -215,7 +214,7 @@ MUTATIONS = (
     # -- the fix kinds (bot/remediation/fix.py, fixes/) ---------------------------------------------------
     m("catalog-only-raises-the-people", FIX, "return max(self.people, access.policies.get(self.kind.value, 0))",
       "return access.policies.get(self.kind.value, self.people)",
-      R + "test_catalog_can_tighten_but_never_loosen_the_policy"),
+      "tests/test_approvals.py::test_catalog_can_tighten_but_never_loosen_the_policy"),
     m("deleting-data-needs-two-people", FIX, "if self.destructive and self.people < 2:", "if False:",
       F + "test_a_fix_that_deletes_data_cannot_be_declared_for_one_person"),
     m("plan-hash-covers-the-data", FIX, "[self.kind.value, self.table, self.steps, self.data.to_json()]",
@@ -240,25 +239,25 @@ MUTATIONS = (
     m("click-approver-check", SERVICE, "        if not self.approvers.allows(user):\n"
       "            return _refuse(\"Only approvers can run fixes.\"",
       "        if False:\n            return _refuse(\"Only approvers can run fixes.\"",
-      R + "test_non_approver_is_refused_and_nothing_runs"),
+      "tests/test_access.py::test_non_approver_is_refused_and_nothing_runs"),
     m("approve-approver-check", SERVICE, "        if not self.approvers.allows(user):\n"
       "            return _refuse(\"Only approvers can approve.\"",
       "        if False:\n            return _refuse(\"Only approvers can approve.\"",
-      R + "test_self_approval_and_non_approvers_are_refused"),
+      "tests/test_approvals.py::test_self_approval_and_non_approvers_are_refused"),
     m("cancel-approver-check", SERVICE, "        if user != request.requester and not self.approvers.allows(user):\n"
       "            return _refuse(\"Only approvers can cancel.\"",
       "        if False:\n            return _refuse(\"Only approvers can cancel.\"",
-      R + "test_an_approved_resync_can_be_cancelled_until_it_starts"),
+      "tests/test_resync.py::test_an_approved_resync_can_be_cancelled_until_it_starts"),
     m("offer-kind-must-match-the-button", SERVICE, "if offer is None or offer.action not in kinds:", "if offer is None:",
-      R + "test_a_button_works_only_for_the_fix_its_offer_was_made_for"),
+      "tests/test_access.py::test_a_button_works_only_for_the_fix_its_offer_was_made_for"),
     m("menu-holds-only-fixes-offered-everywhere", SERVICE, "self._click(offer_id, EVERYWHERE, user, thread)",
       "self._click(offer_id, tuple(FIXES), user, thread)",
-      R + "test_a_button_works_only_for_the_fix_its_offer_was_made_for"),
+      "tests/test_access.py::test_a_button_works_only_for_the_fix_its_offer_was_made_for"),
     # -- the service and the wiring ------------------------------------------------------------------------
     m("reject-approver-check", SERVICE, "        if user != request.requester and not self.approvers.allows(user):\n"
       "            return _refuse(\"Only approvers can reject.\"",
       "        if False:\n            return _refuse(\"Only approvers can reject.\"",
-      J + "test_only_approvers_or_the_requester_may_reject", R + "test_rejected_and_expired_requests_cannot_be_approved"),
+      J + "test_only_approvers_or_the_requester_may_reject", "tests/test_approvals.py::test_rejected_and_expired_requests_cannot_be_approved"),
     m("click-refused-while-table-locked", SERVICE, "if holder := self.approvals.lock_holder(spec.name):",
       "if holder := None:",
       J + "test_a_quick_fix_is_refused_while_a_worker_holds_the_table_for_a_resync"),
@@ -408,7 +407,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for mutation in MUTATIONS:
             print(f"{mutation.name:40} {', '.join(sorted({path for path, _, _ in mutation.edits}))}")
-        return 0
+        for test in missing_tests(MUTATIONS):
+            print(f"no such test: {test}")
+        return 1 if missing_tests(MUTATIONS) else 0
     chosen = [mu for mu in MUTATIONS if not args.names or mu.name in args.names]
     unknown = set(args.names) - {mu.name for mu in MUTATIONS}
     if unknown:
@@ -439,6 +440,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{counts['caught']} caught, {counts['survived']} survived, {counts['stale']} stale "
           f"of {len(results)} mutations")
     return 0 if counts["caught"] == len(results) else 1
+
+
+def missing_tests(mutations: list[Mutation]) -> list[str]:
+    """Test ids that name no test function in their file: a moved or renamed test, which would otherwise
+    show only as a failing baseline."""
+    missing = []
+    for test in dict.fromkeys(t for mu in mutations for t in mu.tests):
+        path, _, name = test.partition("::")
+        source = ROOT / path
+        if not source.exists() or f"def {name.split('[')[0]}(" not in source.read_text():
+            missing.append(test)
+    return missing
 
 
 def run_one(copy: Path, mutation: Mutation, env: dict[str, str], timeout: float) -> tuple[str, str, float]:

@@ -6,7 +6,7 @@ from bot.models import ActionKind, CheckName
 from bot.remediation.fixes import FIXES
 from bot.remediation.steps import StepContext, StepFailed
 
-from test_remediation import ALICE, click, diagnose, run_worker, statements, thread_note
+from clicks import ALICE, click, diagnose, run_worker, statements, thread_note
 
 HOSTILE = "X NUMBER; GRANT ROLE ACCOUNTADMIN TO USER MALLORY; --"
 

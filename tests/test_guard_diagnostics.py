@@ -17,7 +17,7 @@ from bot.gateways import GatewayError
 from bot.models import ActionKind, CheckName, CheckResult, Section, Status, Where
 from bot.services import build_gateways
 from bot.settings import Settings
-from test_remediation import ALICE, click, diagnose  # Slack's own request path, signed
+from clicks import ALICE, click, diagnose  # Slack's own request path, signed
 from test_verdict import HEALTHY, bad
 
 REPO = Path(__file__).resolve().parent.parent

@@ -21,7 +21,7 @@ from bot.remediation.runtime import Runtime
 from handlers.app import web_client
 from syncbot import wiring
 from test_guard_approvals import second_client, together
-from test_remediation import click, diagnose, events, queued, run_worker
+from clicks import click, diagnose, events, queued, run_worker
 
 CHANNEL = "C0INCIDNT"
 ALICE, BOB, MALLORY = "U0ALICE01", "U0BOB0002", "U0MALLORY"

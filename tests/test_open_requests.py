@@ -15,7 +15,7 @@ from syncbot.sandbox.slack import bolt_request, slash_command_body
 from syncbot.wiring import wire
 from test_cli import run
 from test_guard_approvals import second_client, together
-from test_remediation import ALICE, BOB, CAROL, CHANNEL, MALLORY, approval_message, choose, click, diagnose, menu, \
+from clicks import ALICE, BOB, CAROL, CHANNEL, MALLORY, approval_message, choose, click, diagnose, menu, \
     queued, run_worker, statements
 
 POINTER = "is already asked for"

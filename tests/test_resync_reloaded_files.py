@@ -3,7 +3,7 @@ the sandbox's Snowpipe skips a name its pipe already loaded (its load metadata, 
 only the re-sync's own COPY brings those in; every reloaded file reaches the table exactly once."""
 import json
 
-from test_remediation import BOB, click, request_resync, run_worker, statements
+from clicks import BOB, click, request_resync, run_worker, statements
 
 
 def test_the_request_lists_the_copy_of_the_files_snowpipe_skips(harness):

@@ -166,7 +166,7 @@ def test_url_userinfo_and_slack_tokens_are_masked_even_when_not_configured():
 
 
 def test_a_fix_that_cannot_be_prepared_answers_without_the_secret(hostile_settings, harness):
-    from test_remediation import click, diagnose  # the signed click helpers
+    from clicks import click, diagnose  # the signed click helpers
 
     redaction.configure(hostile_settings)
     h = harness("pipe-paused")

@@ -10,8 +10,8 @@ from bot.remediation import audit
 from bot.remediation.service import REASON_MAX
 from handlers.ids import ViewId
 from syncbot.sandbox.slack import block_actions_body, bolt_request, slash_command_body, submit_view
-from test_remediation import ALICE, BOB, CHANNEL, diagnose, run_worker
-from test_remediation import click as click_and_answer
+from clicks import ALICE, BOB, CHANNEL, diagnose, run_worker
+from clicks import click as click_and_answer
 
 REASON = "orders lost rows overnight: the 04:00 load skipped a file"
 
