@@ -179,9 +179,9 @@ MUTATIONS = (
     Mutation("process-clock-instead-of-redis-time", (
         (APPROVALS, "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) + tonumber(t[2]) / 1000000\nlocal function",
          "local now = tonumber(redis.call('GET', 'syncbot:mutant-clock'))\nlocal function"),
-        (APPROVALS, "        raw = self._scripts[name](",
+        (APPROVALS, "        script = self._scripts[name]\n",
          "        self.redis.set('syncbot:mutant-clock', __import__('time').time())\n"
-         "        raw = self._scripts[name](")),
+         "        script = self._scripts[name]\n")),
         (A + "test_a_process_clock_far_ahead_takes_over_no_live_lease",
          A + "test_a_process_clock_far_behind_approves_no_expired_request")),
     # -- the job engine ----------------------------------------------------------------------------------
@@ -250,8 +250,8 @@ MUTATIONS = (
       "tests/test_resync.py::test_an_approved_resync_can_be_cancelled_until_it_starts"),
     m("offer-kind-must-match-the-button", SERVICE, "if offer is None or offer.action not in kinds:", "if offer is None:",
       "tests/test_access.py::test_a_button_works_only_for_the_fix_its_offer_was_made_for"),
-    m("menu-holds-only-fixes-offered-everywhere", SERVICE, "self._click(offer_id, EVERYWHERE, user, thread)",
-      "self._click(offer_id, tuple(FIXES), user, thread)",
+    m("menu-holds-only-fixes-offered-everywhere", SERVICE, "self._click(offer_id, EVERYWHERE, user, thread, reason)",
+      "self._click(offer_id, tuple(FIXES), user, thread, reason)",
       "tests/test_access.py::test_a_button_works_only_for_the_fix_its_offer_was_made_for"),
     # -- the service and the wiring ------------------------------------------------------------------------
     m("reject-approver-check", SERVICE, "        if user != request.requester and not self.approvers.allows(user):\n"
@@ -407,9 +407,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for mutation in MUTATIONS:
             print(f"{mutation.name:40} {', '.join(sorted({path for path, _, _ in mutation.edits}))}")
-        for test in missing_tests(MUTATIONS):
-            print(f"no such test: {test}")
-        return 1 if missing_tests(MUTATIONS) else 0
+        problems = [f"no such test: {test}" for test in missing_tests(MUTATIONS)] + stale_edits(MUTATIONS)
+        for problem in problems:
+            print(problem)
+        return 1 if problems else 0
     chosen = [mu for mu in MUTATIONS if not args.names or mu.name in args.names]
     unknown = set(args.names) - {mu.name for mu in MUTATIONS}
     if unknown:
@@ -452,6 +453,12 @@ def missing_tests(mutations: list[Mutation]) -> list[str]:
         if not source.exists() or f"def {name.split('[')[0]}(" not in source.read_text():
             missing.append(test)
     return missing
+
+
+def stale_edits(mutations: list[Mutation]) -> list[str]:
+    """Mutations whose text to replace no longer occurs exactly once in the working tree."""
+    return [f"stale: {mu.name} ({path}: the text occurs {(ROOT / path).read_text().count(old)} times)"
+            for mu in mutations for path, old, _ in mu.edits if (ROOT / path).read_text().count(old) != 1]
 
 
 def run_one(copy: Path, mutation: Mutation, env: dict[str, str], timeout: float) -> tuple[str, str, float]:
