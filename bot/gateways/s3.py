@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Any
+from typing import Any, Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from botocore.exceptions import ClientError
@@ -168,21 +168,28 @@ class S3Gateway:
         hour_ago = now - timedelta(hours=1)
         return CdcFiles(key, stamp, sum(1 for when, _ in found if when >= hour_ago), searched, layout, folders)
 
-    def _list_after(self, bucket: str, prefix: str, start_after: str, zone: tzinfo = timezone.utc
-                    ) -> list[tuple[datetime, str]]:
-        found = []
+    def _pages(self, bucket: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """ListObjectsV2's pages, followed by continuation token until the caller stops; a missing bucket
+        is NotFound, any other refusal a GatewayError naming its code."""
         token = None
         while True:
-            kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "StartAfter": start_after}
-            if token:
-                kwargs["ContinuationToken"] = token
             try:
-                page = self._s3.list_objects_v2(**kwargs)
+                page = self._s3.list_objects_v2(Bucket=bucket, **kwargs,
+                                                **({"ContinuationToken": token} if token else {}))
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "error")
                 if code == "NoSuchBucket":
                     raise NotFound(f"bucket {bucket!r} does not exist") from None
                 raise GatewayError(f"ListObjectsV2 failed: {code}") from None
+            yield page
+            if not page.get("IsTruncated"):
+                return
+            token = page["NextContinuationToken"]
+
+    def _list_after(self, bucket: str, prefix: str, start_after: str, zone: tzinfo = timezone.utc
+                    ) -> list[tuple[datetime, str]]:
+        found = []
+        for page in self._pages(bucket, Prefix=prefix, StartAfter=start_after):
             past_cdc_names = False
             for obj in page.get("Contents", []):
                 stamp = cdc_time(obj["Key"], zone)
@@ -192,9 +199,9 @@ class S3Gateway:
                 # key past the time-named ones, however many of them a big table left behind.
                 rest = obj["Key"][len(prefix):]
                 past_cdc_names = (rest[len(TXN_PREFIX):] if rest.startswith(TXN_PREFIX) else rest)[:1] > "9"
-            if not page.get("IsTruncated") or past_cdc_names:
-                return found
-            token = page["NextContinuationToken"]
+            if past_cdc_names:
+                break
+        return found
 
     def full_load_files(self, bucket: str, table_prefix: str, since: datetime) -> dict[str, str]:
         """The full-load files (LOAD00000001.csv…) directly under the table's folder written at or after
@@ -202,25 +209,12 @@ class S3Gateway:
         reload wrote again. One listing of the LOAD… names only; CDC files sort before them."""
         found: dict[str, str] = {}
         since = since.replace(microsecond=0)  # listings give LastModified to the second (".000Z")
-        token = None
-        while True:
-            kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": table_prefix + "LOAD"}
-            if token:
-                kwargs["ContinuationToken"] = token
-            try:
-                page = self._s3.list_objects_v2(**kwargs)
-            except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "error")
-                if code == "NoSuchBucket":
-                    raise NotFound(f"bucket {bucket!r} does not exist") from None
-                raise GatewayError(f"ListObjectsV2 failed: {code}") from None
+        for page in self._pages(bucket, Prefix=table_prefix + "LOAD"):
             for obj in page.get("Contents", []):
                 name = obj["Key"][len(table_prefix):]
                 if "/" not in name and obj["LastModified"] >= since:
                     found[name] = obj["Key"]
-            if not page.get("IsTruncated"):
-                return found
-            token = page["NextContinuationToken"]
+        return found
 
     def lifecycle_rules(self, bucket: str) -> list[LifecycleRule]:
         """GetBucketLifecycleConfiguration's rules; a bucket without a configuration has none."""
