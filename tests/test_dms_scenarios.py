@@ -2,29 +2,8 @@
 and handlers in-process (syncbot.console), the pipeline in moto (endpoints made with their S3Settings and
 PostgreSQLSettings), fakesnow and a scripted Aurora. Each gives the right heading, cause and buttons, and
 no wrong button."""
-import io
-import re
-
 import pytest
-
-from syncbot.console import Console
-
-
-def console_says(scenario, *lines):
-    out = io.StringIO()
-    console = Console(scenario, out=out)
-    try:
-        console.run(lines, echo=True)
-    finally:
-        console.close()
-    return out.getvalue()
-
-
-def buttons(text):
-    """The labels of the buttons drawn ("[2] Re-sync table… (⋯ menu)" is the Re-sync table button)."""
-    found = re.findall(r"\[\d+\] ([^\[\n]+?)\s*(?=\[\d+\]|$|\n)", text)
-    return [label.split("…")[0].split(" (")[0].strip() for label in found]
-
+from console_scenarios import check_scenario, console_says
 
 CASES = [
     ("date-partitioned", "Sync Lagging / Data Missing", "merge task STAGING.ORDERS_MERGE is suspended",
@@ -40,12 +19,7 @@ CASES = [
 
 @pytest.mark.parametrize("scenario,heading,cause,wanted,unwanted", CASES, ids=[case[0] for case in CASES])
 def test_each_scenario_gives_the_right_heading_cause_and_buttons(scenario, heading, cause, wanted, unwanted):
-    said = console_says(scenario, "/sync-status orders")
-    assert f"== orders: {heading} ==" in said
-    assert cause in said
-    shown = set(buttons(said))
-    assert wanted <= shown, shown
-    assert not (unwanted & shown), shown
+    check_scenario(scenario, heading, cause, wanted, unwanted)
 
 
 def test_date_partitioned_files_are_found_in_their_hourly_folders():

@@ -3,7 +3,7 @@ app and handlers in-process, the sandbox pipeline): the right heading, cause and
 the statements that run."""
 import pytest
 
-from test_dms_scenarios import buttons, console_says
+from console_scenarios import check_scenario, console_says
 
 CASES = [
     ("files-retried", "Healthy", "4 files loaded in the last 4 hours", set(), {"Retry failed files"}),
@@ -19,12 +19,7 @@ CASES = [
 
 @pytest.mark.parametrize("scenario,heading,cause,wanted,unwanted", CASES, ids=[case[0] for case in CASES])
 def test_each_scenario_gives_the_right_heading_cause_and_buttons(scenario, heading, cause, wanted, unwanted):
-    said = console_says(scenario, "/sync-status orders")
-    assert f"== orders: {heading} ==" in said
-    assert cause in said
-    shown = set(buttons(said))
-    assert wanted <= shown, shown
-    assert not (unwanted & shown), shown
+    check_scenario(scenario, heading, cause, wanted, unwanted)
 
 
 def test_resuming_a_merge_task_in_a_graph_runs_what_snowflake_accepts_each_statement_shown():
